@@ -1,0 +1,255 @@
+"""The compile-time expression evaluator.
+
+Spec expressions are evaluated here, by walking the AST: no Python ``eval`` or
+``exec`` of spec text, ever. Values are ints, floats, bools, strings, lists,
+``none`` and :class:`TensorInfo` (a tensor's shape, read through ``x.channels``).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from archdsl.diagnostics import Span, did_you_mean, error
+from archdsl.syntax import ast
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What a spec may know about a tensor at compile time: its shape (no batch)."""
+
+    node: str
+    shape: tuple | None
+
+    _AXES = {"channels": 0}
+
+    def attribute(self, name: str, span: Span):
+        shape = self.shape
+        if shape is None:
+            raise _Unknown()
+        spatial = shape[1:]
+        named = {
+            "shape": list(shape),
+            "channels": shape[0],
+            "rank": len(shape),
+            "spatial": list(spatial),
+            "features": shape[0] if len(shape) == 1 else None,
+            "length": spatial[-1] if len(spatial) == 1 else None,
+            "height": spatial[-2] if len(spatial) >= 2 else None,
+            "width": spatial[-1] if len(spatial) >= 2 else None,
+            "depth": spatial[0] if len(spatial) == 3 else None,
+        }
+        if name not in named:
+            raise error(f"a tensor has no attribute '{name}'", span,
+                        "tensor attributes: " + ", ".join(named))
+        if named[name] is None:
+            raise error(f"a tensor of shape {format_shape(shape)} has no '{name}'", span)
+        return named[name]
+
+
+class _Unknown(Exception):
+    """Raised when a value depends on a shape that failed to infer (already reported)."""
+
+
+Unknown = _Unknown
+
+
+def format_shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]" if shape is not None else "[?]"
+
+
+def type_name(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if value is None:
+        return "none"
+    if isinstance(value, TensorInfo):
+        return "tensor"
+    return {int: "int", float: "float", str: "string", list: "list"}.get(type(value), type(value).__name__)
+
+
+def _count(span):
+    def check(n):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise error(f"expected an int, found {type_name(n)} {n!r}", span)
+        return n
+    return check
+
+
+def _builtins(span: Span) -> dict[str, Callable]:
+    as_int = _count(span)
+
+    def rng(*a):
+        if not 1 <= len(a) <= 3:
+            raise error(f"range takes 1 to 3 arguments, found {len(a)}", span)
+        return list(range(*[as_int(x) for x in a]))
+
+    def seq(name):
+        def check(x):
+            if not isinstance(x, list):
+                raise error(f"{name} expects a list, found {type_name(x)}", span)
+            return x
+        return check
+
+    def minmax(f):
+        def apply(*a):
+            items = a[0] if len(a) == 1 and isinstance(a[0], list) else list(a)
+            if not items:
+                raise error(f"{f.__name__}() of nothing", span)
+            return f(items)
+        return apply
+
+    return {
+        "min": minmax(min), "max": minmax(max),
+        "floor": lambda x: math.floor(_number(x, span)),
+        "ceil": lambda x: math.ceil(_number(x, span)),
+        "round": lambda x, n=None: round(_number(x, span)) if n is None else round(_number(x, span), as_int(n)),
+        "abs": lambda x: abs(_number(x, span)),
+        "sqrt": lambda x: math.sqrt(_number(x, span)),
+        "len": lambda x: len(seq("len")(x)) if not isinstance(x, str) else len(x),
+        "range": rng,
+        "int": lambda x: int(_number(x, span)),
+        "float": lambda x: float(_number(x, span)),
+        "str": lambda x: format_value(x),
+        "sum": lambda x: sum(seq("sum")(x)),
+        "prod": lambda x: math.prod(seq("prod")(x)),
+        "enumerate": lambda x: [[i, v] for i, v in enumerate(seq("enumerate")(x))],
+        "zip": lambda *xs: [list(t) for t in zip(*[seq("zip")(x) for x in xs])],
+        "reversed": lambda x: list(reversed(seq("reversed")(x))),
+    }
+
+
+BUILTIN_NAMES = tuple(_builtins(Span("", 1, 1, 1, 1)))
+
+
+def _number(x, span):
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise error(f"expected a number, found {type_name(x)} {format_value(x)}", span)
+    return x
+
+
+def format_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, TensorInfo):
+        return f"tensor {format_shape(value.shape)}"
+    return str(value)
+
+
+_ARITH = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "//": operator.floordiv, "%": operator.mod, "**": operator.pow,
+}
+_COMPARE = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge,
+}
+
+
+class Evaluator:
+    """Evaluates expressions against a lookup function for names."""
+
+    def __init__(self, lookup: Callable[[str], object], incoming: TensorInfo | None = None):
+        self.lookup = lookup
+        self.incoming = incoming
+
+    def __call__(self, expr: ast.Expr):
+        method = getattr(self, "_" + type(expr).__name__.lower())
+        return method(expr)
+
+    def _const(self, e: ast.Const):
+        return e.value
+
+    def _str(self, e: ast.Str):
+        return "".join(p if isinstance(p, str) else format_value(self(p)) for p in e.parts)
+
+    def _name(self, e: ast.Name):
+        try:
+            return self.lookup(e.id)
+        except KeyError:
+            builtins = _builtins(e.span)
+            if e.id in builtins:
+                return builtins[e.id]
+            raise error(f"unknown name '{e.id}'", e.span, did_you_mean(e.id, self._known()) or
+                        "define it with 'let', as a parameter, or as a tensor") from None
+
+    def _known(self):
+        try:
+            return list(self.lookup.__self__.names()) + list(BUILTIN_NAMES)  # type: ignore[attr-defined]
+        except AttributeError:
+            return list(BUILTIN_NAMES)
+
+    def _incoming(self, e: ast.Incoming):
+        if self.incoming is None:
+            raise error("'in' is only defined inside a step's arguments, where a tensor flows in", e.span)
+        return self.incoming
+
+    def _listexpr(self, e: ast.ListExpr):
+        return [self(i) for i in e.items]
+
+    def _binop(self, e: ast.BinOp):
+        if e.op == "and":
+            return self(e.left) and self(e.right)
+        if e.op == "or":
+            return self(e.left) or self(e.right)
+        left, right = self(e.left), self(e.right)
+        if e.op in _COMPARE:
+            if e.op in ("==", "!=") or (_is_num(left) and _is_num(right)) or type(left) is type(right):
+                try:
+                    return _COMPARE[e.op](left, right)
+                except TypeError:
+                    pass
+            raise error(f"cannot compare {type_name(left)} {e.op} {type_name(right)}", e.span)
+        ok = (_is_num(left) and _is_num(right)) or (e.op == "+" and type(left) is type(right) and isinstance(left, (str, list))) \
+            or (e.op == "*" and isinstance(left, (list, str)) and isinstance(right, int) and not isinstance(right, bool))
+        if not ok:
+            raise error(f"unsupported operands for '{e.op}': {type_name(left)} and {type_name(right)}", e.span)
+        if e.op in ("/", "//", "%") and right == 0:
+            raise error("division by zero", e.span)
+        return _ARITH[e.op](left, right)
+
+    def _not(self, e: ast.Not):
+        return not self(e.operand)
+
+    def _neg(self, e: ast.Neg):
+        return -_number(self(e.operand), e.span)
+
+    def _cond(self, e: ast.Cond):
+        return self(e.then) if self(e.test) else self(e.other)
+
+    def _call(self, e: ast.Call):
+        func = self(e.func)
+        if not callable(func):
+            raise error(f"'{format_value(func)}' is not a function", e.func.span)
+        args = [self(a) for a in e.args]
+        kwargs = {k: self(v) for k, v in e.kwargs}
+        try:
+            return func(*args, **kwargs)
+        except TypeError as exc:
+            raise error(f"bad arguments: {exc}", e.span) from None
+
+    def _index(self, e: ast.Index):
+        obj, idx = self(e.obj), self(e.index)
+        if not isinstance(obj, (list, str)):
+            raise error(f"cannot index a {type_name(obj)}", e.obj.span)
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise error(f"an index must be an int, found {type_name(idx)}", e.index.span)
+        if not -len(obj) <= idx < len(obj):
+            raise error(f"index {idx} is out of range for a list of length {len(obj)}", e.index.span)
+        return obj[idx]
+
+    def _attr(self, e: ast.Attr):
+        obj = self(e.obj)
+        if isinstance(obj, TensorInfo):
+            return obj.attribute(e.name, e.span)
+        raise error(f"a {type_name(obj)} has no attribute '{e.name}'", e.span)
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)

@@ -1,0 +1,143 @@
+"""Normalisation, activations, fully connected layers and other single-input layers."""
+
+from __future__ import annotations
+
+from archdsl.ops.base import Arg, Op, OpError, fmt, numel, register
+from archdsl.ops.conv import bias_init
+
+
+@register
+class BatchNorm(Op):
+    name = "bn"
+    args = (Arg("eps", "float", 1e-5), Arg("momentum", "float", 0.1), Arg("affine", "bool", True))
+    category = "norm"
+    doc = "Batch normalisation over channels; affine weight and bias are 2C parameters."
+
+    def params(self, a, ins, out):
+        return 2 * ins[0][0] if a["affine"] else 0
+
+    def label(self, a, out):
+        return "bn"
+
+    def module(self, a, ins, out):
+        n = max(1, len(ins[0]) - 1)
+        parts = [str(ins[0][0])]
+        if a["eps"] != 1e-5:
+            parts.append(f"eps={a['eps']}")
+        if a["momentum"] != 0.1:
+            parts.append(f"momentum={a['momentum']}")
+        if not a["affine"]:
+            parts.append("affine=False")
+        return f"nn.BatchNorm{n}d({', '.join(parts)})"
+
+
+@register
+class LocalResponseNorm(Op):
+    name = "lrn"
+    args = (Arg("size", "int", 5), Arg("alpha", "float", 1e-4), Arg("beta", "float", 0.75), Arg("k", "float", 2.0))
+    category = "norm"
+    doc = ("Local response normalisation with the AlexNet paper's formula: "
+           "b = a / (k + alpha * sum a^2)^beta (PyTorch divides alpha by size; we compensate).")
+
+    def label(self, a, out):
+        return f"lrn, n={a['size']}"
+
+    def module(self, a, ins, out):
+        return f"nn.LocalResponseNorm({a['size']}, alpha={a['alpha'] * a['size']!r}, beta={a['beta']}, k={a['k']})"
+
+
+class _Pointwise(Op):
+    category = "act"
+    code = ""
+
+    def label(self, a, out):
+        return self.name
+
+    def forward(self, a, x, mod, ins):
+        return self.code.format(x=x[0], **a)
+
+
+def _pointwise(name: str, code: str, doc: str, args: tuple = ()) -> None:
+    register(type(name.capitalize(), (_Pointwise,), {"name": name, "code": code, "doc": doc, "args": args}))
+
+
+_pointwise("relu", "torch.relu({x})", "Rectified linear unit.")
+_pointwise("relu6", "F.relu6({x})", "ReLU clipped at 6 (MobileNet).")
+_pointwise("sigmoid", "torch.sigmoid({x})", "Logistic sigmoid.")
+_pointwise("tanh", "torch.tanh({x})", "Hyperbolic tangent.")
+_pointwise("leaky_relu", "F.leaky_relu({x}, {slope})", "Leaky ReLU.", (Arg("slope", "float", 0.01),))
+_pointwise("scale", "{x} * {factor}", "Multiply by a constant (residual scaling).", (Arg("factor", "float"),))
+_pointwise("identity", "{x}", "Pass the input through unchanged.")
+
+
+@register
+class Softmax(Op):
+    name = "softmax"
+    category = "act"
+    doc = "Softmax over the channel / feature axis."
+
+    def forward(self, a, x, mod, ins):
+        return f"torch.softmax({x[0]}, dim=1)"
+
+
+@register
+class Dropout(Op):
+    name = "dropout"
+    args = (Arg("p", "float", 0.5),)
+    category = "act"
+    doc = "Dropout with drop probability p (identity at eval)."
+
+    def infer(self, a, ins):
+        if not 0 <= a["p"] < 1:
+            raise OpError(f"dropout probability must be in [0, 1), found {a['p']}", arg="p")
+        return ins[0]
+
+    def label(self, a, out):
+        return f"dropout {a['p']}"
+
+    def module(self, a, ins, out):
+        return f"nn.Dropout(p={a['p']})"
+
+
+@register
+class Flatten(Op):
+    name = "flatten"
+    category = "shape"
+    doc = "Flatten all but the batch axis: [C, H, W] -> [C*H*W]."
+
+    def infer(self, a, ins):
+        return (numel(ins[0]),)
+
+    def forward(self, a, x, mod, ins):
+        return f"torch.flatten({x[0]}, 1)"
+
+
+@register
+class Linear(Op):
+    name = "fc"
+    args = (Arg("out", "int"), Arg("bias", "bool", True), Arg("bias_init", "any", None))
+    category = "fc"
+    doc = "Fully connected layer over a flat [F] input."
+
+    def infer(self, a, ins):
+        if len(ins[0]) != 1:
+            raise OpError(f"fc needs a flat [F] input, found {fmt(ins[0])}",
+                          "insert 'flatten' or a global pooling ('gap') before 'fc'")
+        if a["out"] < 1:
+            raise OpError(f"out must be positive, found {a['out']}", arg="out")
+        return (a["out"],)
+
+    def params(self, a, ins, out):
+        return ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0)
+
+    def macs(self, a, ins, out):
+        return ins[0][0] * a["out"]
+
+    def label(self, a, out):
+        return f"fc, {a['out']}"
+
+    def module(self, a, ins, out):
+        return f"nn.Linear({ins[0][0]}, {a['out']}{'' if a['bias'] else ', bias=False'})"
+
+    def init(self, a, mod):
+        return bias_init(a, mod)

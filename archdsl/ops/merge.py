@@ -1,0 +1,165 @@
+"""Multi-input and channel ops: add, concat, mul, gate, slice, shuffle, pad_channels."""
+
+from __future__ import annotations
+
+from archdsl.ops.base import Arg, Op, OpError, fmt, fmt_hw, register
+
+
+def _describe_mismatch(ins, axis_from: int) -> str | None:
+    first = ins[0]
+    for i, shape in enumerate(ins[1:], 2):
+        if len(shape) != len(first):
+            return f"input {i} is {fmt(shape)}, input 1 is {fmt(first)}"
+        if shape[axis_from:] != first[axis_from:]:
+            if axis_from == 1:
+                return f"input {i} is {fmt_hw(shape)}, input 1 is {fmt_hw(first)}"
+            return f"input {i} is {fmt(shape)}, input 1 is {fmt(first)}"
+    return None
+
+
+@register
+class Add(Op):
+    name = "add"
+    arity = (2, None)
+    category = "merge"
+    doc = "Element-wise sum of two or more tensors of exactly the same shape (residual connections)."
+
+    def infer(self, a, ins):
+        problem = _describe_mismatch(ins, 0)
+        if problem:
+            raise OpError(f"add: {problem}",
+                          "shapes must match exactly; use a projection or padded shortcut (residual shortcut='B' or 'A')")
+        return ins[0]
+
+    def label(self, a, out):
+        return "+"
+
+    def forward(self, a, x, mod, ins):
+        return " + ".join(x)
+
+
+@register
+class Concat(Op):
+    name = "concat"
+    arity = (1, None)
+    category = "merge"
+    doc = "Concatenation along channels; every other axis must match."
+
+    def infer(self, a, ins):
+        problem = _describe_mismatch(ins, 1)
+        if problem:
+            raise OpError(f"concat: {problem}", "concat joins channels; resample or crop the inputs to one size first")
+        return (sum(s[0] for s in ins), *ins[0][1:])
+
+    def label(self, a, out):
+        return "concat"
+
+    def forward(self, a, x, mod, ins):
+        return f"torch.cat([{', '.join(x)}], 1)" if len(x) > 1 else x[0]
+
+
+@register
+class Mul(Op):
+    name = "mul"
+    arity = (2, 2)
+    category = "merge"
+    doc = "Element-wise product; a flat [C] second input scales the channels of the first (SE attention)."
+
+    def infer(self, a, ins):
+        x, y = ins
+        if x == y or (len(y) == 1 and y[0] == x[0]):
+            return x
+        raise OpError(f"mul: input 2 is {fmt(y)}, input 1 is {fmt(x)}",
+                      "give equal shapes, or a [C] vector to scale the channels")
+
+    def label(self, a, out):
+        return "x"
+
+    def forward(self, a, x, mod, ins):
+        if ins[1] != ins[0]:
+            return f"{x[0]} * {x[1]}[(...,) + (None,) * {len(ins[0]) - 1}]"
+        return f"{x[0]} * {x[1]}"
+
+
+@register
+class Gate(Op):
+    name = "gate"
+    arity = (3, 3)
+    category = "merge"
+    doc = "Highway gate over (x, H, T): y = H*T + x*(1 - T), T in (0, 1) from a sigmoid."
+
+    def infer(self, a, ins):
+        problem = _describe_mismatch(ins, 0)
+        if problem:
+            raise OpError(f"gate: {problem}", "a highway layer must keep the shape of its input")
+        return ins[0]
+
+    def label(self, a, out):
+        return "gate"
+
+    def forward(self, a, x, mod, ins):
+        carry, transform, gate = x
+        return f"{transform} * {gate} + {carry} * (1 - {gate})"
+
+
+@register
+class Slice(Op):
+    name = "slice"
+    args = (Arg("start", "int"), Arg("stop", "int"))
+    category = "shape"
+    doc = "Channels start..stop-1 of the input (one group of a split)."
+
+    def infer(self, a, ins):
+        c = ins[0][0]
+        if not 0 <= a["start"] < a["stop"] <= c:
+            raise OpError(f"slice {a['start']}:{a['stop']} is outside the {c} channels", arg="stop")
+        return (a["stop"] - a["start"], *ins[0][1:])
+
+    def label(self, a, out):
+        return f"channels {a['start']}:{a['stop']}"
+
+    def forward(self, a, x, mod, ins):
+        return f"{x[0]}[:, {a['start']}:{a['stop']}]"
+
+
+@register
+class Shuffle(Op):
+    name = "shuffle"
+    args = (Arg("groups", "int"),)
+    category = "shape"
+    doc = "ShuffleNet channel shuffle: reshape to (g, C/g), transpose, flatten."
+
+    def infer(self, a, ins):
+        c = ins[0][0]
+        if a["groups"] < 1 or c % a["groups"]:
+            raise OpError(f"shuffle: {c} channels are not divisible by groups={a['groups']}",
+                          "make the channels a multiple of the groups", arg="groups")
+        return ins[0]
+
+    def label(self, a, out):
+        return f"shuffle, g={a['groups']}"
+
+    def forward(self, a, x, mod, ins):
+        g, c = a["groups"], ins[0][0]
+        spatial = ", ".join(str(d) for d in ins[0][1:])
+        return f"{x[0]}.unflatten(1, ({g}, {c // g})).transpose(1, 2).reshape(-1, {c}, {spatial})"
+
+
+@register
+class PadChannels(Op):
+    name = "pad_channels"
+    args = (Arg("out", "int"),)
+    category = "shape"
+    doc = "Zero-pad the channel axis up to `out` channels (ResNet option-A shortcut)."
+
+    def infer(self, a, ins):
+        if a["out"] < ins[0][0]:
+            raise OpError(f"pad_channels: {a['out']} is fewer than the {ins[0][0]} input channels", arg="out")
+        return (a["out"], *ins[0][1:])
+
+    def label(self, a, out):
+        return f"zero-pad to {a['out']}"
+
+    def forward(self, a, x, mod, ins):
+        extra = a["out"] - ins[0][0]
+        return f"F.pad({x[0]}, ({', '.join(['0, 0'] * (len(ins[0]) - 1))}, 0, {extra}))"
