@@ -89,6 +89,10 @@ class ArchError(Exception):
         return self.diagnostics[0]
 
 
+class UsageError(ArchError):
+    """A mistake in how archdsl was called (unknown network, bad -D), not in a spec: exit status 2."""
+
+
 def error(message: str, span: Span | None = None, help: str | None = None) -> ArchError:
     """Shorthand for a single-diagnostic :class:`ArchError`."""
     return ArchError(Diagnostic(message, span, help))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from archdsl import constructs
-from archdsl.diagnostics import ArchError, Diagnostic, Span, did_you_mean, error
+from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError, did_you_mean, error
 from archdsl.evaluate import Evaluator, TensorInfo, Unknown, format_value
 from archdsl.ir import Graph, node_facts, total_macs, total_params
 from archdsl.loader import Program
@@ -173,12 +173,12 @@ class Elaborator:
             network = program.networks[target]
         else:
             known = list(program.networks) + list(program.variants)
-            raise ArchError(Diagnostic(f"no network or variant named '{target}' in {program.main}",
+            raise UsageError(Diagnostic(f"no network or variant named '{target}' in {program.main}",
                                        help=did_you_mean(target, known) or "known: " + ", ".join(known)))
         unknown = [k for k in overrides if k not in {p.name for p in network.params}]
         if unknown:
             names = [p.name for p in network.params]
-            raise ArchError(Diagnostic(f"network '{network.name}' has no parameter '{unknown[0]}'",
+            raise UsageError(Diagnostic(f"network '{network.name}' has no parameter '{unknown[0]}'",
                                        help=did_you_mean(unknown[0], names) or "parameters: " + ", ".join(names)))
         values = self._bind_params(network, [], {}, network.span, given | overrides)
         return network, values, expects
@@ -662,6 +662,6 @@ def elaborate(program: Program, target: str | None = None, overrides: dict | Non
     """Build the IR of `target` (default: the file's first variant or network)."""
     target = target or program.default_target()
     if target is None:
-        raise ArchError(Diagnostic(f"{program.main} defines no network",
+        raise UsageError(Diagnostic(f"{program.main} defines no network",
                                    help="add 'network NAME(...) { ... }' to the file"))
     return Elaborator(program).build(target, overrides)

@@ -1,0 +1,16 @@
+"""archdsl: a declarative language for neural network architectures.
+
+One `.arch` spec compiles to a shape-validated networkx IR, a Graphviz diagram
+and a PyTorch module. The front end (parse, IR, checks, summaries) never
+imports torch; :func:`build` does.
+"""
+
+from archdsl.api import build, build_ir, load_program
+from archdsl.diagnostics import ArchError
+from archdsl.summary import summary_data, summary_table
+from archdsl.syntax.parser import parse
+
+__version__ = "0.1.0"
+
+__all__ = ["ArchError", "build", "build_ir", "load_program", "parse", "summary_data", "summary_table",
+           "__version__"]

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything archdsl needs on a fresh Debian machine with Python 3.11:
+# Graphviz's `dot` and python3-venv (apt), then a virtual environment in .venv
+# with archdsl (editable) and its test dependencies. Safe to run again.
+# ARCHDSL_CPU_TORCH=1 pre-installs the CPU build of torch (CI does this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "archdsl: installing ${missing[*]} with apt-get" >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+py=.venv/bin/python
+$py -m pip install -q --upgrade pip >/dev/null
+if [ "${ARCHDSL_CPU_TORCH:-0}" = 1 ] && ! $py -c "import torch" >/dev/null 2>&1; then
+  $py -m pip install -q "torch==2.13.0"
+fi
+$py -m pip install -q -e ".[test]"
