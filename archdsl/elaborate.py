@@ -220,11 +220,20 @@ class Elaborator:
                 self.run_stmt(stmt, frame)
             except ArchError as exc:
                 self.diagnostics.extend(exc.diagnostics)
-                if isinstance(stmt, (ast.Assign, ast.Output)):
-                    self._bind(frame, stmt.name, POISON)
-                frame.stream = POISON
+                self._poison(stmt, frame)
             except Unknown:
-                frame.stream = POISON
+                self._poison(stmt, frame)
+
+    def _poison(self, stmt, frame: Frame) -> None:
+        """After a failed statement, mark what it would have named so that later uses stay quiet."""
+        frame.stream = POISON
+        if isinstance(stmt, (ast.Assign, ast.Output)):
+            frame.env.values[stmt.name] = POISON
+        chain = getattr(stmt, "chain", None)
+        for step in (chain.steps if chain else ()):
+            label = getattr(step, "label", None)
+            if isinstance(label, ast.Str) and len(label.parts) == 1 and isinstance(label.parts[0], str):
+                frame.env.values.setdefault(label.parts[0], POISON)
 
     def evaluate(self, expr, frame: Frame, incoming: TensorInfo | None = None):
         value = Evaluator(frame.env.lookup, incoming)(expr)
