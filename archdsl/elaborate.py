@@ -370,6 +370,8 @@ class Elaborator:
             raise error(f"unknown tensor '{head}'", ref.span,
                         did_you_mean(head, tensors) or "name a tensor with 'x = ...' or 'input x' before using it") \
                 from None
+        if value is POISON:
+            raise Unknown()
         for part in rest:
             if not isinstance(value, Instance):
                 raise error(f"'{head}' has no outputs to select", ref.span)
