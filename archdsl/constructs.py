@@ -167,8 +167,12 @@ class Residual(Construct):
     def shortcut(self, elab, step, x, f, naming, mode):
         if len(x.shape) != len(f.shape):
             raise error(f"residual: the body gives {format_shape(f.shape)} for a {format_shape(x.shape)} input", step.span)
-        stride = max(1, x.shape[-1] // f.shape[-1]) if len(x.shape) > 1 else 1
-        if any(-(-a // stride) != b for a, b in zip(x.shape[1:], f.shape[1:])):
+        # the smallest stride s with ceil(in / s) == out on every axis (147 -> 74 is stride 2, as for a
+        # 'same'-padded strided body); a 1x1 conv with stride s and no padding gives exactly that size
+        sizes = list(zip(x.shape[1:], f.shape[1:]))
+        stride = next((s for s in range(1, max([a for a, _ in sizes], default=1) + 1)
+                       if all(-(-a // s) == b for a, b in sizes)), None)
+        if stride is None:
             raise error(f"residual: cannot match the {format_shape(x.shape)} input to the {format_shape(f.shape)} body "
                         "output by striding", step.span, "the body may only downsample by an integer stride")
         inner = sub_level(elab, naming, "shortcut", "shortcut", step, {"mode": mode})
@@ -294,5 +298,6 @@ class Clique(Construct):
                             step, naming, "transit")
         feature = elab.make("clique_output", {"stage": "II" if mode == "II+II" else "I", "with_input": True},
                             [x, *layers], step, naming, "feature")
-        frame.env.values[name] = Instance(naming.full(""), {"transit": transit, "feature": feature})
+        instance = Instance(naming.full(""), {"transit": transit, "feature": feature})
+        frame.env.values[name] = elab.instances[transit.node] = instance
         return transit

@@ -119,6 +119,7 @@ class Elaborator:
         self.scopes: dict[str, dict] = {}
         self.depth = 0
         self._globals_cache: Env | None = None
+        self.instances: dict[str, Instance] = {}  # main output node -> multi-output instance
 
     # ------------------------------------------------------------ entry point
 
@@ -180,6 +181,11 @@ class Elaborator:
             names = [p.name for p in network.params]
             raise UsageError(Diagnostic(f"network '{network.name}' has no parameter '{unknown[0]}'",
                                        help=did_you_mean(unknown[0], names) or "parameters: " + ", ".join(names)))
+        missing = [p.name for p in network.params if p.default is None and p.name not in given | overrides]
+        if missing and target not in program.variants:
+            raise UsageError(Diagnostic(f"network '{network.name}' needs a value for '{missing[0]}'", network.span,
+                                        f"pass -D {missing[0]}=... (in Python: build_ir(..., {missing[0]}=...))"),
+                             program.sources)
         values = self._bind_params(network, [], {}, network.span, given | overrides)
         return network, values, expects
 
@@ -193,9 +199,10 @@ class Elaborator:
             values[param.name] = value
         names = {p.name for p in params}
         for key, (value, kspan) in keywords.items():
+            kspan = getattr(key, "span", None) or kspan
             if key not in names:
                 raise error(f"'{definition.name}' has no parameter '{key}'", kspan,
-                            did_you_mean(key, names) or "parameters: " + ", ".join(sorted(names)))
+                            did_you_mean(key, names) or "parameters: " + ", ".join(p.name for p in params))
             if key in values and key not in (preset or {}):
                 raise error(f"parameter '{key}' is given twice", kspan)
             values[key] = value
@@ -247,7 +254,10 @@ class Elaborator:
             frame.stream = self.run_chain(stmt.chain, frame)
         elif kind is ast.Assign:
             frame.stream = self.run_chain(stmt.chain, frame)
-            self._bind(frame, stmt.name, frame.stream, stmt.span)
+            # a step with several outputs binds the instance: `b = clique(...)`, then `b.feature`
+            value = self.instances.get(frame.stream.node, frame.stream) if isinstance(frame.stream, TensorInfo) \
+                else frame.stream
+            self._bind(frame, stmt.name, value, stmt.span)
         elif kind is ast.Let:
             frame.env.values[stmt.name] = self.evaluate(stmt.value, frame)
         elif kind is ast.Input:
@@ -346,30 +356,53 @@ class Elaborator:
             stream = self.resolve_ref(steps.pop(0), frame)
         elif steps and self._is_tensor_name(steps[0], frame):
             first = steps.pop(0)
-            stream = self.resolve_ref(ast.Ref(first.span, (first.name,)), frame)
+            value = frame.env.lookup(first.name)
+            if isinstance(value, list):  # `let feats = [a, b]` then `feats -> concat`
+                if POISON in value:
+                    raise Unknown()
+                stream = list(value)
+            else:
+                stream = self.resolve_ref(ast.Ref(first.span, (first.name,)), frame)
         else:
             stream = frame.stream
+            if len(steps) > 1 and self._is_unknown_name(steps[0]):
+                raise self._unknown_tensor(steps[0].name, steps[0].span, frame)
         for step in steps:
             stream = self.apply(step, stream, frame)
         return stream
+
+    def _is_unknown_name(self, step) -> bool:
+        """A bare word that names no op, block or construct, nor resembles one (`y -> relu`, y undefined)."""
+        if not isinstance(step, ast.Step) or step.called or step.body is not None or step.label is not None:
+            return False
+        known = self._step_names()
+        return step.name not in known and did_you_mean(step.name, known) is None
+
+    def _step_names(self) -> set[str]:
+        return set(OPS) | set(self.program.blocks) | set(constructs.CONSTRUCTS)
+
+    def _unknown_tensor(self, name: str, span: Span, frame: Frame) -> ArchError:
+        tensors = [n for n in frame.env.names() if isinstance(frame.env.lookup(n), (TensorInfo, Instance))]
+        return error(f"unknown tensor '{name}'", span,
+                     did_you_mean(name, tensors) or f"name a tensor with '{name} = ...' or 'input {name}' before using it")
 
     def _is_tensor_name(self, step, frame: Frame) -> bool:
         if not isinstance(step, ast.Step) or step.called or step.body is not None or step.label is not None:
             return False
         try:
-            return isinstance(frame.env.lookup(step.name), (TensorInfo, Instance))
+            value = frame.env.lookup(step.name)
         except KeyError:
             return False
+        if isinstance(value, list):
+            return bool(value) and all(isinstance(v, TensorInfo) for v in value)
+        return isinstance(value, (TensorInfo, Instance))
 
     def resolve_ref(self, ref: ast.Ref, frame: Frame) -> TensorInfo:
         head, *rest = ref.path
         try:
             value = frame.env.lookup(head)
         except KeyError:
-            tensors = [n for n in frame.env.names() if isinstance(frame.env.lookup(n), (TensorInfo, Instance))]
-            raise error(f"unknown tensor '{head}'", ref.span,
-                        did_you_mean(head, tensors) or "name a tensor with 'x = ...' or 'input x' before using it") \
-                from None
+            raise self._unknown_tensor(head, ref.span, frame) from None
         if value is POISON:
             raise Unknown()
         for part in rest:
@@ -392,26 +425,33 @@ class Elaborator:
         if isinstance(step, ast.Ref):
             raise error(f"'{'.'.join(step.path)}' is a tensor; it can only start a chain", step.span,
                         "to merge tensors write [a, b] -> op")
+        construct = constructs.CONSTRUCTS.get(step.name)
+        if construct is not None and step.body is None and construct.op:
+            construct = None  # `[a, b] -> concat`: the op, not the construct
+        if construct is None and step.name not in self.program.blocks and step.name not in OPS:
+            if self._is_tensor_name(step, frame):
+                raise error(f"'{step.name}' is a tensor; it can only start a chain", step.span,
+                            f"write '{step.name} -> ...' as a new chain, or [a, {step.name}] -> op to merge")
+            known = self._step_names()
+            raise error(f"unknown op '{step.name}'", step.span,
+                        did_you_mean(step.name, known) or "see docs/language.md for the ops; or define a block")
         if stream is POISON or (isinstance(stream, list) and POISON in stream):
+            if construct is None and step.name in OPS and step.body is None:  # argument mistakes are independent
+                check_keywords(OPS[step.name], [k for k, _ in step.kwargs], step.span)
+                positional, keywords = self.step_args(step, frame, POISON)
+                bind_op_args(OPS[step.name], positional, keywords, step.span)
             raise Unknown()
         if stream is None:
             raise error(f"'{step.name}' has no input", step.span,
                         "declare 'input NAME: [C, H, W]' first, or start the chain from a named tensor")
-        if step.name in constructs.CONSTRUCTS and (step.body is not None or not constructs.CONSTRUCTS[step.name].op):
-            return constructs.CONSTRUCTS[step.name].run(self, step, stream, frame)
+        if construct is not None:
+            return construct.run(self, step, stream, frame)
         if step.body is not None:
             raise error(f"'{step.name}' does not take a body", step.span,
                         "bodies belong to constructs: " + ", ".join(c for c in constructs.CONSTRUCTS))
         if step.name in self.program.blocks:
             return self.instantiate(self.program.blocks[step.name], step, stream, frame)
-        if step.name in OPS:
-            return self.op_step(step, stream, frame)
-        if self._is_tensor_name(step, frame):
-            raise error(f"'{step.name}' is a tensor; it can only start a chain", step.span,
-                        f"write '{step.name} -> ...' as a new chain, or [a, {step.name}] -> op to merge")
-        known = set(OPS) | set(self.program.blocks) | set(constructs.CONSTRUCTS)
-        raise error(f"unknown op '{step.name}'", step.span,
-                    did_you_mean(step.name, known) or "see docs/language.md for the ops; or define a block")
+        return self.op_step(step, stream, frame)
 
     def op_step(self, step: ast.Step, stream, frame: Frame) -> TensorInfo:
         inputs = stream if isinstance(stream, list) else [stream]
@@ -499,9 +539,9 @@ class Elaborator:
             frame.expects.append(stmt_expect)
         if not outputs:
             raise error(f"block '{block.name}' produced no tensor", step.span)
-        if len(outputs) > 1:
-            frame.env.values[name] = Instance(naming.full(""), outputs)
         main = next(iter(outputs.values()))
+        if len(outputs) > 1:
+            frame.env.values[name] = self.instances[main.node] = Instance(naming.full(""), outputs)
         if main is POISON:
             raise Unknown()
         return main
@@ -571,22 +611,17 @@ class Elaborator:
 def bind_op_args(definition, positional: list, keywords: dict, span: Span) -> dict:
     """Match call arguments to an op's declared arguments, checking kinds."""
     spec = definition.args
-    signature = f"{definition.name}(" + ", ".join(a.name if a.default is REQUIRED else f"{a.name}={_default(a)}"
-                                                 for a in spec) + ")"
     if len(positional) > len(spec):
         extra = positional[len(spec)]
         raise error(f"'{definition.name}' takes at most {len(spec)} arguments, found {len(positional)}",
-                    extra[1] or span, signature)
+                    extra[1] or span, _signature(definition))
     values: dict = {}
     for arg, (value, vspan) in zip(spec, positional):
         values[arg.name] = (value, vspan)
-    names = {a.name for a in spec}
+    check_keywords(definition, keywords, span)
     for key, (value, vspan) in keywords.items():
-        if key not in names:
-            raise error(f"'{definition.name}' has no argument '{key}'", vspan or span,
-                        did_you_mean(key, names) or signature)
         if key in values:
-            raise error(f"argument '{key}' is given twice", vspan or span)
+            raise error(f"argument '{key}' is given twice", getattr(key, "span", None) or vspan or span)
         values[key] = (value, vspan)
     result: dict = {}
     for arg in spec:
@@ -594,7 +629,7 @@ def bind_op_args(definition, positional: list, keywords: dict, span: Span) -> di
             value, vspan = values[arg.name]
             result[arg.name] = _check_kind(definition.name, arg, value, vspan or span)
         elif arg.default is REQUIRED:
-            raise error(f"'{definition.name}' needs the argument '{arg.name}'", span, signature)
+            raise error(f"'{definition.name}' needs the argument '{arg.name}'", span, _signature(definition))
         elif isinstance(arg.default, str) and arg.default.startswith("="):
             result[arg.name] = result[arg.default[1:]]
         else:
@@ -602,9 +637,24 @@ def bind_op_args(definition, positional: list, keywords: dict, span: Span) -> di
     return result
 
 
+def check_keywords(definition, keywords, span: Span) -> None:
+    """Every keyword argument names an argument of the op or construct."""
+    names = {a.name for a in definition.args}
+    for key in keywords:
+        if key not in names:
+            raise error(f"'{definition.name}' has no argument '{key}'", getattr(key, "span", None) or span,
+                        did_you_mean(key, names) or _signature(definition))
+
+
+def _signature(definition) -> str:
+    """`conv(out, kernel, stride=1, ...)`: the op's arguments, for help lines."""
+    return f"{definition.name}(" + ", ".join(a.name if a.default is REQUIRED else f"{a.name}={_default(a)}"
+                                             for a in definition.args) + ")"
+
+
 def _default(arg) -> str:
-    if isinstance(arg.default, str) and arg.default.startswith("="):
-        return arg.default[1:]
+    if isinstance(arg.default, str):
+        return arg.default[1:] if arg.default.startswith("=") else f'"{arg.default}"'
     return format_value(arg.default)
 
 
@@ -624,7 +674,7 @@ def _check_kind(op: str, arg, value, span: Span):
     if not ok:
         wanted = {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string",
                   "ints": "an int or a list of ints", "pad": "an int, a list of ints, 'same' or 'valid'"}[kind]
-        raise error(f"'{op}' argument '{arg.name}' must be {wanted}, found {format_value(value)}", span)
+        raise error(f"'{op}' argument '{arg.name}' must be {wanted}, found {_describe(value)}", span)
     if kind == "float":
         return float(value)
     return value
@@ -639,6 +689,17 @@ def _arg_span(arg: str | None, definition, positional, keywords) -> Span | None:
     if arg in names and names.index(arg) < len(positional):
         return positional[names.index(arg)][1]
     return None
+
+
+def _describe(value) -> str:
+    """A value with its type, as in an error message: `the string "a"`, `the list [1, 2]`, `true`."""
+    if isinstance(value, str):
+        return f'the string "{value}"'
+    if isinstance(value, list):
+        return f"the list {format_value(value)}"
+    if isinstance(value, float):
+        return f"the float {format_value(value)}"
+    return format_value(value)
 
 
 def _plain(value):
