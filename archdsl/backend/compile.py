@@ -8,6 +8,7 @@ to the requested device and dtype.
 from __future__ import annotations
 
 import linecache
+import sys
 import types
 
 import torch
@@ -28,7 +29,8 @@ def load_class(source: str, network: str, filename: str | None = None) -> type[n
     module = types.ModuleType(f"archdsl_generated_{class_name(network).lower()}")
     module.__file__ = filename
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show the code
-    exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102  (generated code, not spec text)
+    sys.modules[module.__name__] = module  # TorchScript and pickle look classes up by module name
+    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)  # noqa: S102  (generated code, not spec text)
     cls = module.__dict__[class_name(network)]
     cls.__archdsl_source__ = source
     return cls

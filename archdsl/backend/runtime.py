@@ -5,8 +5,6 @@ the code generator copies the source of the classes a network uses into the
 standalone `.py` file it writes: a paper's code release needs no archdsl.
 """
 
-from __future__ import annotations
-
 import math  # noqa: F401  (available to the classes below and to generated code)
 
 import torch
@@ -36,9 +34,9 @@ class CliqueLayer(nn.Module):
         stages = 1 + (rounds if stage2_in else 0)
         self.norms = nn.ModuleList([nn.BatchNorm2d(stage1_in)] + [nn.BatchNorm2d(stage2_in) for _ in range(stages - 1)])
         self.bottleneck = bottleneck
-        if bottleneck:
-            self.conv3x3 = nn.Conv2d(k, k, kernel_size, padding=kernel_size // 2, bias=False)
-            self.norms3x3 = nn.ModuleList([nn.BatchNorm2d(k) for _ in range(stages)])
+        self.conv3x3 = nn.Conv2d(k, k, kernel_size, padding=kernel_size // 2, bias=False) if bottleneck \
+            else nn.Identity()
+        self.norms3x3 = nn.ModuleList([nn.BatchNorm2d(k) for _ in range(stages if bottleneck else 0)])
         self.padding = edge_kernel // 2
         self.dropout = dropout
         self.memory_efficient = False
@@ -60,12 +58,10 @@ class CliqueLayer(nn.Module):
 
     @torch.jit.unused
     def _checkpointed(self, stage: int, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """cat-BN-ReLU recomputed in backward instead of stored (memory-efficient training)."""
         from torch.utils.checkpoint import checkpoint
 
-        def concat_norm_relu(*xs: torch.Tensor) -> torch.Tensor:
-            return self._norm_relu(stage, torch.cat(xs, 1))
-
-        return checkpoint(concat_norm_relu, *inputs, use_reentrant=False)
+        return checkpoint(lambda *xs: self._norm_relu(stage, torch.cat(xs, 1)), *inputs, use_reentrant=False)
 
     def forward(self, inputs: list[torch.Tensor], stage: int) -> torch.Tensor:
         if self.memory_efficient and self.training and torch.is_grad_enabled():
@@ -84,3 +80,79 @@ class CliqueLayer(nn.Module):
             if self.dropout > 0:
                 x = F.dropout(x, self.dropout, self.training)
         return x
+
+
+class TrainableSubsampling(nn.Module):
+    """LeNet-5's sub-sampling layer (S2, S4): per map, the sum of each k x k window
+    times a trainable coefficient plus a trainable bias. Initialised as in the paper
+    (LeCun et al. 1998, appendix C): uniform in +-2.4 / fan-in, fan-in = window area.
+    """
+
+    def __init__(self, channels: int, kernel_size: tuple, stride: tuple | None = None):
+        super().__init__()
+        self.kernel_size, self.stride = tuple(kernel_size), tuple(stride or kernel_size)
+        self.weight = nn.Parameter(torch.empty(channels))
+        self.bias = nn.Parameter(torch.empty(channels))
+        bound = 2.4 / math.prod(self.kernel_size)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[x.dim() - 3]
+        window_sum = pool(x, self.kernel_size, self.stride) * math.prod(self.kernel_size)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return window_sum * self.weight.view(shape) + self.bias.view(shape)
+
+
+class PartialConv(nn.Module):
+    """A convolution in which output map j sees only the input maps ``table[j]``
+    (LeNet-5's C3, Table I). Only the connected kernels are parameters: ``weight``
+    holds one kernel per link, scattered into a dense kernel at each call.
+    Initialised as in the paper: uniform in +-2.4 / fan-in of the output map.
+    """
+
+    def __init__(self, in_channels: int, table: list, kernel_size: tuple, stride: tuple | int = 1,
+                 padding: tuple | int = 0, bias: bool = True):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, len(table)
+        self.kernel_size, self.stride, self.padding = tuple(kernel_size), stride, padding
+        rows = [j for j, inputs in enumerate(table) for _ in inputs]
+        cols = [i for inputs in table for i in inputs]
+        self.register_buffer("rows", torch.tensor(rows, dtype=torch.long), persistent=False)
+        self.register_buffer("cols", torch.tensor(cols, dtype=torch.long), persistent=False)
+        self.weight = nn.Parameter(torch.empty(len(rows), *self.kernel_size))
+        self.bias = nn.Parameter(torch.empty(len(table))) if bias else None
+        area = math.prod(self.kernel_size)
+        with torch.no_grad():
+            for link, j in enumerate(rows):
+                bound = 2.4 / (len(table[j]) * area)
+                self.weight[link].uniform_(-bound, bound)
+                if self.bias is not None:
+                    self.bias[j].uniform_(-bound, bound)
+
+    def dense_weight(self) -> torch.Tensor:
+        """The full [out, in, *kernel] kernel, zero where the table has no link."""
+        dense = self.weight.new_zeros(self.out_channels, self.in_channels, *self.kernel_size)
+        return dense.index_put((self.rows, self.cols), self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = (F.conv1d, F.conv2d, F.conv3d)[x.dim() - 3]
+        return conv(x, self.dense_weight(), self.bias, self.stride, self.padding)
+
+
+class EuclideanRBF(nn.Module):
+    """LeNet-5's output layer: y_i = sum_j (x_j - w_ij)^2. The paper fixes the centres
+    by hand (+-1 codes drawn from 7x12 character bitmaps); here they are random +-1
+    codes, kept as a buffer unless ``trainable``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, trainable: bool = False):
+        super().__init__()
+        centres = torch.randint(0, 2, (out_features, in_features)).float() * 2 - 1
+        if trainable:
+            self.weight = nn.Parameter(centres)
+        else:
+            self.register_buffer("weight", centres)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.unsqueeze(1) - self.weight) ** 2).sum(-1)

@@ -1,0 +1,360 @@
+"""The PyTorch backend: generated modules equal hand-written references, and behave as plain nn.Modules.
+
+Every numerical test copies the reference's weights (and BN statistics) into the compiled module by
+state-dict order, checking shapes position by position, then compares outputs to 1e-5. A wrong
+mapping or a wrong op gives different outputs, so these tests cannot pass by accident.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from archdsl import build, build_ir
+from archdsl.backend import compile_module, compile_source
+from archdsl.backend.runtime import CliqueLayer
+from tests.reference import nets
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Random BN statistics and affine parameters, so that eval-mode BN is not the identity."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return module
+
+
+def transfer(reference: nn.Module, compiled: nn.Module) -> None:
+    """Copy the reference's state into the compiled module, entry by entry in registration order."""
+    src = [(k, v) for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")]
+    dst = [(k, v) for k, v in compiled.state_dict().items() if not k.endswith("num_batches_tracked")]
+    assert [tuple(v.shape) for _, v in src] == [tuple(v.shape) for _, v in dst], (
+        [k for k, _ in src], [k for k, _ in dst])
+    compiled.load_state_dict({k: s for (k, _), (_, s) in zip(dst, src)}, strict=False)
+
+
+def assert_same(reference: nn.Module, spec: str, shape: tuple, network: str | None = None, **params) -> nn.Module:
+    compiled = build(spec, network, seed=0, **params)
+    randomise(reference)
+    transfer(reference, compiled)
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
+    for train in (False, True):
+        reference.train(train)
+        compiled.train(train)
+        expected, got = reference(x), compiled(x)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    return compiled
+
+
+RESIDUAL = """
+network basic(cin = 16, cout = 16, stride = 1, shortcut = "B") {{
+  input x: [cin, 8, 8]
+  residual(shortcut = shortcut) {{
+    conv(cout, 3, stride = stride, bias = false) -> bn -> relu
+    conv(cout, 3, bias = false) -> bn
+  }}
+  relu
+}}
+network bottleneck(cin = 16, mid = 8, cout = 32, stride = 1, shortcut = "B", v15 = false) {{
+  input x: [cin, 8, 8]
+  residual(shortcut = shortcut) {{
+    conv(mid, 1, stride = v15 ? 1 : stride, bias = false) -> bn -> relu
+    conv(mid, 3, stride = v15 ? stride : 1, bias = false) -> bn -> relu
+    conv(cout, 1, bias = false) -> bn
+  }}
+  relu
+}}
+"""
+
+
+@pytest.mark.parametrize("cin, cout, stride, shortcut, option", [
+    (16, 16, 1, "identity", "identity"),
+    (16, 32, 2, "projection", "B"),
+    (16, 16, 1, "projection", "C"),
+    (16, 32, 2, "A", "A"),
+])
+def test_basic_residual_block_matches_reference(cin, cout, stride, shortcut, option):
+    reference = nets.BasicBlock(cin, cout, stride, shortcut)
+    assert_same(reference, RESIDUAL.format(), (cin, 8, 8), "basic", cin=cin, cout=cout, stride=stride,
+                shortcut=option)
+
+
+@pytest.mark.parametrize("stride, shortcut, option, v15", [
+    (1, "projection", "B", False), (2, "projection", "B", False), (2, "projection", "B", True),
+    (2, "A", "A", False),
+])
+def test_bottleneck_residual_block_matches_reference(stride, shortcut, option, v15):
+    reference = nets.Bottleneck(16, 8, 32, stride, shortcut, stride_on_3x3=v15)
+    assert_same(reference, RESIDUAL.format(), (16, 8, 8), "bottleneck", stride=stride, shortcut=option, v15=v15)
+
+
+def test_identity_residual_block_matches_reference():
+    reference = nets.Bottleneck(32, 8, 32, 1, "identity")
+    assert_same(reference, RESIDUAL.format(), (32, 8, 8), "bottleneck", cin=32, shortcut="identity")
+
+
+DENSE = """
+block dense_layer(k, bottleneck = true) {
+  if bottleneck { bn -> relu -> conv(4 * k, 1, bias = false) }
+  bn -> relu -> conv(k, 3, bias = false)
+}
+network dense_transition(c0 = 16, n = 3, k = 6, bottleneck = true) {
+  input x: [c0, 8, 8]
+  dense(n) { dense_layer(k, bottleneck) }
+  bn -> relu -> conv(floor(0.5 * in.channels), 1, bias = false) -> avgpool(2)
+}
+"""
+
+
+@pytest.mark.parametrize("bottleneck", [True, False])
+def test_dense_block_and_transition_match_reference(bottleneck):
+    block = nets.DenseBlock(16, 3, 6, bottleneck)
+    reference = nn.Sequential(block, nets.Transition(block.out_channels, block.out_channels // 2))
+    assert_same(reference, DENSE, (16, 8, 8), bottleneck=bottleneck)
+
+
+INCEPTION = """
+network inception(cin = 32) {
+  input x: [cin, 12, 12]
+  concat {
+    branch { conv(8, 1) -> relu }
+    branch { conv(6, 1) -> relu -> conv(10, 3) -> relu }
+    branch { conv(4, 1) -> relu -> conv(6, 5) -> relu }
+    branch { maxpool(3, stride = 1, pad = 1) -> conv(5, 1) -> relu }
+  }
+}
+"""
+
+
+def test_inception_module_matches_reference():
+    assert_same(nets.InceptionModule(32, 8, 6, 10, 4, 6, 5), INCEPTION, (32, 12, 12))
+
+
+HIGHWAY = """
+network highway_layer(c = 12, bias = -2) {
+  input x: [c, 8, 8]
+  highway(kernel = 3, bias = bias) { conv(c, 3) -> relu }
+}
+"""
+
+
+def test_highway_layer_matches_reference_and_initialises_the_gate_bias():
+    compiled = assert_same(nets.HighwayConv(12, 3, -2.0), HIGHWAY, (12, 8, 8))
+    fresh = build(HIGHWAY, seed=3)
+    assert torch.equal(fresh.highway1.transform.bias, torch.full((12,), -2.0))
+    assert sum(p.numel() for p in compiled.parameters()) == 2 * (9 * 12 * 12 + 12)
+
+
+SHUFFLE = """
+network unit(cin = 24, cout = 24, g = 3, stride = 1) {
+  input x: [cin, 8, 8]
+  let mid = cout // 4
+  if stride == 1 {
+    sum {
+      branch { }
+      branch {
+        conv(mid, 1, groups = g, bias = false) -> bn -> relu -> shuffle(g)
+        -> dwconv(3, stride = 1, bias = false) -> bn -> conv(cout, 1, groups = g, bias = false) -> bn
+      }
+    }
+  } else {
+    concat {
+      branch { avgpool(3, stride = 2, pad = 1) }
+      branch {
+        conv(mid, 1, groups = g, bias = false) -> bn -> relu -> shuffle(g)
+        -> dwconv(3, stride = 2, bias = false) -> bn -> conv(cout - cin, 1, groups = g, bias = false) -> bn
+      }
+    }
+  }
+  relu
+}
+"""
+
+
+@pytest.mark.parametrize("cin, cout, stride", [(24, 24, 1), (24, 48, 2)])
+def test_shufflenet_unit_matches_reference(cin, cout, stride):
+    assert_same(nets.ShuffleUnit(cin, cout, 3, stride), SHUFFLE, (cin, 8, 8), cin=cin, cout=cout, stride=stride)
+
+
+def test_channel_shuffle_order():
+    spec = "network s() { input x: [6, 1, 1]; shuffle(3) }"
+    x = torch.arange(6.0).view(1, 6, 1, 1)
+    assert build(spec)(x).flatten().tolist() == [0, 2, 4, 1, 3, 5]
+
+
+TOWERS = """
+network towers(cin = 8, cout = 12) {
+  input x: [cin, 9, 9]
+  groups(2) { conv(cout // 2, 3) }
+}
+"""
+
+
+def test_two_tower_layer_matches_reference():
+    compiled = assert_same(nets.TwoTowerConv(8, 12, 3, groups=2), TOWERS, (8, 9, 9))
+    assert [n for n, _ in compiled.named_parameters()] == [
+        "groups1.group1.conv1.weight", "groups1.group1.conv1.bias",
+        "groups1.group2.conv1.weight", "groups1.group2.conv1.bias"]
+
+
+# ---------------------------------------------------------------- clique blocks
+
+CLIQUE = """
+network clique_block(c0 = 10, layers = 4, k = 6, bottleneck = false, rounds = 1, mode = "II+II", partial = none) {
+  input x: [c0, 8, 8]
+  b = clique(layers = layers, k = k, bottleneck = bottleneck, rounds = rounds, mode = mode, partial = partial)
+  output feature = b.feature
+  output transit = b.transit
+}
+"""
+
+
+def load_clique(reference: nets.CliqueBlockRef, compiled: nn.Module, layers: int) -> None:
+    """Per-edge reference weights into the compiled layers' single weight tensors."""
+    ref = reference
+    with torch.no_grad():
+        for i in range(1, layers + 1):
+            layer: CliqueLayer = getattr(compiled.clique1, f"x{i}")
+            sources = list(range(i)) + [j for j in range(i + 1, layers + 1) if f"{j}_{i}" in ref.edges]
+            layer.weight.copy_(torch.cat([ref.edges[f"{j}_{i}"].weight for j in sources], 1))
+            for j in sources:
+                assert torch.equal(layer.edge_weight(j), ref.edges[f"{j}_{i}"].weight)
+            norms = [ref.bn_I[i - 1]] + [ref.bn_II[r][i - 1] for r in range(ref.rounds) if i <= ref.n_updated]
+            assert len(norms) == len(layer.norms)
+            for mine, theirs in zip(layer.norms, norms):
+                mine.load_state_dict(theirs.state_dict())
+            if ref.bottleneck:
+                layer.conv3x3.load_state_dict(ref.conv3[i - 1].state_dict())
+                extra = [ref.bnb_I[i - 1]] + [ref.bnb_II[r][i - 1] for r in range(ref.rounds) if i <= ref.n_updated]
+                for mine, theirs in zip(layer.norms3x3, extra):
+                    mine.load_state_dict(theirs.state_dict())
+
+
+@pytest.mark.parametrize("bottleneck", [False, True])
+@pytest.mark.parametrize("mode, partial, rounds", [
+    ("II+II", None, 1), ("I+II", None, 1), ("I+I", None, 1), ("II+II", 2, 1), ("II+II", None, 2),
+])
+def test_clique_block_matches_per_edge_reference(bottleneck, mode, partial, rounds):
+    reference = randomise(nets.CliqueBlockRef(10, 4, 6, bottleneck, rounds, mode, partial))
+    compiled = build(CLIQUE, bottleneck=bottleneck, mode=mode, partial=partial, rounds=rounds, seed=0)
+    load_clique(reference, compiled, 4)
+    assert sum(p.numel() for p in compiled.parameters()) == sum(p.numel() for p in reference.parameters())
+    x = torch.randn(2, 10, 8, 8)
+    for train in (False, True):
+        reference.train(train)
+        compiled.train(train)
+        block, transit = reference(x)
+        out = compiled(x)
+        torch.testing.assert_close(out["feature"], block, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out["transit"], transit, rtol=1e-5, atol=1e-5)
+
+
+def test_clique_weights_are_shared_between_stages():
+    source = compile_source(build_ir(CLIQUE))
+    # stage I and stage II call the same layer module: one weight tensor, sliced per stage
+    assert "self.clique1.x2([x, x1], 0)" in source
+    assert "self.clique1.x2([x1_ii, x3, x4], 1)" in source
+    model = build(CLIQUE, seed=0)
+    layer = model.clique1.x2
+    assert layer.weight.shape == (6, 10 + 3 * 6, 3, 3)
+    assert len(layer.norms) == 2 and layer.norms[0].num_features == 16 and layer.norms[1].num_features == 18
+
+
+# ---------------------------------------------------------------- module behaviour
+
+def test_standalone_source_builds_an_equal_module(tmp_path):
+    g = build_ir(CLIQUE + INCEPTION, "clique_block")
+    path = tmp_path / "generated_block.py"
+    path.write_text(compile_source(g))
+    spec = importlib.util.spec_from_file_location("generated_block", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["generated_block"] = module
+    spec.loader.exec_module(module)
+    torch.manual_seed(5)
+    standalone = module.CliqueBlock()
+    in_memory = compile_module(g, seed=5)
+    a, b = standalone.state_dict(), in_memory.state_dict()
+    assert list(a) == list(b)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(2, 10, 8, 8)
+    torch.testing.assert_close(standalone.eval()(x)["feature"], in_memory.eval()(x)["feature"])
+    assert "archdsl" not in path.read_text().split('"""', 2)[2]  # imports torch only
+
+
+def test_seed_makes_construction_bit_identical():
+    g = build_ir(RESIDUAL.format(), "bottleneck")
+    a, b = compile_module(g, seed=7).state_dict(), compile_module(g, seed=7).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = compile_module(g, seed=8).state_dict()
+    assert not torch.equal(a["conv1.weight"], c["conv1.weight"])
+
+
+def test_parameters_are_named_after_the_spec():
+    spec = """
+    block basic(c) { residual { conv(c, 3, bias = false) as conv1 -> bn as bn1 -> relu } }
+    network net() {
+      input image: [3, 8, 8]
+      conv(8, 3) as stem
+      group "stage2" { basic(8) as block3 }
+    }
+    """
+    names = [n for n, _ in build(spec).named_parameters()]
+    assert names == ["stem.weight", "stem.bias", "stage2.block3.conv1.weight", "stage2.block3.bn1.weight",
+                     "stage2.block3.bn1.bias"]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_dtype_and_channels_last(device):
+    model = build(RESIDUAL.format(), "bottleneck", device=device, dtype=torch.float64)
+    x = torch.randn(2, 16, 8, 8, device=device, dtype=torch.float64)
+    assert model(x).dtype == torch.float64 and model(x).device.type == device
+    model = model.to(memory_format=torch.channels_last)
+    y = model(x.to(memory_format=torch.channels_last))
+    assert y.shape == (2, 32, 8, 8)
+
+
+def test_torch_compile_export_and_torchscript_accept_modules():
+    model = build(CLIQUE + INCEPTION, "clique_block", seed=0).eval()
+    x = torch.randn(2, 10, 8, 8)
+    expected = model(x)["feature"]
+    scripted = torch.jit.script(model)
+    torch.testing.assert_close(scripted(x)["feature"], expected)
+    exported = torch.export.export(model, (x,))
+    torch.testing.assert_close(exported.module()(x)["feature"], expected)
+    compiled = torch.compile(model, backend="aot_eager")
+    torch.testing.assert_close(compiled(x)["feature"], expected)
+
+
+def test_memory_efficient_mode_gives_the_same_gradients():
+    x = torch.randn(2, 10, 8, 8)
+    grads = []
+    for efficient in (False, True):
+        model = build(CLIQUE, seed=0, memory_efficient=efficient).train()
+        out = model(x)
+        (out["feature"].square().mean() + out["transit"].mean()).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-5, atol=1e-6)
+
+
+def test_cuda_requested_without_cuda_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from archdsl.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    spec = tmp_path / "s.arch"
+    spec.write_text("network s() { input x: [3, 4, 4]; conv(4, 3) }")
+    assert main(["compile", str(spec), "--device", "cuda", "-o", str(tmp_path / "s.py")]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "s.py").exists()
