@@ -50,26 +50,27 @@ class CliqueLayer(nn.Module):
             start -= self.k
         return self.weight[:, start:start + self.k]
 
-    def _norm_relu(self, stage: int, x: torch.Tensor) -> torch.Tensor:
+    def _update(self, stage: int, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """One concatenation, the stage's BN-ReLU, one convolution with the stage's weight slice."""
+        x = torch.cat(inputs, 1)
         for index, norm in enumerate(self.norms):
             if index == stage:
                 x = norm(x)
-        return torch.relu(x)
+        weight = self.weight[:, :self.stage1_in] if stage == 0 else self.weight[:, self.c0:]
+        return F.conv2d(torch.relu(x), weight, padding=self.padding)
 
     @torch.jit.unused
     def _checkpointed(self, stage: int, inputs: list[torch.Tensor]) -> torch.Tensor:
-        """cat-BN-ReLU recomputed in backward instead of stored (memory-efficient training)."""
+        """The update recomputed in backward instead of storing the concatenation and BN-ReLU output."""
         from torch.utils.checkpoint import checkpoint
 
-        return checkpoint(lambda *xs: self._norm_relu(stage, torch.cat(xs, 1)), *inputs, use_reentrant=False)
+        return checkpoint(lambda *xs: self._update(stage, list(xs)), *inputs, use_reentrant=False)
 
     def forward(self, inputs: list[torch.Tensor], stage: int) -> torch.Tensor:
         if self.memory_efficient and self.training and torch.is_grad_enabled():
             x = self._checkpointed(stage, inputs)
         else:
-            x = self._norm_relu(stage, torch.cat(inputs, 1))
-        weight = self.weight[:, :self.stage1_in] if stage == 0 else self.weight[:, self.c0:]
-        x = F.conv2d(x, weight, padding=self.padding)
+            x = self._update(stage, inputs)
         if self.dropout > 0:
             x = F.dropout(x, self.dropout, self.training)
         if self.bottleneck:
