@@ -28,6 +28,8 @@ def parse_define(text: str) -> tuple[str, object]:
         value = Evaluator({}.__getitem__)(parse_expr(raw, "<-D>"))
     except ArchError:
         value = raw
+    if callable(value):  # `-D pool=max` names the string "max", not the builtin max()
+        value = raw
     return name.strip(), value
 
 
@@ -42,7 +44,7 @@ def _overrides(args) -> dict:
 
 
 def cmd_check(args) -> int:
-    failed = False
+    failed = usage = False
     for file in args.files:
         try:
             program = load(file)
@@ -60,10 +62,13 @@ def cmd_check(args) -> int:
             if errors:
                 raise ArchError(errors, program.sources)
             print(f"{file}: ok ({len(targets)} networks, {checks} expectations met)")
+        except UsageError as exc:
+            print(exc.render(), file=sys.stderr)
+            usage = True
         except ArchError as exc:
             print(exc.render(), file=sys.stderr)
             failed = True
-    return 1 if failed else 0
+    return 2 if usage else 1 if failed else 0
 
 
 def cmd_summary(args) -> int:
@@ -142,10 +147,13 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="draw the network with Graphviz")
     target(p)
     p.add_argument("-o", "--output", required=True, help="OUT.svg, .pdf, .png or .dot")
-    p.add_argument("--detail", default="auto", help="auto, layers, blocks, or a nesting depth (0, 1, 2..)")
+    p.add_argument("--detail", default="auto", help="auto (every layer unless that is over 60 nodes), layers, "
+                   "blocks, or a nesting depth (0, 1, 2..)")
     p.add_argument("--expand", action="append", default=[], metavar="SCOPE", help="draw this block's layers")
     p.add_argument("--collapse", action="append", default=[], metavar="SCOPE", help="draw this block as one node")
-    p.add_argument("--no-fold", action="store_true", help="draw repeated identical blocks one by one")
+    p.add_argument("--fold", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw a chain of identical blocks once, marked 'x N' (default: only when --detail auto "
+                        "needs it to keep a large network legible)")
     p.add_argument("--direction", choices=("TB", "LR"), default="TB")
     p.add_argument("--theme", choices=("color", "gray"), default="color")
     p.add_argument("--shapes", action="store_true", help="label edges with tensor shapes")

@@ -119,8 +119,6 @@ class _Parallel(Construct):
             raise error(f"'{self.name}' needs at least one 'branch {{ ... }}'", step.span)
         if any(getattr(b, "shape", None) is None for b in inner.branches):
             raise Unknown()
-        if name:
-            frame.env.values[name] = x  # nothing to select; keep the label bound
         return elab.make(self.merge, {}, inner.branches, step, naming)
 
 
@@ -298,6 +296,6 @@ class Clique(Construct):
                             step, naming, "transit")
         feature = elab.make("clique_output", {"stage": "II" if mode == "II+II" else "I", "with_input": True},
                             [x, *layers], step, naming, "feature")
-        instance = Instance(naming.full(""), {"transit": transit, "feature": feature})
+        instance = Instance(".".join(naming.path), {"transit": transit, "feature": feature})
         frame.env.values[name] = elab.instances[transit.node] = instance
         return transit

@@ -32,6 +32,12 @@ class Instance:
     name: str
     outputs: dict[str, TensorInfo]
 
+    def attribute(self, name: str, span: Span):
+        """`inst.out` is an output; any other attribute is read from the main (first) output."""
+        if name in self.outputs:
+            return self.outputs[name]
+        return next(iter(self.outputs.values())).attribute(name, span)
+
 
 class Env:
     """A lexical scope of compile-time values and tensors."""
@@ -137,8 +143,8 @@ class Elaborator:
         self.g.graph["inputs"] = [t.node for t in frame.inputs]
         self.g.graph["outputs"] = {k: t.node for k, t in frame.outputs.items() if t is not POISON}
         self.g.graph["scopes"] = self.scopes
-        if self.diagnostics:
-            raise ArchError(self.diagnostics, self.program.sources)
+        if self.diagnostics:  # one report per mistake, though a block with it may be used many times
+            raise ArchError(list(dict.fromkeys(self.diagnostics)), self.program.sources)
         self.g.graph["checks"] = self._run_expects(frame, frame.expects + expects)
         return self.g
 
@@ -187,6 +193,8 @@ class Elaborator:
                                         f"pass -D {missing[0]}=... (in Python: build_ir(..., {missing[0]}=...))"),
                              program.sources)
         values = self._bind_params(network, [], {}, network.span, given | overrides)
+        if expects and overrides and values != self._bind_params(network, [], {}, network.span, given):
+            expects = []  # a variant's figures belong to its own parameters, not to overridden ones
         return network, values, expects
 
     def _bind_params(self, definition, positional: list, keywords: dict, span: Span, preset: dict | None = None):
@@ -435,6 +443,18 @@ class Elaborator:
             known = self._step_names()
             raise error(f"unknown op '{step.name}'", step.span,
                         did_you_mean(step.name, known) or "see docs/language.md for the ops; or define a block")
+        result = self._apply_known(step, stream, frame, construct)
+        if step.label is not None and isinstance(result, TensorInfo):
+            self._bind_label(self._label(step.label, frame), result, frame)
+        return result
+
+    def _bind_label(self, label: str, tensor: TensorInfo, frame: Frame) -> None:
+        """`step as name` also names the step's result, unless that would hide an op or block."""
+        if label in self._step_names() or isinstance(frame.env.values.get(label), Instance):
+            return  # a multi-output instance keeps its outputs under its label
+        frame.env.values[label] = tensor
+
+    def _apply_known(self, step: ast.Step, stream, frame: Frame, construct):
         if stream is POISON or (isinstance(stream, list) and POISON in stream):
             if construct is None and step.name in OPS and step.body is None:  # argument mistakes are independent
                 check_keywords(OPS[step.name], [k for k, _ in step.kwargs], step.span)
@@ -541,7 +561,7 @@ class Elaborator:
             raise error(f"block '{block.name}' produced no tensor", step.span)
         main = next(iter(outputs.values()))
         if len(outputs) > 1:
-            frame.env.values[name] = self.instances[main.node] = Instance(naming.full(""), outputs)
+            frame.env.values[name] = self.instances[main.node] = Instance(".".join(naming.path), outputs)
         if main is POISON:
             raise Unknown()
         return main

@@ -246,7 +246,7 @@ class Evaluator:
 
     def _attr(self, e: ast.Attr):
         obj = self(e.obj)
-        if isinstance(obj, TensorInfo):
+        if hasattr(obj, "attribute"):  # a tensor, or an instance with several outputs
             return obj.attribute(e.name, e.span)
         raise error(f"a {type_name(obj)} has no attribute '{e.name}'", e.span)
 

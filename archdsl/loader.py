@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archdsl.diagnostics import ArchError, Diagnostic, Span
+from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError
 from archdsl.syntax import ast
 from archdsl.syntax.parser import parse
 
@@ -48,8 +48,8 @@ def load(path: str | Path) -> Program:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ArchError(Diagnostic(f"cannot read {path}: {exc.strerror}",
-                                   help="check the path; spec files end in .arch")) from None
+        raise UsageError(Diagnostic(f"cannot read {path}: {exc.strerror}",
+                                    help="check the path; spec files end in .arch")) from None
     return load_text(text, str(path))
 
 

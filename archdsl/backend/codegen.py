@@ -115,7 +115,7 @@ class _Generator:
                     clique_done.add(scope)
                     self._clique(scope)
             else:
-                self._node(node, data)
+                self._node(node, data, dying=uses.get(node, ()))
             self.free([self.variable(u) for u in uses.get(node, ()) if u not in g.graph["outputs"].values()])
         outputs = g.graph["outputs"]
         if len(outputs) == 1:
@@ -148,16 +148,26 @@ class _Generator:
                    and self.g.nodes[n]["op"] in ("clique_layer", "clique_output")]
         return members[-1]
 
-    def _node(self, node: str, data: dict) -> None:
+    def _node(self, node: str, data: dict, dying=()) -> None:
         op = OPS[data["op"]]
         sources = ir.data_inputs(self.g, node)
         shapes = [self.g.nodes[s]["shape"] for s in sources]
+        if data["op"] == "relu" and self._reusable(sources[0], dying):
+            self.forward_lines.append(f"{self.variable(node)} = torch.relu_({self.variable(sources[0])})")
+            return
         constructor = op.module(data["args"], shapes, data["shape"])
         if constructor is not None:
             self.declare(node, constructor)
             self.init_lines.extend(op.init(data["args"], self.attr(node)))
         expr = op.forward(data["args"], [self.variable(s) for s in sources], self.attr(node), shapes)
         self.forward_lines.append(f"{self.variable(node)} = {expr}")
+
+    def _reusable(self, value: str, dying) -> bool:
+        """Whether a value's storage may be overwritten: this is its last reader, and it is a fresh tensor."""
+        data = self.g.nodes[value]
+        if value not in dying or value in self.g.graph["outputs"].values() or data["op"] in ("input", "clique_layer"):
+            return False
+        return OPS[data["op"]].returns_fresh(data["args"], len(ir.data_inputs(self.g, value)))
 
     def _clique(self, scope: str) -> None:
         """Unroll a clique block: stage I in order, then each stage-II round in order."""

@@ -52,6 +52,9 @@ class Op:
     arity: tuple[int, int | None] = (1, 1)  # min and max number of inputs
     category: str = "layer"  # conv, pool, norm, act, fc, merge, shape, io, clique
     doc: str = ""
+    # True when the op returns a new tensor that no autograd node keeps for backward, so a ReLU
+    # that is its only reader may work in place (as torchvision's ReLU(inplace=True) does).
+    fresh_output: bool = False
 
     def infer(self, a: dict, ins: list[Shape]) -> Shape:
         return ins[0]
@@ -71,6 +74,9 @@ class Op:
 
     def forward(self, a: dict, x: list[str], mod: str | None, ins: list[Shape]) -> str:
         return f"{mod}({x[0]})"
+
+    def returns_fresh(self, a: dict, n_inputs: int) -> bool:
+        return self.fresh_output
 
     def init(self, a: dict, mod: str) -> list[str]:
         """Extra initialisation statements for the module at `mod` (default: PyTorch's own)."""

@@ -53,6 +53,7 @@ def _positive(a: dict, *names: str) -> None:
 @register
 class Conv(Op):
     name = "conv"
+    fresh_output = True
     args = _CONV_ARGS
     category = "conv"
     doc = "Convolution over [C, L], [C, H, W] or [C, D, H, W]; pad defaults to dilation*(kernel-1)//2."
@@ -157,6 +158,7 @@ class DepthwiseConv(Conv):
 @register
 class Deconv(Op):
     name = "deconv"
+    fresh_output = True
     args = (
         Arg("out", "int"), Arg("kernel", "ints"), Arg("stride", "ints", 1), Arg("pad", "ints", 0),
         Arg("output_pad", "ints", 0), Arg("dilation", "ints", 1), Arg("groups", "int", 1), Arg("bias", "bool", True),

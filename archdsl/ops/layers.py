@@ -9,6 +9,7 @@ from archdsl.ops.conv import bias_init
 @register
 class BatchNorm(Op):
     name = "bn"
+    fresh_output = True
     args = (Arg("eps", "float", 1e-5), Arg("momentum", "float", 0.1), Arg("affine", "bool", True))
     category = "norm"
     doc = "Batch normalisation over channels; affine weight and bias are 2C parameters."
@@ -34,6 +35,7 @@ class BatchNorm(Op):
 @register
 class LocalResponseNorm(Op):
     name = "lrn"
+    fresh_output = True
     args = (Arg("size", "int", 5), Arg("alpha", "float", 1e-4), Arg("beta", "float", 0.75), Arg("k", "float", 2.0))
     category = "norm"
     doc = ("Local response normalisation with the AlexNet paper's formula: "
@@ -81,6 +83,16 @@ class Softmax(Op):
 
 
 @register
+class LogSoftmax(Op):
+    name = "log_softmax"
+    category = "act"
+    doc = "Log-softmax over the channel / feature axis (per pixel for a segmentation map)."
+
+    def forward(self, a, x, mod, ins):
+        return f"torch.log_softmax({x[0]}, dim=1)"
+
+
+@register
 class Dropout(Op):
     name = "dropout"
     args = (Arg("p", "float", 0.5),)
@@ -115,6 +127,7 @@ class Flatten(Op):
 @register
 class Linear(Op):
     name = "fc"
+    fresh_output = True
     args = (Arg("out", "int"), Arg("bias", "bool", True), Arg("bias_init", "any", None))
     category = "fc"
     doc = "Fully connected layer over a flat [F] input."

@@ -20,6 +20,7 @@ def _describe_mismatch(ins, axis_from: int) -> str | None:
 @register
 class Add(Op):
     name = "add"
+    fresh_output = True
     arity = (2, None)
     category = "merge"
     doc = "Element-wise sum of two or more tensors of exactly the same shape (residual connections)."
@@ -41,6 +42,9 @@ class Add(Op):
 @register
 class Concat(Op):
     name = "concat"
+
+    def returns_fresh(self, a, n_inputs):
+        return n_inputs > 1  # a one-input concat is its input
     arity = (1, None)
     category = "merge"
     doc = "Concatenation along channels; every other axis must match."
@@ -61,6 +65,7 @@ class Concat(Op):
 @register
 class Mul(Op):
     name = "mul"
+    fresh_output = True
     arity = (2, 2)
     category = "merge"
     doc = "Element-wise product; a flat [C] second input scales the channels of the first (SE attention)."
@@ -77,13 +82,14 @@ class Mul(Op):
 
     def forward(self, a, x, mod, ins):
         if ins[1] != ins[0]:
-            return f"{x[0]} * {x[1]}[(...,) + (None,) * {len(ins[0]) - 1}]"
+            return f"{x[0]} * {x[1]}[:, :{', None' * (len(ins[0]) - 1)}]"
         return f"{x[0]} * {x[1]}"
 
 
 @register
 class Gate(Op):
     name = "gate"
+    fresh_output = True
     arity = (3, 3)
     category = "merge"
     doc = "Highway gate over (x, H, T): y = H*T + x*(1 - T), T in (0, 1) from a sigmoid."
@@ -141,13 +147,13 @@ class Shuffle(Op):
 
     def forward(self, a, x, mod, ins):
         g, c = a["groups"], ins[0][0]
-        spatial = ", ".join(str(d) for d in ins[0][1:])
-        return f"{x[0]}.unflatten(1, ({g}, {c // g})).transpose(1, 2).reshape(-1, {c}, {spatial})"
+        return f"{x[0]}.unflatten(1, ({g}, {c // g})).transpose(1, 2).flatten(1, 2)"
 
 
 @register
 class PadChannels(Op):
     name = "pad_channels"
+    fresh_output = True
     args = (Arg("out", "int"),)
     category = "shape"
     doc = "Zero-pad the channel axis up to `out` channels (ResNet option-A shortcut)."

@@ -6,6 +6,7 @@ from archdsl.ops.base import Arg, Op, OpError, expand, fmt, register, spatial_ra
 
 
 class _Pool(Op):
+    fresh_output = True
     args = (Arg("kernel", "ints"), Arg("stride", "ints", "=kernel"), Arg("pad", "ints", 0),
             Arg("ceil", "bool", False))
     category = "pool"
@@ -58,6 +59,7 @@ class AvgPool(_Pool):
 
 
 class _Global(Op):
+    fresh_output = True
     category = "pool"
     reduce = ""
 
@@ -91,6 +93,7 @@ class GlobalMaxPool(_Global):
 
 
 class _Adaptive(Op):
+    fresh_output = True
     args = (Arg("size", "ints"),)
     category = "pool"
     kind = ""
@@ -122,6 +125,7 @@ class AdaptiveMaxPool(_Adaptive):
 @register
 class Upsample(Op):
     name = "upsample"
+    fresh_output = True
     args = (Arg("scale", "int", 2), Arg("mode", "str", "nearest"))
     category = "pool"
     doc = "Upsampling by an integer factor (mode 'nearest' or 'bilinear')."
@@ -144,15 +148,27 @@ class Upsample(Op):
 @register
 class Crop(Op):
     name = "crop"
-    args = (Arg("size", "ints"),)
+    args = (Arg("size", "ints"), Arg("offset", "ints", None))
     category = "shape"
-    doc = "Centre crop of the spatial axes to `size` (U-Net's crop-and-concat)."
+    doc = ("Crop of the spatial axes to `size`: centred (U-Net's crop-and-concat), or starting at `offset` "
+           "(Caffe's Crop layer, as in FCN).")
+
+    def _starts(self, a, shape) -> tuple:
+        n = len(shape) - 1
+        size = expand(a["size"], n, "size")
+        if a.get("offset") is None:
+            return tuple((d - s) // 2 for d, s in zip(shape[1:], size))
+        return expand(a["offset"], n, "offset")
 
     def infer(self, a, ins):
         n = spatial_rank(ins[0], self.name)
         size = expand(a["size"], n, "size")
         if any(s > d for s, d in zip(size, ins[0][1:])):
             raise OpError(f"cannot crop {fmt(ins[0])} to a larger size {list(size)}", arg="size")
+        starts = self._starts(a, ins[0])
+        if any(o < 0 or o + s > d for o, s, d in zip(starts, size, ins[0][1:])):
+            raise OpError(f"a {'x'.join(map(str, size))} crop at offset {list(starts)} does not fit the {fmt(ins[0])} "
+                          "input", "the offset plus the size must stay inside the input", arg="offset")
         return (ins[0][0], *size)
 
     def label(self, a, out):
@@ -160,8 +176,8 @@ class Crop(Op):
 
     def forward(self, a, x, mod, ins):
         slices = [":", ":"]
-        for d, s in zip(ins[0][1:], expand(a["size"], len(ins[0]) - 1, "size")):
-            start = (d - s) // 2
+        sizes = expand(a["size"], len(ins[0]) - 1, "size")
+        for start, s in zip(self._starts(a, ins[0]), sizes):
             slices.append(f"{start}:{start + s}")
         return f"{x[0]}[{', '.join(slices)}]"
 

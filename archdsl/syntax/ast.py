@@ -71,7 +71,7 @@ class Cond(Expr):
 class Call(Expr):
     func: Expr | None = None
     args: tuple = ()
-    kwargs: tuple = ()  # ((name, Expr), ...)
+    kwargs: tuple = ()  # ((Keyword, Expr), ...)
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,17 @@ class Index(Expr):
 class Attr(Expr):
     obj: Expr | None = None
     name: str = ""
+
+
+class Keyword(str):
+    """The name of a keyword argument (`stride` in `stride = 2`): a str that knows where it was written."""
+
+    span: Span | None
+
+    def __new__(cls, name: str, span: Span | None = None) -> Keyword:
+        keyword = super().__new__(cls, name)
+        keyword.span = span
+        return keyword
 
 
 # ---------------------------------------------------------------- chains

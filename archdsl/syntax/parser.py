@@ -62,10 +62,20 @@ def _transform(tree, file: str, text: str):
 
 
 _TOKEN_WORDS = {
-    "RPAR": "')'", "RSQB": "']'", "RBRACE": "'}'", "LBRACE": "'{'", "LPAR": "'('", "LSQB": "'['",
-    "COMMA": "','", "EQUAL": "'='", "COLON": "':'", "NAME": "a name", "INT": "a number",
-    "FLOAT": "a number", "STRING": "a string", "_NL": "a new line", "__ANON_0": "'->'", "DOT": "'.'",
+    "NAME": "a name", "INT": "a number", "FLOAT": "a number", "STRING": "a string", "_NL": "a new line",
+    "COMP_OP": "a comparison", "ADD_OP": "an operator", "MUL_OP": "an operator", "$END": "the end of the file",
 }
+_MAX_EXPECTED = 6  # longer lists of expected tokens are noise, not help
+
+
+def _token_word(name: str) -> str:
+    """How a terminal is named in a message: its literal text, or a word for a class of tokens."""
+    if name in _TOKEN_WORDS:
+        return _TOKEN_WORDS[name]
+    for terminal in _parser().terminals:
+        if terminal.name == name and terminal.pattern.type == "str":
+            return f"'{terminal.pattern.value}'"
+    return f"'{name.lower()}'"
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic:
@@ -81,30 +91,47 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic
     token: Token = exc.token
     width = max(1, len(str(token.value))) if token.type != "_NL" else 1
     found = "end of line" if token.type == "_NL" else f"'{token.value}'"
-    expected = sorted({_TOKEN_WORDS.get(t, f"'{t.lower()}'") for t in exc.expected if not t.startswith("__ANON")})
+    expected = sorted({_token_word(t) for t in exc.expected})
     hint = None
-    if expected:
+    if 0 < len(expected) <= _MAX_EXPECTED:
         hint = "expected " + (", ".join(expected[:-1]) + " or " + expected[-1] if len(expected) > 1 else expected[0])
     if token.type == "_NL" and "')'" in expected:
         hint = "a ')' is missing before the end of the line"
+    used_as_name = re.match(r"[ \t]*(=[^=]|->|\.|:|,)", text[token.end_pos:] if token.end_pos else "")
+    if "NAME" in exc.expected and str(token.value).isalpha() and token.type != "NAME" and used_as_name:
+        hint = f"'{token.value}' is a reserved word; it cannot name a tensor or a value"
+    unclosed = _unclosed_bracket(text, (line, col))
+    if unclosed and f"'{unclosed[0]}'" in expected and (unclosed[1] in "([" or token.value in (")", "]", "}")):
+        hint = _unclosed_hint(text, (line, col))  # inside ( or [ a new line does not end the statement
     return Diagnostic(f"unexpected {found}", Span(file, line, col, line, col + width), hint)
 
 
-def _unclosed_hint(text: str) -> str | None:
+def _unclosed_hint(text: str, stop: tuple[int, int] | None = None) -> str | None:
+    """"expected ')' to close the '(' at 3:14" for the innermost bracket open before `stop` (or the end)."""
+    unclosed = _unclosed_bracket(text, stop)
+    if unclosed is None:
+        return None
+    closer, opener, number, col = unclosed
+    return f"expected '{closer}' to close the '{opener}' at {number}:{col}"
+
+
+def _unclosed_bracket(text: str, stop: tuple[int, int] | None) -> tuple[str, str, int, int] | None:
+    """The innermost bracket still open before `stop`: (closer, opener, line, column)."""
     stack: list[tuple[str, int, int]] = []
     pairs = {")": "(", "]": "[", "}": "{"}
     for number, line in enumerate(text.splitlines(), 1):
         code = re.sub(r'"([^"\\]|\\.)*"|#.*', lambda m: " " * len(m.group()), line)
         for col, ch in enumerate(code, 1):
+            if stop is not None and (number, col) >= stop:
+                break
             if ch in "([{":
                 stack.append((ch, number, col))
             elif ch in pairs and stack and stack[-1][0] == pairs[ch]:
                 stack.pop()
-    if stack:
-        ch, number, col = stack[-1]
-        closer = {"(": ")", "[": "]", "{": "}"}[ch]
-        return f"expected '{closer}' to close the '{ch}' at {number}:{col}"
-    return None
+    if not stack:
+        return None
+    ch, number, col = stack[-1]
+    return {"(": ")", "[": "]", "{": "}"}[ch], ch, number, col
 
 
 def _unescape(body: str) -> str:
@@ -133,7 +160,7 @@ class _ToAst(Transformer):
         return [i for i in items if i is not None]
 
     def import_decl(self, meta, path):
-        return ast.Import(self._span(meta), path.parts[0] if path.parts else "")
+        return ast.Import(self._span(meta), _unescape(str(path)[1:-1]))
 
     def block_def(self, meta, name, params, body):
         return ast.BlockDef(self._span(meta), str(name), params or (), body)
@@ -237,6 +264,9 @@ class _ToAst(Transformer):
             if item is None:
                 continue
             if isinstance(item, tuple):
+                if item[0] in [k for k, _ in keywords]:
+                    raise ArchError(Diagnostic(f"argument '{item[0]}' is given twice", item[0].span,
+                                               "give each keyword argument once"), {self.file: self.text})
                 keywords.append(item)
             else:
                 if keywords:
@@ -246,7 +276,7 @@ class _ToAst(Transformer):
         return tuple(positional), tuple(keywords)
 
     def kwarg(self, meta, name, value):
-        return (str(name), value)
+        return (ast.Keyword(str(name), self._tok_span(name)), value)
 
     # expressions
     def cond_expr(self, meta, test, then, other):

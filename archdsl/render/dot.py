@@ -1,0 +1,170 @@
+"""The Graphviz back end: a `View` becomes a `graphviz.Digraph`, and a Digraph becomes a file.
+
+`to_digraph` emits blocks as nested clusters (spec names as labels), layers and collapsed
+blocks as styled nodes, and one edge per drawn connection. `write` produces .dot, .svg,
+.pdf or .png through Graphviz's `dot`, atomically (temporary file, then rename) and
+byte-for-byte reproducibly (the PDF creation date cairo stamps is replaced by a fixed one).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import graphviz
+
+from archdsl.diagnostics import ArchError, Diagnostic, UsageError
+from archdsl.render.folding import INNER_KINDS
+from archdsl.render.styles import GRAPH, THEMES, cluster_style, edge_style, node_style
+from archdsl.render.view import RenderOptions, View
+from archdsl.summary import human
+
+FORMATS = ("svg", "pdf", "png", "dot", "gv")
+INSTALL_HELP = ("install Graphviz, which provides 'dot': apt-get install graphviz (Debian/Ubuntu), "
+                "brew install graphviz (macOS), conda install -c conda-forge graphviz, or https://graphviz.org")
+
+
+def to_digraph(view: View, options: RenderOptions = RenderOptions()) -> graphviz.Digraph:
+    """The Graphviz drawing of `view`; the caller may change its attributes before writing it."""
+    theme = THEMES[options.theme]
+    dg = graphviz.Digraph(name=view.network, graph_attr={**GRAPH, "rankdir": options.direction})
+    members: dict[str | None, list] = {}
+    for node in view.nodes.values():
+        members.setdefault(node.cluster, []).append(node)
+    children: dict[str | None, list] = {}
+    for cluster in view.clusters.values():
+        children.setdefault(cluster.parent, []).append(cluster)
+
+    def fill(graph, cid: str | None) -> None:
+        for node in members.get(cid, []):
+            style = node_style(node, theme)
+            label = style.pop("label", None)
+            graph.node(node.id, label=label if label is not None else _label(node, options), **style)
+        for cluster in children.get(cid, []):
+            if not _has_nodes(cluster.id, members, children):
+                continue
+            with graph.subgraph(name=cluster.id) as sub:
+                inner = cluster.kind in (*INNER_KINDS, "clique_stage")
+                sub.attr(label=_cluster_label(cluster), **cluster_style(cluster, theme, inner))
+                if cluster.kind == "clique":
+                    sub.attr(labelloc="b")  # the links arc over the row; keep the name clear of them
+                fill(sub, cluster.id)
+        cluster = view.clusters.get(cid) if cid else None
+        for row in cluster.rows if cluster else []:
+            if len(row) > 1:
+                with graph.subgraph() as same:
+                    same.attr(rank="same")
+                    for node_id in row:
+                        same.node(node_id)
+                    for a, b in zip(row, row[1:]):  # X1, X2, .. from left to right
+                        same.edge(a, b, style="invis", weight="10")
+
+    fill(dg, None)
+    for cluster in view.clusters.values():
+        if cluster.kind == "clique_stage" and cluster.label == "stage II":  # unrolled: X_i(II) under X_i(I)
+            for node_id in cluster.rows[0]:
+                dg.edge(node_id.removesuffix("/II"), node_id, style="invis", weight="10")
+    for edge in view.edges:
+        text = [edge.role] if edge.role else []
+        if options.shapes and edge.shape is not None:
+            text.append("×".join(map(str, edge.shape)))
+        attrs = edge_style(edge, theme)
+        if edge.kind == "feedback" and options.unroll:
+            attrs["constraint"] = "false"  # stage II sits under stage I by invisible edges
+        if _in_row(view, edge):  # links within a row of clique layers: the row's order is fixed by invisible edges
+            attrs["constraint"] = "false"
+        if text:
+            attrs["label"] = " " + ": ".join(text) + " "
+        dg.edge(edge.tail, edge.head, **attrs)
+    return dg
+
+
+def _in_row(view: View, edge) -> bool:
+    tail, head = view.nodes[edge.tail], view.nodes[edge.head]
+    return tail.op == head.op == "clique_layer" and tail.stage == head.stage and tail.cluster == head.cluster
+
+
+def _side_input(view: View, edge) -> bool:
+    """A shortcut into a sum or a later input of a merge: drawn bending, beside the main path."""
+    head = view.nodes[edge.head]
+    return head.category == "merge" and any(e.head == edge.head and e is not edge for e in view.edges[:view.edges.index(edge)])
+
+
+def _has_nodes(cid: str, members: dict, children: dict) -> bool:
+    return bool(members.get(cid)) or any(_has_nodes(c.id, members, children) for c in children.get(cid, []))
+
+
+def _label(node, options: RenderOptions) -> str:
+    """An HTML-like label: the main text, then smaller lines (block arguments, shapes, parameters)."""
+    main = html.escape(node.label)
+    if node.role in ("block", "input", "output"):
+        main = f"<b>{main}</b>"
+    small = list(node.lines)
+    if options.params and node.params and node.role in ("layer", "block"):
+        small.append(f"{human(node.params)} params")
+    rows = [main] + [f'<font point-size="8">{html.escape(line)}</font>' for line in small]
+    return "<" + "<br/>".join(rows) + ">"
+
+
+def _cluster_label(cluster) -> str:
+    if cluster.count > 1:  # "bottleneck x5" in bold (which instances it stands for stays in the view)
+        return f"<<b>{html.escape(cluster.label.split(chr(9))[0])}</b>>"
+    return f"<{html.escape(cluster.label)}>"
+
+
+# ---------------------------------------------------------------- files
+
+
+def write(dg: graphviz.Digraph, path: str | Path) -> Path:
+    """Write `dg` as the format named by the suffix of `path`; returns the path written.
+
+    Without Graphviz's `dot` program the DOT source is still written (beside `path`, suffix
+    .dot) and an ArchError says how to install Graphviz.
+    """
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise UsageError(Diagnostic(f"cannot tell the output format from '{path.name}'",
+                                    help="name the output OUT.svg, OUT.pdf, OUT.png or OUT.dot"))
+    source = dg.source.encode()
+    if fmt in ("dot", "gv"):
+        _atomic_write(path, source)
+        return path
+    try:
+        data = graphviz.pipe("dot", fmt, source, quiet=True)
+    except graphviz.ExecutableNotFound:
+        dot_path = path.with_suffix(".dot")
+        _atomic_write(dot_path, source)
+        raise ArchError(Diagnostic(f"cannot write {path}: Graphviz's 'dot' program was not found on PATH; "
+                                   f"the DOT source was written to {dot_path}", help=INSTALL_HELP)) from None
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode(errors="replace").strip()
+        raise ArchError(Diagnostic(f"Graphviz's 'dot' failed to write {path}: {detail}")) from None
+    if fmt == "pdf":
+        data = fixed_pdf_dates(data)
+    _atomic_write(path, data)
+    return path
+
+
+def fixed_pdf_dates(data: bytes) -> bytes:
+    """Replace the PDF's creation and modification dates by 2000-01-01, keeping every byte offset."""
+    def same_length(match: re.Match) -> bytes:
+        stamp = b"D:20000101000000"
+        return match.group(1) + stamp + b"Z" + b" " * (len(match.group(2)) - len(stamp) - 1) + b")"
+
+    return re.sub(rb"(/(?:CreationDate|ModDate) ?\()(D:[0-9]{14}[^)]*)\)", same_length, data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:  # plain open: the file gets the user's usual permissions
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

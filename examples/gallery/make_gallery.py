@@ -1,0 +1,72 @@
+"""Render the diagram gallery: PNGs (and PDFs) of the specs in specs/, shown by README.md.
+
+Run from the repository root: python examples/gallery/make_gallery.py
+A spec file or network that does not exist yet is skipped with a message.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from archdsl.api import build_ir  # noqa: E402
+from archdsl.diagnostics import ArchError  # noqa: E402
+from archdsl.render import RenderOptions, build_view, to_digraph, write  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+# (output name, spec file, network, options, caption)
+GALLERY = [
+    ("lenet5", "lenet.arch", "lenet5", RenderOptions(shapes=True), "LeNet-5, every layer, tensor shapes on edges"),
+    ("resnet50_collapsed", "resnet.arch", "resnet50", RenderOptions(fold=True, params=True),
+     "ResNet-50, one node per block, repeated blocks folded, parameter counts"),
+    ("resnet50_expanded", "resnet.arch", "resnet50", RenderOptions(detail="layers", fold=True),
+     "ResNet-50, every layer, each distinct block drawn once (x N)"),
+    ("resnet50_gray_lr", "resnet.arch", "resnet50", RenderOptions(detail="blocks", fold=True, direction="LR", theme="gray"),
+     "ResNet-50, blocks folded, left to right, grayscale theme"),
+    ("densenet121", "densenet.arch", "densenet121", RenderOptions(), "DenseNet-121 at the automatic level of detail"),
+    ("densenet121_block1", "densenet.arch", "densenet121", RenderOptions(detail="blocks", expand=("denseblock1",)),
+     "DenseNet-121 with its first dense block opened"),
+    ("inception_3a", "googlenet.arch", "inception_3a", RenderOptions(shapes=True),
+     "GoogLeNet's inception (3a) module, branches side by side"),
+    ("highway", "highway.arch", None, RenderOptions(fold=True),
+     "A highway network: transform (H), gate (T) and carry paths; the 9 identical layers folded"),
+    ("shufflenet_units", "shufflenet.arch", "shufflenet_units", RenderOptions(),
+     "ShuffleNet units: grouped 1x1 convolutions, channel shuffle, concat and sum units"),
+    ("cliquenet_block", "cliquenet.arch", "cliquenet_k36_t12",
+     RenderOptions(collapse=("transition*", "head*")), "CliqueNet: clique blocks with forward and feedback links"),
+    ("cliquenet_unrolled", "cliquenet.arch", "cliquenet_k36_t12",
+     RenderOptions(detail=0, expand=("block1",), unroll=True),
+     "CliqueNet: the first clique block unrolled into stage I and stage II"),
+]
+
+
+def main() -> int:
+    drawn = 0
+    for name, file, network, options, caption in GALLERY:
+        path = ROOT / "specs" / file
+        if not path.exists():
+            print(f"skip {name}: specs/{file} does not exist yet")
+            continue
+        try:
+            g = build_ir(path, network)
+        except ArchError as exc:
+            print(f"skip {name}: {exc.first.message}")
+            continue
+        view = build_view(g, options)
+        dg = to_digraph(view, options)
+        dg.attr(dpi="110")  # a plain graphviz.Digraph: sharper PNGs for the README
+        write(dg, HERE / f"{name}.png")
+        dg.attr(dpi="72")
+        write(dg, HERE / f"{name}.pdf")
+        print(f"wrote examples/gallery/{name}.png and .pdf: {view.note}")
+        drawn += 1
+    print(f"{drawn} of {len(GALLERY)} diagrams drawn")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
