@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # `archdsl summary ... | head`
+        sys.stderr.close()
+        return 0
     except UsageError as exc:
         print(exc.render(), file=sys.stderr)
         return 2
