@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -83,38 +84,50 @@ def pair(config: str, device: str, memory_efficient: bool = False):
     return compiled.to(device), naive.to(device), shape
 
 
-def timed(fn, device: str, repeats: int) -> float:
-    fn()  # warm-up
-    if device == "cuda":
-        torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved(fns: dict, device: str, repeats: int) -> dict:
+    """Median time of each function, run in turns so that drifts of the machine hit all alike."""
+    for fn in fns.values():  # warm-up
         fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def speed(config: str, batch: int, device: str, repeats: int) -> dict:
     compiled, naive, shape = pair(config, device)
     x = torch.randn(batch, *shape, device=device)
-    compiled.eval(), naive.eval()
+    models = {"compiled": compiled, "naive": naive}
+    for model in models.values():
+        model.eval()
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), naive(x), rtol=1e-4, atol=1e-4)
-    result = {}
-    for name, model in (("compiled", compiled), ("naive", naive)):
-        model.eval()
-        with torch.no_grad():
-            result[f"{name}_forward_s"] = timed(lambda: model(x), device, repeats)
-        model.train()
 
-        def step():
+    def forward(model):
+        def run():
+            with torch.no_grad():
+                model(x)
+        return run
+
+    def step(model):
+        def run():
             model.zero_grad(set_to_none=True)
             model(x).square().mean().backward()
+        return run
 
-        result[f"{name}_train_step_s"] = timed(step, device, repeats)
+    result = {f"{n}_forward_s": t for n, t in interleaved({n: forward(m) for n, m in models.items()},
+                                                          device, repeats).items()}
+    for model in models.values():
+        model.train()
+    result |= {f"{n}_train_step_s": t for n, t in interleaved({n: step(m) for n, m in models.items()},
+                                                              device, repeats).items()}
     return result
 
 
@@ -154,7 +167,7 @@ def main() -> None:
     parser.add_argument("--configs", default="cifar,s3")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one memory measurement
     args = parser.parse_args()
     if args.memory_of:

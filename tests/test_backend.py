@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -358,3 +359,16 @@ def test_cuda_requested_without_cuda_is_a_clear_error(tmp_path, capsys, monkeypa
     assert main(["compile", str(spec), "--device", "cuda", "-o", str(tmp_path / "s.py")]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
     assert not (tmp_path / "s.py").exists()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_cliquenet_on_every_device_matches_cpu_and_trains(device):
+    spec = Path(__file__).resolve().parents[1] / "specs" / "cliquenet.arch"
+    cpu = build(spec, "cliquenet_cifar", k=12, T=6, drop=0.0, seed=0).eval()
+    model = build(spec, "cliquenet_cifar", k=12, T=6, drop=0.0, seed=0, device=device, memory_efficient=True)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x.to(device)).cpu(), cpu(x), rtol=1e-4, atol=1e-4)
+    model.train()
+    model(x.to(device)).logsumexp(1).mean().backward()
+    assert all(p.grad is not None and p.grad.device.type == device for p in model.parameters())

@@ -52,12 +52,14 @@ class CliqueLayer(nn.Module):
 
     def _update(self, stage: int, inputs: list[torch.Tensor]) -> torch.Tensor:
         """One concatenation, the stage's BN-ReLU, one convolution with the stage's weight slice."""
-        x = torch.cat(inputs, 1)
+        x = torch.cat(inputs, 1) if len(inputs) > 1 else inputs[0]
         for index, norm in enumerate(self.norms):
             if index == stage:
                 x = norm(x)
         weight = self.weight[:, :self.stage1_in] if stage == 0 else self.weight[:, self.c0:]
-        return F.conv2d(torch.relu(x), weight, padding=self.padding)
+        # BN's output is fresh and unused in backward: ReLU may overwrite it. The weight slice is a
+        # strided view; convolution kernels want a dense filter bank (a tiny copy).
+        return F.conv2d(torch.relu_(x), weight.contiguous(), padding=self.padding)
 
     @torch.jit.unused
     def _checkpointed(self, stage: int, inputs: list[torch.Tensor]) -> torch.Tensor:
