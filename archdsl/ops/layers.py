@@ -72,24 +72,9 @@ _pointwise("scale", "{x} * {factor}", "Multiply by a constant (residual scaling)
 _pointwise("identity", "{x}", "Pass the input through unchanged.")
 
 
-@register
-class Softmax(Op):
-    name = "softmax"
-    category = "act"
-    doc = "Softmax over the channel / feature axis."
-
-    def forward(self, a, x, mod, ins):
-        return f"torch.softmax({x[0]}, dim=1)"
-
-
-@register
-class LogSoftmax(Op):
-    name = "log_softmax"
-    category = "act"
-    doc = "Log-softmax over the channel / feature axis (per pixel for a segmentation map)."
-
-    def forward(self, a, x, mod, ins):
-        return f"torch.log_softmax({x[0]}, dim=1)"
+_pointwise("softmax", "torch.softmax({x}, dim=1)", "Softmax over the channel / feature axis.")
+_pointwise("log_softmax", "torch.log_softmax({x}, dim=1)",
+           "Log-softmax over the channel / feature axis (per pixel for a segmentation map).")
 
 
 @register
