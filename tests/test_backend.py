@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from archdsl import build, build_ir
+from archdsl import ArchError, build, build_ir
 from archdsl.backend import compile_module, compile_source
 from archdsl.backend.runtime import CliqueLayer
 from tests.reference import nets
@@ -372,3 +372,59 @@ def test_cliquenet_on_every_device_matches_cpu_and_trains(device):
     model.train()
     model(x.to(device)).logsumexp(1).mean().backward()
     assert all(p.grad is not None and p.grad.device.type == device for p in model.parameters())
+
+
+def test_spec_selected_initialisation_schemes():
+    spec = """
+    network n(scheme = "kaiming_fan_out") {
+      input x: [16, 8, 8]
+      residual { conv(64, 3, init = scheme) -> bn -> relu -> conv(16, 3, bias = false, init = scheme)
+                 -> bn(zero_init = true) }
+      gap -> fc(10, init = "normal")
+    }
+    """
+    model = build(spec, seed=0)
+    assert torch.equal(model.bn2.weight, torch.zeros(16)) and torch.equal(model.bn1.weight, torch.ones(64))
+    assert torch.equal(model.conv1.bias, torch.zeros(64)) and torch.equal(model.fc1.bias, torch.zeros(10))
+    std = (2 / (64 * 9)) ** 0.5  # kaiming normal, fan_out = out channels x kernel area
+    assert abs(model.conv1.weight.std().item() - std) < 0.1 * std
+    assert abs(model.fc1.weight.std().item() - 0.01) < 0.003
+    x = torch.randn(2, 16, 8, 8)
+    # a zero-initialised last BN makes the residual block start as the identity
+    assert torch.equal(model.eval().bn2(torch.ones(2, 16, 8, 8)), torch.zeros(2, 16, 8, 8))
+    with pytest.raises(ArchError, match="unknown init 'kaiming'"):
+        build_ir(spec, scheme="kaiming")
+    assert model(x).shape == (2, 10)
+
+
+@pytest.mark.parametrize("emit", ["yaml", "pt2"])
+def test_compile_command_writes_other_artifacts(tmp_path, emit, capsys):
+    from archdsl.cli import main
+    from archdsl.ir import equal, from_yaml
+
+    spec = tmp_path / "s.arch"
+    spec.write_text("network s() { input x: [3, 8, 8]; conv(4, 3) -> bn -> relu -> gap -> fc(2) }")
+    out = tmp_path / f"s.{emit}"
+    assert main(["compile", str(spec), "--emit", emit, "-o", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    if emit == "yaml":
+        assert equal(from_yaml(out.read_text()), build_ir(spec))
+    else:
+        program = torch.export.load(out)
+        assert program.module()(torch.randn(1, 3, 8, 8)).shape == (1, 2)
+
+
+def test_compile_never_leaves_a_half_written_file(tmp_path, capsys):
+    from archdsl.cli import main
+
+    spec = tmp_path / "s.arch"
+    out = tmp_path / "s.py"
+    out.write_text("previous contents")
+    spec.write_text("network s() { input x: [3, 8, 8]; convv(4, 3) }")
+    assert main(["compile", str(spec), "-o", str(out)]) == 1
+    assert out.read_text() == "previous contents"
+    assert "unknown op 'convv'" in capsys.readouterr().err
+    spec.write_text("network s() { input x: [3, 8, 8]; conv(4, 3) }")
+    assert main(["compile", str(spec), "-o", str(out)]) == 0
+    assert "class S(nn.Module)" in out.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.arch", "s.py"]  # no temporary files left

@@ -15,6 +15,7 @@ _CONV_ARGS = (
     Arg("groups", "int", 1),
     Arg("bias", "bool", True),
     Arg("bias_init", "any", None),
+    Arg("init", "str", "default"),
 )
 
 
@@ -68,6 +69,7 @@ class Conv(Op):
         (shape,) = ins
         n, kernel, stride, pad, dilation = self.geometry(a, shape)
         check_groups(shape[0], a["out"], a["groups"])
+        check_init(a)
         spatial = []
         for size, k, s, p, d in zip(shape[1:], kernel, stride, pad, dilation):
             out = window_out(size, k, s, p, d)
@@ -114,16 +116,41 @@ class Conv(Op):
         return f"nn.Conv{n}d({', '.join(parts)})"
 
     def init(self, a, mod):
-        return bias_init(a, mod)
+        return layer_init(a, mod)
 
 
-def bias_init(a: dict, mod: str) -> list[str]:
-    """Initialisation code for a layer whose spec sets `bias_init` (highway gates)."""
-    if a.get("bias_init") is None:
-        return []
-    if not a["bias"]:
-        raise OpError("bias_init needs bias=true", arg="bias_init")
-    return [f"nn.init.constant_({mod}.bias, {float(a['bias_init'])!r})"]
+WEIGHT_INITS = {
+    "default": None,  # PyTorch's own
+    "kaiming_fan_out": "nn.init.kaiming_normal_({w}, mode='fan_out', nonlinearity='relu')",
+    "kaiming_fan_in": "nn.init.kaiming_normal_({w}, mode='fan_in', nonlinearity='relu')",
+    "xavier": "nn.init.xavier_uniform_({w})",
+    "normal": "nn.init.normal_({w}, 0.0, 0.01)",
+}
+
+
+def check_init(a: dict) -> None:
+    """Spec-time checks of the `init` and `bias_init` arguments of weighted layers."""
+    if a.get("init", "default") not in WEIGHT_INITS:
+        raise OpError(f"unknown init '{a['init']}'", "use one of " + ", ".join(WEIGHT_INITS), arg="init")
+    if a.get("bias_init") is not None:
+        if not a["bias"]:
+            raise OpError("bias_init needs bias=true", arg="bias_init")
+        if isinstance(a["bias_init"], bool) or not isinstance(a["bias_init"], (int, float)):
+            raise OpError(f"bias_init must be a number, found {a['bias_init']!r}", arg="bias_init")
+
+
+def layer_init(a: dict, mod: str) -> list[str]:
+    """Initialisation statements for a conv or fc layer: a weight scheme (the bias then starts at 0)
+    and `bias_init` (highway gates start with a negative bias)."""
+    lines = []
+    scheme = WEIGHT_INITS[a.get("init", "default")]
+    if scheme:
+        lines.append(scheme.format(w=f"{mod}.weight"))
+        if a["bias"] and a.get("bias_init") is None:
+            lines.append(f"nn.init.zeros_({mod}.bias)")
+    if a.get("bias_init") is not None:
+        lines.append(f"nn.init.constant_({mod}.bias, {float(a['bias_init'])!r})")
+    return lines
 
 
 @register

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from archdsl.ops.base import Arg, Op, OpError, fmt, numel, register
-from archdsl.ops.conv import bias_init
+from archdsl.ops.conv import check_init, layer_init
 
 
 @register
 class BatchNorm(Op):
     name = "bn"
     fresh_output = True
-    args = (Arg("eps", "float", 1e-5), Arg("momentum", "float", 0.1), Arg("affine", "bool", True))
+    args = (Arg("eps", "float", 1e-5), Arg("momentum", "float", 0.1), Arg("affine", "bool", True),
+            Arg("zero_init", "bool", False))
     category = "norm"
     doc = "Batch normalisation over channels; affine weight and bias are 2C parameters."
 
@@ -30,6 +31,10 @@ class BatchNorm(Op):
         if not a["affine"]:
             parts.append("affine=False")
         return f"nn.BatchNorm{n}d({', '.join(parts)})"
+
+    def init(self, a, mod):
+        # weight 1 and bias 0 are PyTorch's defaults; zero_init starts a residual branch at zero
+        return [f"nn.init.zeros_({mod}.weight)"] if a["zero_init"] else []
 
 
 @register
@@ -113,7 +118,8 @@ class Flatten(Op):
 class Linear(Op):
     name = "fc"
     fresh_output = True
-    args = (Arg("out", "int"), Arg("bias", "bool", True), Arg("bias_init", "any", None))
+    args = (Arg("out", "int"), Arg("bias", "bool", True), Arg("bias_init", "any", None),
+            Arg("init", "str", "default"))
     category = "fc"
     doc = "Fully connected layer over a flat [F] input."
 
@@ -123,6 +129,7 @@ class Linear(Op):
                           "insert 'flatten' or a global pooling ('gap') before 'fc'")
         if a["out"] < 1:
             raise OpError(f"out must be positive, found {a['out']}", arg="out")
+        check_init(a)
         return (a["out"],)
 
     def params(self, a, ins, out):
@@ -138,4 +145,4 @@ class Linear(Op):
         return f"nn.Linear({ins[0][0]}, {a['out']}{'' if a['bias'] else ', bias=False'})"
 
     def init(self, a, mod):
-        return bias_init(a, mod)
+        return layer_init(a, mod)
