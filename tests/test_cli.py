@@ -197,3 +197,16 @@ def test_the_module_entry_point(spec):
     result = subprocess.run([sys.executable, "-m", "archdsl.cli", "check", str(spec)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout) == (0, f"{spec}: ok (2 networks, 1 expectations met)\n")
+
+
+def test_summary_reports_the_seed_002_example_exactly(capsys):
+    """Seed 002's hand-computed example net: 250 conv weights + 10 biases, pooling to 13x13x10,
+    a 200-unit fully connected layer: 338,460 parameters."""
+    spec = str(ROOT / "specs" / "seed002_example.arch")
+    assert main(["summary", spec]) == 0
+    table = capsys.readouterr().out
+    assert "total params: 338,460 (338.46K)" in table
+    assert main(["summary", spec, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["total_params"] == 338_460
+    assert [layer["params"] for layer in data["layers"] if layer["params"]] == [260, 338_200]
