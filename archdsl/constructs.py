@@ -13,6 +13,8 @@ Each construct expands into ordinary IR ops when a network is elaborated:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from archdsl.diagnostics import error
 from archdsl.evaluate import TensorInfo, Unknown, format_shape
 from archdsl.ops import OpError
@@ -20,7 +22,7 @@ from archdsl.ops.base import Arg
 from archdsl.ops.clique import check_clique_args, updated_in_stage2
 
 
-class Construct:
+class Construct(ABC):
     name = ""
     args: tuple = ()
     op = False  # True when the name is also an op usable without a body (`[a, b] -> concat`)
@@ -42,8 +44,9 @@ class Construct:
         args = bind_op_args(self, positional, keywords, step.span)
         return self.expand(elab, step, stream, frame, args)
 
+    @abstractmethod
     def expand(self, elab, step, x: TensorInfo, frame, args: dict):
-        raise NotImplementedError  # every registered construct overrides this
+        """Add the construct's IR nodes for input `x`; returns its main output."""
 
     # helpers
     def level(self, elab, step, frame, labelled_only: bool):
@@ -66,6 +69,13 @@ class Construct:
                       expects=frame.expects)
         elab.run_body(body, inner)
         return inner
+
+    def result(self, elab, body, frame, naming, stream) -> TensorInfo:
+        """Run a body on `stream` and return its output (Unknown if an error was already reported)."""
+        out = self.body(elab, body, frame, naming, stream).stream
+        if not isinstance(out, TensorInfo) or out.shape is None:
+            raise Unknown()
+        return out
 
 
 CONSTRUCTS: dict[str, Construct] = {}
@@ -149,9 +159,7 @@ class Residual(Construct):
         naming, name = self.level(elab, step, frame, labelled_only=True)
         if name:
             elab.record_scope(naming.path, self.name, self.name, args, step.span)
-        f = self.body(elab, step.body, frame, naming, x).stream
-        if not isinstance(f, TensorInfo) or f.shape is None:
-            raise Unknown()
+        f = self.result(elab, step.body, frame, naming, x)
         if mode == "none":
             return f
         shortcut = x
@@ -202,9 +210,7 @@ class Dense(Construct):
         for i in range(1, args["layers"] + 1):
             layer = sub_level(elab, naming, f"layer{i}", "dense_layer", step)
             source = features[0] if i == 1 else elab.make("concat", {}, features, step, layer)
-            out = self.body(elab, step.body, frame, layer, source).stream
-            if not isinstance(out, TensorInfo) or out.shape is None:
-                raise Unknown()
+            out = self.result(elab, step.body, frame, layer, source)
             features.append(out)
         return elab.make("concat", {}, features, step, naming)
 
@@ -218,9 +224,7 @@ class Highway(Construct):
     def expand(self, elab, step, x, frame, args):
         naming, name = self.level(elab, step, frame, labelled_only=False)
         elab.record_scope(naming.path, self.name, self.name, args, step.span)
-        h = self.body(elab, step.body, frame, naming, x).stream
-        if not isinstance(h, TensorInfo) or h.shape is None:
-            raise Unknown()
+        h = self.result(elab, step.body, frame, naming, x)
         if h.shape != x.shape:
             raise error(f"highway: H gives {format_shape(h.shape)} but the input is {format_shape(x.shape)}",
                         step.span, "a highway layer keeps its width; change widths in a plain layer before it")
@@ -249,9 +253,7 @@ class Groups(Construct):
         for g in range(n):
             group = sub_level(elab, naming, f"group{g + 1}", "group", step)
             part = elab.make("slice", {"start": g * width, "stop": (g + 1) * width}, [x], step, group)
-            out = self.body(elab, step.body, frame, group, part).stream
-            if not isinstance(out, TensorInfo) or out.shape is None:
-                raise Unknown()
+            out = self.result(elab, step.body, frame, group, part)
             outs.append(out)
         return elab.make("concat", {}, outs, step, naming)
 

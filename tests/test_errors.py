@@ -78,7 +78,7 @@ spec.arch:3:3: error: 'conv' needs the argument 'kernel'
   |
 3 |   conv(16)
   |   ^^^^^^^^
-  = help: conv(out, kernel, stride=1, pad="half", dilation=1, groups=1, bias=true, bias_init=none)"""
+  = help: conv(out, kernel, stride=1, pad="half", dilation=1, groups=1, bias=true, bias_init=none, init="default")"""
 
 
 def test_unknown_keyword_points_at_the_keyword():
