@@ -43,6 +43,30 @@ GALLERY = [
      "CliqueNet: the first clique block unrolled into stage I and stage II"),
 ]
 
+# Every other family of specs/, at the automatic level of detail (PNG only).
+FAMILIES = [
+    ("alexnet", "alexnet.arch", "alexnet", "AlexNet: the two towers and their cross-connections"),
+    ("zfnet", "zfnet.arch", "zfnet", "ZFNet"),
+    ("vgg16", "vgg.arch", "vgg16", "VGG-16 (configuration D)"),
+    ("nin", "nin.arch", "nin", "Network in Network (CIFAR-10)"),
+    ("googlenet_aux", "googlenet.arch", "googlenet_aux", "GoogLeNet with its two auxiliary classifiers"),
+    ("bn_inception", "bn_inception.arch", "bn_inception", "BN-Inception"),
+    ("inception_v3", "inception_v3.arch", "inception_v3", "Inception-v3"),
+    ("inception_v4", "inception_v4.arch", "inception_v4", "Inception-v4"),
+    ("inception_resnet_v2", "inception_v4.arch", "inception_resnet_v2", "Inception-ResNet-v2"),
+    ("resnext50", "resnext.arch", "resnext50_32x4d", "ResNeXt-50 (32x4d)"),
+    ("dpn92", "dpn.arch", "dpn92", "DPN-92: residual and dense paths"),
+    ("mobilenet", "mobilenet.arch", "mobilenet_1_0_224", "MobileNet v1 1.0-224"),
+    ("xception", "xception.arch", "xception", "Xception"),
+    ("shufflenet_g3", "shufflenet.arch", "shufflenet_g3", "ShuffleNet v1, g = 3, 1x"),
+    ("context_basic", "dilated.arch", "context_basic", "Dilated convolutions: the basic context module"),
+    ("fcn8s", "fcn.arch", "fcn8s", "FCN-8s: skips from pool3 and pool4"),
+    ("unet", "unet.arch", "unet_572", "U-Net: crop-and-concat skips across scales"),
+    ("yolo_v1", "yolo.arch", "yolo_v1", "YOLO v1"),
+    ("deep_supervision", "deep_supervision.arch", "c1_deepsup", "Segmentation head with an auxiliary branch"),
+    ("seed002_example", "seed002_example.arch", "example", "Seed 002's 338,460-parameter example"),
+]
+
 
 def main() -> int:
     drawn = 0
@@ -64,7 +88,15 @@ def main() -> int:
         write(dg, HERE / f"{name}.pdf")
         print(f"wrote examples/gallery/{name}.png and .pdf: {view.note}")
         drawn += 1
-    print(f"{drawn} of {len(GALLERY)} diagrams drawn")
+    for name, file, network, caption in FAMILIES:
+        g = build_ir(ROOT / "specs" / file, network)
+        view = build_view(g, RenderOptions())
+        dg = to_digraph(view, RenderOptions())
+        dg.attr(dpi="60")
+        write(dg, HERE / "families" / f"{name}.png")
+        print(f"wrote examples/gallery/families/{name}.png: {view.note}")
+        drawn += 1
+    print(f"{drawn} of {len(GALLERY) + len(FAMILIES)} diagrams drawn")
     return 0
 
 
