@@ -584,7 +584,7 @@ class Elaborator:
                 inner.env.values[decl.name] = tensor
         elif len(inputs) != 1:
             raise error(f"block '{block.name}' takes one input, found {len(inputs)}", step.span,
-                        f"declare its inputs inside the block: 'input a, b'")
+                        "declare its inputs inside the block: 'input a, b'")
 
     # ------------------------------------------------------------ expectations
 

@@ -10,7 +10,6 @@ times `archdsl check` and `archdsl summary` as fresh processes and checks that n
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -15,7 +15,12 @@ from archdsl.api import build_ir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.reference.nets import (  # noqa: E402
-    BasicBlock, CliqueBlockRef, DenseBlock, HighwayConv, InceptionModule, count_params,
+    BasicBlock,
+    CliqueBlockRef,
+    DenseBlock,
+    HighwayConv,
+    InceptionModule,
+    count_params,
 )
 
 

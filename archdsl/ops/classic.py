@@ -17,7 +17,16 @@ with one tied weight a map), so every layer's MACs equal the paper's
 from __future__ import annotations
 
 from archdsl.ops.base import (
-    Arg, Op, OpError, expand, fmt, numel, register, spatial_rank, tuple_src, window_out,
+    Arg,
+    Op,
+    OpError,
+    expand,
+    fmt,
+    numel,
+    register,
+    spatial_rank,
+    tuple_src,
+    window_out,
 )
 from archdsl.ops.conv import conv_padding
 

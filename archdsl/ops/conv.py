@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from archdsl.ops.base import (
-    Arg, Op, OpError, expand, fmt, numel, register, spatial_rank, tuple_src, window_out,
+    Arg,
+    Op,
+    OpError,
+    expand,
+    fmt,
+    numel,
+    register,
+    spatial_rank,
+    tuple_src,
+    window_out,
 )
 
 _CONV_ARGS = (

@@ -9,7 +9,6 @@ byte-for-byte reproducibly (the PDF creation date cairo stamps is replaced by a 
 from __future__ import annotations
 
 import html
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import graphviz
 
 from archdsl.diagnostics import ArchError, Diagnostic, UsageError
+from archdsl.files import write_atomic
 from archdsl.render.folding import INNER_KINDS
 from archdsl.render.styles import GRAPH, THEMES, cluster_style, edge_style, node_style
 from archdsl.render.view import RenderOptions, View
@@ -131,13 +131,13 @@ def write(dg: graphviz.Digraph, path: str | Path) -> Path:
                                     help="name the output OUT.svg, OUT.pdf, OUT.png or OUT.dot"))
     source = dg.source.encode()
     if fmt in ("dot", "gv"):
-        _atomic_write(path, source)
+        write_atomic(path, source)
         return path
     try:
         data = graphviz.pipe("dot", fmt, source, quiet=True)
     except graphviz.ExecutableNotFound:
         dot_path = path.with_suffix(".dot")
-        _atomic_write(dot_path, source)
+        write_atomic(dot_path, source)
         raise ArchError(Diagnostic(f"cannot write {path}: Graphviz's 'dot' program was not found on PATH; "
                                    f"the DOT source was written to {dot_path}", help=INSTALL_HELP)) from None
     except subprocess.CalledProcessError as exc:
@@ -145,7 +145,7 @@ def write(dg: graphviz.Digraph, path: str | Path) -> Path:
         raise ArchError(Diagnostic(f"Graphviz's 'dot' failed to write {path}: {detail}")) from None
     if fmt == "pdf":
         data = fixed_pdf_dates(data)
-    _atomic_write(path, data)
+    write_atomic(path, data)
     return path
 
 
@@ -156,15 +156,3 @@ def fixed_pdf_dates(data: bytes) -> bytes:
         return match.group(1) + stamp + b"Z" + b" " * (len(match.group(2)) - len(stamp) - 1) + b")"
 
     return re.sub(rb"(/(?:CreationDate|ModDate) ?\()(D:[0-9]{14}[^)]*)\)", same_length, data)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:  # plain open: the file gets the user's usual permissions
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
