@@ -50,6 +50,9 @@ class _Generator:
     def __init__(self, g: ir.Graph):
         self.g = g
         self.order = ir.topological_order(g)
+        members = [n for n in self.order if g.nodes[n]["op"] in ("clique_layer", "clique_output")]
+        last = {n.rsplit(".", 1)[0]: n for n in members}  # clique scope -> its last node
+        self.clique_end = {n: last[n.rsplit(".", 1)[0]] for n in members}
         self.init_lines: list[str] = []
         self.forward_lines: list[str] = []
         self.containers: set[str] = set()
@@ -141,12 +144,7 @@ class _Generator:
 
     def _reader(self, node: str) -> str:
         """The node after which a clique block's code is complete (its last node), else the node."""
-        if self.g.nodes[node]["op"] not in ("clique_layer", "clique_output"):
-            return node
-        scope = node.rsplit(".", 1)[0]
-        members = [n for n in self.order if n.rsplit(".", 1)[0] == scope
-                   and self.g.nodes[n]["op"] in ("clique_layer", "clique_output")]
-        return members[-1]
+        return self.clique_end.get(node, node)
 
     def _node(self, node: str, data: dict, dying=()) -> None:
         op = OPS[data["op"]]
