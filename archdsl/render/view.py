@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from archdsl.constructs import CONSTRUCTS
 from archdsl.diagnostics import Diagnostic, UsageError
+from archdsl.evaluate import format_value
 from archdsl.ir import Graph, topological_order
 from archdsl.ops import OPS
 from archdsl.ops.clique import updated_in_stage2
@@ -206,7 +207,7 @@ def scope_title(info: dict, shown: set[str] | None = None, growth: int | None = 
     """
     construct = CONSTRUCTS.get(info["definition"]) if info["kind"] not in ("block", "group") else None
     defaults = {a.name: a.default for a in construct.args} if construct else {}
-    args = [f"{k}={_value(v)}" for k, v in info["args"].items()
+    args = [f"{k}={format_value(v)}" for k, v in info["args"].items()
             if (k not in defaults or defaults[k] != v) and (shown is None or k in shown)]
     title = info["definition"]
     if info["kind"] == "dense":
@@ -234,16 +235,6 @@ def _growth(g: Graph, tree: ScopeTree, scope: str) -> int | None:
     """Channels each layer of a dense block adds."""
     first = tree.members.get(f"{scope}.layer1")
     return g.nodes[first[-1]]["shape"][0] if first and g.nodes[first[-1]]["shape"] else None
-
-
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "none"
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    return str(v)
 
 
 def _shape(shape) -> str:
