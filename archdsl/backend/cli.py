@@ -37,9 +37,9 @@ def compile_command(args, overrides: dict) -> int:
     network = g.graph["network"]
     suffix = {"py": ".py", "pt2": ".pt2", "onnx": ".onnx", "yaml": ".yaml"}[args.emit]
     out = Path(args.output) if args.output else Path(args.file).with_name(network + suffix)
-    source = compile_source(g)
+    source = compile_source(g, args.memory_efficient)
     start = time.perf_counter()
-    model = compile_module(g, device=device, seed=args.seed).eval()
+    model = compile_module(g, device=device, seed=args.seed, memory_efficient=args.memory_efficient).eval()
     inputs = tuple(torch.randn(1, *g.nodes[n]["shape"], device=device) for n in g.graph["inputs"])
     with torch.no_grad():
         result = model(*inputs)

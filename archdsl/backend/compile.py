@@ -18,9 +18,11 @@ from archdsl import ir
 from archdsl.backend.codegen import class_name, generate
 
 
-def compile_source(g: ir.Graph) -> str:
-    """The standalone Python source of the network (imports only torch)."""
-    return generate(g)
+def compile_source(g: ir.Graph, memory_efficient: bool = False) -> str:
+    """The standalone Python source of the network (imports only torch). A memory-efficient build
+    recomputes the concatenation, BN-ReLU and convolution of clique updates and dense layers in
+    backward instead of storing them."""
+    return generate(g, memory_efficient)
 
 
 def load_class(source: str, network: str, filename: str | None = None) -> type[nn.Module]:
@@ -39,23 +41,14 @@ def load_class(source: str, network: str, filename: str | None = None) -> type[n
 def compile_module(g: ir.Graph, device=None, dtype=None, seed: int | None = None,
                    memory_efficient: bool = False) -> nn.Module:
     """Build the network's module; `seed` makes the initial weights deterministic."""
-    cls = load_class(compile_source(g), g.graph["network"])
+    cls = load_class(compile_source(g, memory_efficient), g.graph["network"])
     if seed is None:
         model = cls()
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = cls()
-    if memory_efficient:
-        set_memory_efficient(model, True)
     if device is not None or dtype is not None:
         model = model.to(device=device, dtype=dtype)
     return model
 
-
-def set_memory_efficient(model: nn.Module, enabled: bool = True) -> nn.Module:
-    """Recompute the cheap concat/BN/ReLU of clique layers in backward instead of storing them."""
-    for module in model.modules():
-        if hasattr(module, "memory_efficient"):
-            module.memory_efficient = enabled
-    return model

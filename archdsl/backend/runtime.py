@@ -5,11 +5,38 @@ the code generator copies the source of the classes a network uses into the
 standalone `.py` file it writes: a paper's code release needs no archdsl.
 """
 
+import contextlib
 import math  # noqa: F401  (available to the classes below and to generated code)
 
 import torch
 import torch.nn.functional as F  # noqa: F401
 from torch import nn
+
+
+@contextlib.contextmanager
+def kept_buffers(module: nn.Module):
+    """On exit, put back the values ``module``'s buffers had on entry (BN running statistics)."""
+    saved = [b.clone() for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(module.buffers(), saved):
+                buffer.copy_(value)
+
+
+def recompute_in_backward(fn, module: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
+    """``fn(*inputs)``, storing for backward only the inputs and the output when training:
+    the steps inside ``fn`` are run again in backward (as in memory-efficient DenseNet). The
+    second run leaves the buffers of ``module`` (the BNs that ``fn`` runs) as the first one left
+    them, so a memory-efficient step updates BN running statistics once, like a plain step.
+    """
+    if not (module.training and torch.is_grad_enabled()):
+        return fn(*inputs)
+    from torch.utils.checkpoint import checkpoint
+
+    return checkpoint(fn, *inputs, use_reentrant=False,
+                      context_fn=lambda: (contextlib.nullcontext(), kept_buffers(module)))
 
 
 class CliqueLayer(nn.Module):
@@ -20,11 +47,12 @@ class CliqueLayer(nn.Module):
     concat(X_0, X_1..X_(i-1)) with the prefix ``weight[:, :stage1_in]``; stage II convolves
     concat(X_j, j != i) with ``weight[:, c0:]``: the forward-edge weights are the same
     parameters in both stages. Each stage (and each stage-II round) has its own BN.
-    ``edge_weight(j)`` returns W_ji as a view.
+    ``edge_weight(j)`` returns W_ji as a view. With ``memory_efficient`` the concatenation,
+    BN-ReLU and convolution of each update are recomputed in backward instead of stored.
     """
 
     def __init__(self, c0: int, stage1_in: int, stage2_in: int, k: int, kernel_size: int = 3,
-                 bottleneck: bool = False, rounds: int = 1, dropout: float = 0.0):
+                 bottleneck: bool = False, rounds: int = 1, dropout: float = 0.0, memory_efficient: bool = False):
         super().__init__()
         edge_kernel = 1 if bottleneck else kernel_size
         backward = stage2_in - (stage1_in - c0) if stage2_in else 0
@@ -39,7 +67,7 @@ class CliqueLayer(nn.Module):
         self.norms3x3 = nn.ModuleList([nn.BatchNorm2d(k) for _ in range(stages if bottleneck else 0)])
         self.padding = edge_kernel // 2
         self.dropout = dropout
-        self.memory_efficient = False
+        self.memory_efficient = memory_efficient
 
     def edge_weight(self, j: int) -> torch.Tensor:
         """W_ji: the filters from X_j (X_0 is the block input) into this layer."""
@@ -64,9 +92,7 @@ class CliqueLayer(nn.Module):
     @torch.jit.unused
     def _checkpointed(self, stage: int, inputs: list[torch.Tensor]) -> torch.Tensor:
         """The update recomputed in backward instead of storing the concatenation and BN-ReLU output."""
-        from torch.utils.checkpoint import checkpoint
-
-        return checkpoint(lambda *xs: self._update(stage, list(xs)), *inputs, use_reentrant=False)
+        return recompute_in_backward(lambda *xs: self._update(stage, list(xs)), self.norms[stage], *inputs)
 
     def forward(self, inputs: list[torch.Tensor], stage: int) -> torch.Tensor:
         if self.memory_efficient and self.training and torch.is_grad_enabled():
