@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -29,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from archdsl import build_ir  # noqa: E402
 from archdsl.backend import compile_module  # noqa: E402
+from benchmarks.measure import interleaved, peak_training_memory, training_step  # noqa: E402
 from tests.reference import nets  # noqa: E402
 
 CONFIGS = {
@@ -84,23 +83,6 @@ def pair(config: str, device: str, memory_efficient: bool = False):
     return compiled.to(device), naive.to(device), shape
 
 
-def interleaved(fns: dict, device: str, repeats: int) -> dict:
-    """Median time of each function, run in turns so that drifts of the machine hit all alike."""
-    for fn in fns.values():  # warm-up
-        fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            if device == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            fn()
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def speed(config: str, batch: int, device: str, repeats: int) -> dict:
     compiled, naive, shape = pair(config, device)
     x = torch.randn(batch, *shape, device=device)
@@ -117,10 +99,7 @@ def speed(config: str, batch: int, device: str, repeats: int) -> dict:
         return run
 
     def step(model):
-        def run():
-            model.zero_grad(set_to_none=True)
-            model(x).square().mean().backward()
-        return run
+        return lambda: training_step(model, x)
 
     result = {f"{n}_forward_s": t for n, t in interleaved({n: forward(m) for n, m in models.items()},
                                                           device, repeats).items()}
@@ -140,26 +119,7 @@ def memory(config: str, batch: int, device: str, which: str) -> float:
         g = build_ir(ROOT / "specs" / "cliquenet.arch", network)
         model = compile_module(g, seed=0, memory_efficient=(which == "compiled_efficient"))
     model.to(device).train()
-    x = torch.randn(batch, *shape, device=device)
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        model(x).square().mean().backward()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    # CPU: replay the allocations torch's profiler records during one step; the peak of their running sum
-    from torch.profiler import ProfilerActivity, profile
-
-    model(x).square().mean().backward()
-    model.zero_grad(set_to_none=True)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        model(x).square().mean().backward()
-    current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak / 2**20
+    return peak_training_memory(model, torch.randn(batch, *shape, device=device)) / 2**20
 
 
 def main() -> None:

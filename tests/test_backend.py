@@ -18,6 +18,7 @@ from torch import nn
 from archdsl import ArchError, build, build_ir
 from archdsl.backend import compile_module, compile_source
 from archdsl.backend.runtime import CliqueLayer
+from benchmarks.measure import peak_training_memory
 from tests.reference import nets
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -388,19 +389,6 @@ def test_memory_efficient_densenet_source_recomputes_each_layers_bottleneck():
         "        return conv1\n") in efficient
     plain_model, efficient_model = compile_module(g, seed=0), compile_module(g, seed=0, memory_efficient=True)
     assert list(plain_model.state_dict()) == list(efficient_model.state_dict())
-
-
-def peak_training_memory(model: nn.Module, x: torch.Tensor) -> int:
-    """Peak bytes held by tensors during one training step on the CPU, from the profiler's allocation record."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        model(x).logsumexp(1).mean().backward()
-    current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
 
 
 @pytest.mark.parametrize("case, bound", [("densenet_bc", 0.7), ("cliquenet", 0.75)])  # measured 0.59, 0.66
