@@ -482,3 +482,14 @@ def test_compile_never_leaves_a_half_written_file(tmp_path, capsys):
     assert main(["compile", str(spec), "-o", str(out)]) == 0
     assert "class S(nn.Module)" in out.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.arch", "s.py"]  # no temporary files left
+
+
+@pytest.mark.parametrize("count_pad", [True, False])
+def test_average_pooling_counts_padding_only_when_asked(count_pad):
+    spec = f"network p() {{ input x: [2, 5, 5]; avgpool(3, stride = 1, pad = 1, count_pad = {str(count_pad).lower()}) }}"
+    model = build(spec)
+    x = torch.rand(1, 2, 5, 5) + 1
+    expected = torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=count_pad)
+    torch.testing.assert_close(model(x), expected)
+    corner = x[0, :, :2, :2].sum((1, 2)) / (9 if count_pad else 4)  # a corner window holds 4 pixels
+    torch.testing.assert_close(model(x)[0, :, 0, 0], corner)

@@ -55,7 +55,13 @@ class MaxPool(_Pool):
 @register
 class AvgPool(_Pool):
     name, kind = "avgpool", "avg"
-    doc = "Average pooling (padding counted in the average, as in PyTorch and Caffe)."
+    args = _Pool.args + (Arg("count_pad", "bool", True),)
+    doc = ("Average pooling; padding counts in the average (PyTorch's and Caffe's default) unless "
+           "count_pad=false (TensorFlow's 'SAME' pooling).")
+
+    def module(self, a, ins, out):
+        source = super().module(a, ins, out)
+        return source if a["count_pad"] else source[:-1] + ", count_include_pad=False)"
 
 
 class _Global(Op):
