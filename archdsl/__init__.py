@@ -12,5 +12,5 @@ from archdsl.syntax.parser import parse
 
 __version__ = "0.1.0"
 
-__all__ = ["ArchError", "build", "build_ir", "load_program", "parse", "summary_data", "summary_table",
-           "__version__"]
+__all__ = ["ArchError", "__version__", "build", "build_ir", "load_program", "parse", "summary_data",
+           "summary_table"]

@@ -204,7 +204,7 @@ class Dense(Construct):
     def expand(self, elab, step, x, frame, args):
         if args["layers"] < 1:
             raise error(f"dense needs at least 1 layer, found {args['layers']}", step.span)
-        naming, name = self.level(elab, step, frame, labelled_only=False)
+        naming, _name = self.level(elab, step, frame, labelled_only=False)
         elab.record_scope(naming.path, self.name, self.name, args, step.span)
         features = [x]
         for i in range(1, args["layers"] + 1):
@@ -222,7 +222,7 @@ class Highway(Construct):
     doc = "Highway layer: y = H(x)*T(x) + x*(1 - T(x)); T = sigmoid(conv or fc) with bias initialised to `bias`."
 
     def expand(self, elab, step, x, frame, args):
-        naming, name = self.level(elab, step, frame, labelled_only=False)
+        naming, _name = self.level(elab, step, frame, labelled_only=False)
         elab.record_scope(naming.path, self.name, self.name, args, step.span)
         h = self.result(elab, step.body, frame, naming, x)
         if h.shape != x.shape:
@@ -247,7 +247,7 @@ class Groups(Construct):
         n, channels = args["n"], x.shape[0]
         if n < 1 or channels % n:
             raise error(f"groups: {channels} channels are not divisible by {n}", step.span)
-        naming, name = self.level(elab, step, frame, labelled_only=False)
+        naming, _name = self.level(elab, step, frame, labelled_only=False)
         elab.record_scope(naming.path, self.name, self.name, args, step.span)
         width, outs = channels // n, []
         for g in range(n):

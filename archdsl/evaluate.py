@@ -11,6 +11,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from archdsl.diagnostics import Span, did_you_mean, error
 from archdsl.syntax import ast
@@ -23,7 +24,7 @@ class TensorInfo:
     node: str
     shape: tuple | None
 
-    _AXES = {"channels": 0}
+    _AXES: ClassVar[dict[str, int]] = {"channels": 0}
 
     def attribute(self, name: str, span: Span):
         shape = self.shape

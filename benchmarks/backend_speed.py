@@ -21,10 +21,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archdsl import build_ir  # noqa: E402
-from archdsl.backend import compile_module  # noqa: E402
-from archdsl.loader import load  # noqa: E402
-from tests.reference import nets  # noqa: E402
+from archdsl import build_ir
+from archdsl.backend import compile_module
+from archdsl.loader import load
+from tests.reference import nets
 
 NETWORKS = {
     "resnet50": ("resnet.arch", "resnet50", nets.resnet50),

@@ -25,10 +25,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archdsl import build_ir  # noqa: E402
-from archdsl.backend import compile_module  # noqa: E402
-from benchmarks.measure import interleaved, peak_training_memory, training_step  # noqa: E402
-from tests.reference import nets  # noqa: E402
+from archdsl import build_ir
+from archdsl.backend import compile_module
+from benchmarks.measure import interleaved, peak_training_memory, training_step
+from tests.reference import nets
 
 CONFIGS = {
     "cifar": ("cliquenet_k36_t12", lambda: nets.cliquenet_cifar(36, 12, naive=True), (3, 32, 32)),

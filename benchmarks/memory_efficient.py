@@ -13,6 +13,7 @@ import argparse
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -20,9 +21,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archdsl import build_ir  # noqa: E402
-from archdsl.backend import compile_module  # noqa: E402
-from benchmarks.measure import interleaved, peak_training_memory, training_step  # noqa: E402
+from archdsl import build_ir
+from archdsl.backend import compile_module
+from benchmarks.measure import interleaved, peak_training_memory, training_step
 
 NETWORKS = {  # name: spec file, network, parameters, input shape
     "densenet121": ("densenet.arch", "densenet121", {}, (3, 224, 224)),
@@ -61,7 +62,7 @@ def main() -> None:
             peaks[which] = json.loads(out.stdout.strip().splitlines()[-1])
         plain, efficient = model(name, False, args.device), model(name, True, args.device)
         x = torch.randn(args.batch, *NETWORKS[name][3], device=args.device)
-        times = interleaved({"plain": lambda: training_step(plain, x), "efficient": lambda: training_step(efficient, x)},
+        times = interleaved({"plain": partial(training_step, plain, x), "efficient": partial(training_step, efficient, x)},
                             args.device, args.repeats)
         print(f"{name:15} {peaks['plain']:10.1f} {peaks['efficient']:14.1f} {peaks['efficient'] / peaks['plain']:6.3f} "
               f"{times['plain']:8.3f} {times['efficient']:12.3f} {times['efficient'] / times['plain']:6.3f}")

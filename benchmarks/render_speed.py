@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from archdsl.api import build_ir  # noqa: E402
-from archdsl.render import RenderOptions, build_view, to_digraph, write  # noqa: E402
+from archdsl.api import build_ir
+from archdsl.render import RenderOptions, build_view, to_digraph, write
 
 UNIT_LAYERS = 7  # conv bn relu conv bn add relu
 

@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archdsl.diagnostics import ArchError, UsageError  # noqa: E402
-from archdsl.elaborate import elaborate  # noqa: E402
-from archdsl.ir import Graph, total_macs, total_params  # noqa: E402
-from archdsl.loader import load  # noqa: E402
+from archdsl.diagnostics import ArchError, UsageError
+from archdsl.elaborate import elaborate
+from archdsl.ir import Graph, total_macs, total_params
+from archdsl.loader import load
 
 SPECS = ROOT / "specs"
 README = SPECS / "README.md"

@@ -172,7 +172,8 @@ def test_help_and_version(capsys):
 
 
 def _python(code: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
 
 
 def test_the_front_end_does_not_import_torch(spec):
@@ -195,7 +196,7 @@ def test_check_and_summary_commands_do_not_import_torch(spec):
 
 def test_the_module_entry_point(spec):
     result = subprocess.run([sys.executable, "-m", "archdsl.cli", "check", str(spec)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert (result.returncode, result.stdout) == (0, f"{spec}: ok (2 networks, 1 expectations met)\n")
 
 

@@ -14,7 +14,7 @@ from archdsl import ir
 from archdsl.api import build_ir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.reference.nets import (  # noqa: E402
+from tests.reference.nets import (
     BasicBlock,
     CliqueBlockRef,
     DenseBlock,

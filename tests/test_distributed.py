@@ -2,6 +2,7 @@
 
 Two CPU processes (gloo, loopback) train one step of a compiled CliqueNet on different data; DDP
 must leave both replicas with identical weights, equal to one process training on both halves.
+A memory-efficient build (recomputation in backward) must train under DDP exactly as a plain one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from archdsl import build
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "cliquenet.arch"
-PARAMS = dict(k=6, T=6, drop=0.0, seed=0)
+PARAMS = {"k": 6, "T": 6, "drop": 0.0, "seed": 0}
 
 
 def data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,10 +37,15 @@ def worker(rank: int, port: int, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
     torch.set_num_threads(1)
-    model = DistributedDataParallel(build(SPEC, "cliquenet_cifar", **PARAMS).eval())  # eval: BN uses running stats
     x, y = data()
-    step(model, x[rank * 4:(rank + 1) * 4], y[rank * 4:(rank + 1) * 4])
+    mine = x[rank * 4:(rank + 1) * 4], y[rank * 4:(rank + 1) * 4]
+    model = DistributedDataParallel(build(SPEC, "cliquenet_cifar", **PARAMS).eval())  # eval: BN uses running stats
+    step(model, *mine)
     torch.save(model.module.state_dict(), f"{out}/rank{rank}.pt")
+    for efficient in (False, True):  # training mode: each replica's BN sees its own half
+        model = DistributedDataParallel(build(SPEC, "cliquenet_cifar", memory_efficient=efficient, **PARAMS).train())
+        step(model, *mine)
+        torch.save(model.module.state_dict(), f"{out}/rank{rank}_train_{efficient}.pt")
     dist.destroy_process_group()
 
 
@@ -55,3 +61,8 @@ def test_ddp_trains_a_compiled_module(tmp_path):
     for name in expected:
         assert torch.equal(a[name], b[name]), name
         torch.testing.assert_close(a[name], expected[name], rtol=1e-4, atol=1e-6)
+    for rank in (0, 1):
+        plain, efficient = (torch.load(tmp_path / f"rank{rank}_train_{e}.pt") for e in (False, True))
+        assert plain.keys() == efficient.keys()
+        for name in plain:
+            torch.testing.assert_close(efficient[name], plain[name], rtol=1e-5, atol=1e-6, msg=name)

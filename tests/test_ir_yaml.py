@@ -89,8 +89,8 @@ def test_infer_reports_an_edited_graph_that_no_longer_fits():
 
 def test_the_yaml_shown_in_the_docs_is_part_of_the_real_yaml():
     page = (DOCS / "ir.md").read_text(encoding="utf-8")
-    spec = re.search(r"```arch\n(.*?)```", page, re.S).group(1)
-    shown = yaml.safe_load(re.search(r"```yaml\n(.*?)```", page, re.S).group(1))
+    spec = re.search(r"```arch\n(.*?)```", page, re.DOTALL).group(1)
+    shown = yaml.safe_load(re.search(r"```yaml\n(.*?)```", page, re.DOTALL).group(1))
     real = yaml.safe_load(ir.to_yaml(build_ir(spec)))
     assert shown["graph"] == real["graph"]
     for node in shown["nodes"]:

@@ -12,7 +12,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.reference.nets import (  # noqa: E402
+from tests.reference.nets import (
     CLIQUENET_IMAGENET_CONFIGS,
     BasicBlock,
     Bottleneck,
@@ -61,14 +61,14 @@ def test_densenet121_params() -> None:
 @pytest.mark.parametrize(
     "kwargs, expected",
     [
-        (dict(k=36, T=12), 935_994),
-        (dict(k=36, T=12, A=True, C=True), 1_079_338),
+        ({"k": 36, "T": 12}, 935_994),
+        ({"k": 36, "T": 12, "A": True, "C": True}, 1_079_338),
         # README of the authors' repo: 4.49M / 6.94M / 10.14M / 1.05M / 0.99M
-        (dict(k=64, T=15), 4_485_706),
-        (dict(k=80, T=15), 6_937_546),
-        (dict(k=80, T=18), 10_135_594),
-        (dict(k=12, T=36), 1_045_306),
-        (dict(k=24, T=18), 986_650),
+        ({"k": 64, "T": 15}, 4_485_706),
+        ({"k": 80, "T": 15}, 6_937_546),
+        ({"k": 80, "T": 18}, 10_135_594),
+        ({"k": 12, "T": 36}, 1_045_306),
+        ({"k": 24, "T": 18}, 986_650),
     ],
 )
 def test_cliquenet_cifar_params(kwargs: dict, expected: int) -> None:
@@ -97,7 +97,7 @@ def test_cliquenet_imagenet_configs_params(cfg: str, expected: int) -> None:
 
 
 def test_naive_network_has_same_param_count() -> None:
-    for kw in [dict(k=36, T=12), dict(k=24, T=12, A=True, B=True, C=True)]:
+    for kw in [{"k": 36, "T": 12}, {"k": 24, "T": 12, "A": True, "B": True, "C": True}]:
         assert count_params(cliquenet_cifar(**kw)) == count_params(cliquenet_cifar(**kw, naive=True))
     ks, Ls = CLIQUENET_IMAGENET_CONFIGS["S0"]
     assert count_params(cliquenet_imagenet(ks, Ls)) == count_params(
@@ -165,7 +165,7 @@ def test_densenet121_shape() -> None:
 
 
 def test_cliquenet_cifar_shape() -> None:
-    for kw in [dict(k=36, T=12), dict(k=12, T=12, A=True, B=True, C=True, classes=100)]:
+    for kw in [{"k": 36, "T": 12}, {"k": 12, "T": 12, "A": True, "B": True, "C": True, "classes": 100}]:
         net = cliquenet_cifar(**kw).eval()
         with torch.no_grad():
             out = net(torch.randn(2, 3, 32, 32))
@@ -289,7 +289,7 @@ def _pair(**kw) -> tuple[CliqueBlockRef, CliqueBlockNaive]:
     [("II+II", 1, None), ("I+II", 1, None), ("I+I", 1, None), ("II+II", 2, None), ("II+II", 1, 2)],
 )
 def test_naive_matches_ref(bottleneck: bool, mode: str, rounds: int, partial: int | None) -> None:
-    kw = dict(c0=5, L=4, k=3, bottleneck=bottleneck, mode=mode, rounds=rounds, partial=partial)
+    kw = {"c0": 5, "L": 4, "k": 3, "bottleneck": bottleneck, "mode": mode, "rounds": rounds, "partial": partial}
     ref, naive = _pair(**kw)
     assert count_params(ref) == count_params(naive)
     x = torch.randn(2, 5, 6, 6)
@@ -361,7 +361,7 @@ def test_clique_partial_keeps_stage1_values() -> None:
 
 def test_cliquenet_cifar_all_params_get_grad() -> None:
     torch.manual_seed(0)
-    for kw in [dict(), dict(A=True, C=True), dict(B=True, A=True, C=True, T=12)]:
+    for kw in [{}, {"A": True, "C": True}, {"B": True, "A": True, "C": True, "T": 12}]:
         net = cliquenet_cifar(**{"k": 12, "T": 6, **kw})
         net.train()
         out = net(torch.randn(2, 3, 32, 32))

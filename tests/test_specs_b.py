@@ -13,19 +13,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archdsl.diagnostics import ArchError  # noqa: E402
-from archdsl.elaborate import elaborate  # noqa: E402
-from archdsl.ir import Graph, total_macs, total_params  # noqa: E402
-from archdsl.loader import Program, load, load_text  # noqa: E402
-from archdsl.ops import OPS, OpError  # noqa: E402
+from archdsl.diagnostics import ArchError
+from archdsl.elaborate import elaborate
+from archdsl.ir import Graph, total_macs, total_params
+from archdsl.loader import Program, load, load_text
+from archdsl.ops import OPS, OpError
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def program(file: str) -> Program:
     return load(ROOT / "specs" / f"{file}.arch")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build(file: str, variant: str) -> Graph:
     """Each variant's IR is built once per test session."""
     return elaborate(program(file), variant)

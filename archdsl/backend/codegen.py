@@ -12,6 +12,7 @@ imports only torch; the runtime code it uses (archdsl/backend/runtime.py) is cop
 from __future__ import annotations
 
 import inspect
+import itertools
 import keyword
 import re
 
@@ -63,7 +64,7 @@ def recompute_segments(g: ir.Graph, order: list[str]) -> dict[str, list[str]]:
             chain.append(node)
             if g.nodes[node]["op"] not in CHEAP:
                 break
-        linear = all(list(g.successors(a)) == [b] and ir.data_inputs(g, b) == [a] for a, b in zip(chain, chain[1:]))
+        linear = all(list(g.successors(a)) == [b] and ir.data_inputs(g, b) == [a] for a, b in itertools.pairwise(chain))
         if g.nodes[chain[-1]]["op"] == "conv" and len(chain) > 1 and linear:
             segments[scope] = chain
     return segments
@@ -301,8 +302,8 @@ def _runtime_code(code: str) -> list:
     todo = [code]
     while todo:
         text = todo.pop()
-        for name in available:
+        for name, obj in available.items():
             if name not in needed and re.search(rf"\b{name}\b", text):
                 needed.add(name)
-                todo.append(inspect.getsource(available[name]))
+                todo.append(inspect.getsource(obj))
     return [cls for name, cls in available.items() if name in needed]

@@ -6,10 +6,10 @@ standalone `.py` file it writes: a paper's code release needs no archdsl.
 """
 
 import contextlib
-import math  # noqa: F401  (available to the classes below and to generated code)
+import math
 
 import torch
-import torch.nn.functional as F  # noqa: F401
+import torch.nn.functional as F
 from torch import nn
 
 

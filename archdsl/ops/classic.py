@@ -44,7 +44,7 @@ class TrainablePool(Op):
 
     def infer(self, a, ins):
         (shape,) = ins
-        n, kernel, stride = self._geometry(a, shape)
+        _n, kernel, stride = self._geometry(a, shape)
         if min(kernel) < 1 or min(stride) < 1:
             raise OpError(f"kernel and stride must be positive, found {a['kernel']} and {a['stride']}", arg="kernel")
         spatial = [window_out(size, k, s, 0) for size, k, s in zip(shape[1:], kernel, stride)]
@@ -65,7 +65,7 @@ class TrainablePool(Op):
         return text + (f", /{tuple_src(stride)}" if max(stride) > 1 else "")
 
     def module(self, a, ins, out):
-        n, kernel, stride = self._geometry(a, ins[0])
+        _n, kernel, stride = self._geometry(a, ins[0])
         parts = [str(ins[0][0]), f"kernel_size={tuple(kernel)}"]
         if stride != kernel:
             parts.append(f"stride={tuple(stride)}")
@@ -106,7 +106,7 @@ class PartialConv(Op):
 
     def infer(self, a, ins):
         (shape,) = ins
-        n, kernel, stride, pad = self._geometry(a, shape)
+        _n, kernel, stride, pad = self._geometry(a, shape)
         if a["out"] < 1 or min(kernel) < 1 or min(stride) < 1:
             raise OpError("out, kernel and stride must be positive")
         _check_table(a["table"], shape[0], a["out"])
@@ -131,7 +131,7 @@ class PartialConv(Op):
         return text + (f", /{tuple_src(stride)}" if max(stride) > 1 else "")
 
     def module(self, a, ins, out):
-        n, kernel, stride, pad = self._geometry(a, ins[0])
+        _n, kernel, stride, pad = self._geometry(a, ins[0])
         parts = [str(ins[0][0]), str(a["table"]), f"kernel_size={tuple(kernel)}"]
         if max(stride) > 1:
             parts.append(f"stride={tuple(stride)}")

@@ -76,7 +76,7 @@ class Conv(Op):
 
     def infer(self, a, ins):
         (shape,) = ins
-        n, kernel, stride, pad, dilation = self.geometry(a, shape)
+        _n, kernel, stride, pad, dilation = self.geometry(a, shape)
         check_groups(shape[0], a["out"], a["groups"])
         check_init(a)
         spatial = []
@@ -208,7 +208,7 @@ class Deconv(Op):
 
     def infer(self, a, ins):
         (shape,) = ins
-        n, (kernel, stride, pad, opad, dilation) = self._geometry(a, shape)
+        _n, (kernel, stride, pad, opad, dilation) = self._geometry(a, shape)
         check_groups(shape[0], a["out"], a["groups"])
         for o, s, d in zip(opad, stride, dilation):
             if o >= max(s, d):

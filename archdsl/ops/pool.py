@@ -18,7 +18,7 @@ class _Pool(Op):
 
     def infer(self, a, ins):
         (shape,) = ins
-        n, kernel, stride, pad = self._geometry(a, shape)
+        _n, kernel, stride, pad = self._geometry(a, shape)
         for k, p in zip(kernel, pad):
             if 2 * p > k:
                 raise OpError(f"pad {p} is more than half the kernel {k}", "PyTorch pooling allows pad <= kernel/2",
@@ -135,7 +135,7 @@ class Upsample(Op):
     args = (Arg("scale", "int", 2), Arg("mode", "str", "nearest"))
     category = "pool"
     doc = "Upsampling by an integer factor (mode 'nearest' or 'bilinear')."
-    modes = {"nearest", "bilinear", "linear", "trilinear", "bicubic"}
+    modes = frozenset({"nearest", "bilinear", "linear", "trilinear", "bicubic"})
 
     def infer(self, a, ins):
         spatial_rank(ins[0], self.name)

@@ -9,6 +9,7 @@ byte-for-byte reproducibly (the PDF creation date cairo stamps is replaced by a 
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import subprocess
 from pathlib import Path
@@ -59,7 +60,7 @@ def to_digraph(view: View, options: RenderOptions = RenderOptions()) -> graphviz
                     same.attr(rank="same")
                     for node_id in row:
                         same.node(node_id)
-                    for a, b in zip(row, row[1:]):  # X1, X2, .. from left to right
+                    for a, b in itertools.pairwise(row):  # X1, X2, .. from left to right
                         same.edge(a, b, style="invis", weight="10")
 
     fill(dg, None)

@@ -298,11 +298,20 @@ def _clique_rows(view: View, unroll: bool) -> None:
         for i, n in enumerate(layers):
             if n.id in second:
                 for m in layers[:i]:
-                    tail = second[m.id] if m.id in second else m
+                    tail = second.get(m.id, m)
                     view.edges.append(Edge(tail.id, second[n.id].id, "data", shape=tail.shape))
         view.clusters[f"{cluster.id}/stage I"].rows.append([n.id for n in layers])
         view.clusters[f"{cluster.id}/stage II"].rows.append([c.id for c in second.values()])
 
 
-__all__ = ["LEGIBLE", "RenderOptions", "View", "Node", "Edge", "Cluster", "build_view", "scope_title",
-           "INNER_KINDS"]
+__all__ = [
+    "INNER_KINDS",
+    "LEGIBLE",
+    "Cluster",
+    "Edge",
+    "Node",
+    "RenderOptions",
+    "View",
+    "build_view",
+    "scope_title",
+]

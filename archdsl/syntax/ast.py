@@ -7,6 +7,7 @@ about shapes, ops or torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Self
 
 from archdsl.diagnostics import Span
 
@@ -91,7 +92,7 @@ class Keyword(str):
 
     span: Span | None
 
-    def __new__(cls, name: str, span: Span | None = None) -> Keyword:
+    def __new__(cls, name: str, span: Span | None = None) -> Self:
         keyword = super().__new__(cls, name)
         keyword.span = span
         return keyword

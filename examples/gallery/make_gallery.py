@@ -12,9 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from archdsl.api import build_ir  # noqa: E402
-from archdsl.diagnostics import ArchError  # noqa: E402
-from archdsl.render import RenderOptions, build_view, to_digraph, write  # noqa: E402
+from archdsl.api import build_ir
+from archdsl.diagnostics import ArchError
+from archdsl.render import RenderOptions, build_view, to_digraph, write
 
 HERE = Path(__file__).resolve().parent
 

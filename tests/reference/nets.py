@@ -17,36 +17,36 @@ Contents
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
-    "count_params",
+    "CLIQUENET_IMAGENET_CONFIGS",
     "BasicBlock",
     "Bottleneck",
-    "ResNet",
-    "resnet50",
-    "DenseLayer",
-    "DenseBlock",
-    "Transition",
-    "DenseNet",
-    "densenet121",
-    "InceptionModule",
-    "HighwayConv",
-    "channel_shuffle",
-    "ShuffleUnit",
-    "TwoTowerConv",
-    "CliqueBlockRef",
     "CliqueBlockNaive",
-    "CliqueTransition",
-    "SEGate",
+    "CliqueBlockRef",
     "CliqueNetRef",
+    "CliqueTransition",
+    "DenseBlock",
+    "DenseLayer",
+    "DenseNet",
+    "HighwayConv",
+    "InceptionModule",
+    "ResNet",
+    "SEGate",
+    "ShuffleUnit",
+    "Transition",
+    "TwoTowerConv",
+    "channel_shuffle",
     "cliquenet_cifar",
     "cliquenet_imagenet",
-    "CLIQUENET_IMAGENET_CONFIGS",
+    "count_params",
+    "densenet121",
+    "resnet50",
 ]
 
 
@@ -596,7 +596,7 @@ class CliqueBlockNaive(_CliqueBase):
         return F.conv2d(z, weight, padding=self.ksize // 2)
 
     @torch.no_grad()
-    def load_from(self, ref: CliqueBlockRef) -> "CliqueBlockNaive":
+    def load_from(self, ref: CliqueBlockRef) -> CliqueBlockNaive:
         """Copy all weights and BN buffers from a structurally equal :class:`CliqueBlockRef`."""
         sd = {}
         for key, val in ref.state_dict().items():
