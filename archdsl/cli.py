@@ -144,7 +144,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device for the test forward pass (cpu, cuda, cuda:1)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed")
     p.add_argument("--memory-efficient", action="store_true",
-                   help="recompute clique updates and dense layers' concat-BN-ReLU-conv in backward (less memory)")
+                   help="recompute concat-BN-ReLU-conv chains (clique updates, dense layers, "
+                        "transitions, heads) in backward: less memory")
     p.set_defaults(run=cmd_compile)
     p = sub.add_parser("render", help="draw the network with Graphviz")
     target(p)

@@ -374,13 +374,22 @@ def test_memory_efficient_build_trains_exactly_like_the_plain_one(case, device):
         torch.testing.assert_close(buffers1[name], buffers0[name], **tolerance, msg=name)
 
 
-def test_memory_efficient_densenet_source_recomputes_each_layers_bottleneck():
+def test_memory_efficient_densenet_source_recomputes_each_concat_bn_relu():
     g = build_ir(SPECS / "densenet.arch", "densenet_cifar", depth=40, k=12, bc=True)
     plain, efficient = compile_source(g), compile_source(g, memory_efficient=True)
     assert "recompute_in_backward" not in plain
-    assert efficient.count("= recompute_in_backward(self._") == 18  # 3 blocks x 6 layers
-    assert ("        conv1 = recompute_in_backward(self._denseblock1_layer2, self.denseblock1.layer2, conv0, conv2)\n"
-            in efficient)
+    assert efficient.count("= recompute_in_backward(self._") == 3 * 6 + 2 + 1  # layers, transitions, final BN
+    assert "        conv = recompute_in_backward(self._transition1, self.transition1.norm, concat1); del concat1\n" \
+        in efficient
+    assert (
+        "    def _norm5(self, concat1: torch.Tensor) -> torch.Tensor:\n"
+        '        """norm5: bn -> relu -> gap, recomputed in backward."""\n'
+        "        norm5 = self.norm5(concat1)\n"
+        "        relu5 = torch.relu_(norm5); del norm5\n"
+        "        avgpool = relu5.mean(dim=(2, 3)); del relu5\n"
+        "        return avgpool\n") in efficient
+    assert ("        conv1 = recompute_in_backward(self._denseblock1_layer2, self.denseblock1.layer2.dense_layer1.norm1, "
+            "conv0, conv2)\n" in efficient)
     assert (
         "    def _denseblock1_layer2(self, conv0: torch.Tensor, conv2: torch.Tensor) -> torch.Tensor:\n"
         '        """denseblock1.layer2: concat -> bn -> relu -> conv, recomputed in backward."""\n'

@@ -4,15 +4,15 @@ The class builds one submodule per weighted IR node, nested after the spec's
 hierarchical names (``self.layer2.block1.conv1``), and a plain ``forward`` with
 one line per op. Variables are named after the layers; each is deleted on the
 line of its last use (as torch.fx does) so memory behaves like hand-written code. Clique blocks
-are unrolled into their stage-I and stage-II updates. A memory-efficient build moves each dense
-layer's leading concat-BN-ReLU-conv into a method that is recomputed in backward. The source
-imports only torch; the runtime code it uses (archdsl/backend/runtime.py) is copied in.
+are unrolled into their stage-I and stage-II updates. A memory-efficient build moves the
+concat-BN-ReLU-conv chains (dense layers, transitions, heads) into methods that are recomputed in
+backward. The source imports only torch; the runtime code it uses (archdsl/backend/runtime.py) is
+copied in.
 """
 
 from __future__ import annotations
 
 import inspect
-import itertools
 import keyword
 import re
 
@@ -48,25 +48,47 @@ def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
     return _Generator(g, memory_efficient).source()
 
 
-# Ops a memory-efficient build recomputes in backward in front of a dense layer's first convolution.
+# A memory-efficient build recomputes in backward chains of cheap ops (a concatenation, BN, ReLU)
+# ending in the op that reads their result (a convolution or a global pool): only the chain's
+# inputs and its result are stored.
 CHEAP = ("concat", "bn", "relu")
+ENDS = ("conv", "gap")
+
+
+def _chain(g: ir.Graph, start: str) -> list[str] | None:
+    """The chain from `start` through cheap ops to a conv or global pool, if it is a plain chain
+    (every node but the last read only by the next) with exactly one BN."""
+    chain = [start]
+    while g.nodes[chain[-1]]["op"] in CHEAP:
+        successors = list(g.successors(chain[-1]))
+        if len(successors) != 1 or ir.data_inputs(g, successors[0]) != [chain[-1]]:
+            return None
+        chain.append(successors[0])
+        if g.nodes[chain[-1]]["op"] == "concat":
+            return None
+    ops = [g.nodes[n]["op"] for n in chain]
+    return chain if ops[-1] in ENDS and ops.count("bn") == 1 else None
 
 
 def recompute_segments(g: ir.Graph, order: list[str]) -> dict[str, list[str]]:
-    """Dense-layer scope -> its leading chain concat -> BN -> ReLU -> conv (cheap ops, then a conv),
-    when it is a plain chain: every node but the last read only by the next one."""
-    segments = {}
+    """Name -> chain of the parts a memory-efficient build recomputes in backward: each dense layer's
+    leading concat-BN-ReLU-conv (named after the layer), and every BN-ReLU-conv or BN-ReLU-global-pool
+    that reads a concatenation (a transition, a head; named after its scope)."""
+    segments: dict[str, list[str]] = {}
     for scope, info in g.graph["scopes"].items():
-        if info["kind"] != "dense_layer":
-            continue
-        chain: list[str] = []
-        for node in (n for n in order if n.startswith(scope + ".")):
-            chain.append(node)
-            if g.nodes[node]["op"] not in CHEAP:
-                break
-        linear = all(list(g.successors(a)) == [b] and ir.data_inputs(g, b) == [a] for a, b in itertools.pairwise(chain))
-        if g.nodes[chain[-1]]["op"] == "conv" and len(chain) > 1 and linear:
+        first = next((n for n in order if n.startswith(scope + ".")), None)
+        chain = _chain(g, first) if info["kind"] == "dense_layer" and first else None
+        if chain:
             segments[scope] = chain
+    taken = {n for chain in segments.values() for n in chain}
+    for node in order:
+        sources = ir.data_inputs(g, node)
+        if g.nodes[node]["op"] != "bn" or node in taken or g.nodes[sources[0]]["op"] not in ("concat", "clique_output"):
+            continue
+        chain = _chain(g, node)
+        if chain:
+            name = node.rsplit(".", 1)[0] if "." in node else node
+            segments[name if name not in segments else node] = chain
     return segments
 
 
@@ -78,9 +100,9 @@ class _Generator:
         members = [n for n in self.order if g.nodes[n]["op"] in ("clique_layer", "clique_output")]
         last = {n.rsplit(".", 1)[0]: n for n in members}  # clique scope -> its last node
         self.unit_end = {n: last[n.rsplit(".", 1)[0]] for n in members}  # node -> last node of its unit
-        self.segments = {}  # first node -> (dense-layer scope, the chain recomputed in backward)
-        for scope, chain in (recompute_segments(g, self.order) if memory_efficient else {}).items():
-            self.segments[chain[0]] = scope, chain
+        self.segments = {}  # first node -> (name, the chain recomputed in backward)
+        for name, chain in (recompute_segments(g, self.order) if memory_efficient else {}).items():
+            self.segments[chain[0]] = name, chain
             self.unit_end.update(dict.fromkeys(chain, chain[-1]))
         self.methods: list[str] = []
         self.init_lines: list[str] = []
@@ -180,8 +202,8 @@ class _Generator:
         """The node after which a unit's code (clique block, recomputed segment) is complete."""
         return self.unit_end.get(node, node)
 
-    def _segment(self, scope: str, chain: list[str]) -> None:
-        """A dense layer's concat-BN-ReLU-conv as a method, called through `recompute_in_backward`."""
+    def _segment(self, name: str, chain: list[str]) -> None:
+        """A recomputed chain (concat-BN-ReLU-conv) as a method, called through `recompute_in_backward`."""
         g = self.g
         params = [self.variable(s) for s in ir.data_inputs(g, chain[0])]
         outer, self.forward_lines = self.forward_lines, []
@@ -191,13 +213,14 @@ class _Generator:
             self.free([self.variable(n) for n in previous])
         body, self.forward_lines = self.forward_lines, outer
         result = self.variable(chain[-1])
-        method = "_" + re.sub(r"\W", "_", scope)
+        method = "_" + re.sub(r"\W", "_", name)
         signature = ", ".join(f"{p}: torch.Tensor" for p in params)
         steps = " -> ".join(g.nodes[n]["op"] for n in chain)
+        norm = next(n for n in chain if g.nodes[n]["op"] == "bn")
         self.methods.append("\n".join([f"def {method}(self, {signature}) -> torch.Tensor:",
-                                       f'    """{scope}: {steps}, recomputed in backward."""',
+                                       f'    """{name}: {steps}, recomputed in backward."""',
                                        *(f"    {line}" for line in body), f"    return {result}"]))
-        self.forward_lines.append(f"{result} = recompute_in_backward(self.{method}, {self.attr(scope)}, "
+        self.forward_lines.append(f"{result} = recompute_in_backward(self.{method}, {self.attr(norm)}, "
                                   f"{', '.join(params)})")
 
     def _node(self, node: str, data: dict, dying=()) -> None:

@@ -20,8 +20,8 @@ from archdsl.backend.codegen import class_name, generate
 
 def compile_source(g: ir.Graph, memory_efficient: bool = False) -> str:
     """The standalone Python source of the network (imports only torch). A memory-efficient build
-    recomputes the concatenation, BN-ReLU and convolution of clique updates and dense layers in
-    backward instead of storing them."""
+    recomputes in backward, instead of storing, the concatenation, BN-ReLU and convolution of clique
+    updates and dense layers and the BN-ReLU-conv (or -pool) that reads any concatenation."""
     return generate(g, memory_efficient)
 
 

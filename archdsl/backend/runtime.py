@@ -25,18 +25,18 @@ def kept_buffers(module: nn.Module):
                 buffer.copy_(value)
 
 
-def recompute_in_backward(fn, module: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
+def recompute_in_backward(fn, norm: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
     """``fn(*inputs)``, storing for backward only the inputs and the output when training:
-    the steps inside ``fn`` are run again in backward (as in memory-efficient DenseNet). The
-    second run leaves the buffers of ``module`` (the BNs that ``fn`` runs) as the first one left
-    them, so a memory-efficient step updates BN running statistics once, like a plain step.
+    the steps inside ``fn`` are run again in backward (as in memory-efficient DenseNet). ``norm``
+    is the BN that ``fn`` runs; the second run leaves its running statistics as the first one
+    left them, so a memory-efficient step updates them once, like a plain step.
     """
-    if not (module.training and torch.is_grad_enabled()):
+    if not (norm.training and torch.is_grad_enabled()):
         return fn(*inputs)
     from torch.utils.checkpoint import checkpoint
 
     return checkpoint(fn, *inputs, use_reentrant=False,
-                      context_fn=lambda: (contextlib.nullcontext(), kept_buffers(module)))
+                      context_fn=lambda: (contextlib.nullcontext(), kept_buffers(norm)))
 
 
 class CliqueLayer(nn.Module):
