@@ -245,6 +245,20 @@ class Evaluator:
             raise error(f"index {idx} is out of range for a list of length {len(obj)}", e.index.span)
         return obj[idx]
 
+    def _slice(self, e: ast.Slice):
+        obj = self(e.obj)
+        if not isinstance(obj, (list, str)):
+            raise error(f"cannot slice a {type_name(obj)}", e.obj.span)
+        bounds = []
+        for part in (e.start, e.stop, e.step):
+            value = None if part is None else self(part)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise error(f"a slice bound must be an int, found {type_name(value)}", part.span)
+            bounds.append(value)
+        if bounds[2] == 0:
+            raise error("a slice step cannot be 0", e.step.span)
+        return obj[slice(*bounds)]
+
     def _attr(self, e: ast.Attr):
         obj = self(e.obj)
         if hasattr(obj, "attribute"):  # a tensor, or an instance with several outputs

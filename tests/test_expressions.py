@@ -29,6 +29,9 @@ def error(text: str, **names) -> str:
     ("sum([1, 2, 3])", 6), ("prod([2, 3, 4])", 24), ("enumerate([7, 8])", [[0, 7], [1, 8]]),
     ("zip([1, 2], [3, 4])", [[1, 3], [2, 4]]), ("reversed([1, 2])", [2, 1]), ('"s{1 + 1}_{true}"', "s2_true"),
     ("none == none", True), ("2 == 2.0", True),
+    ("[1, 2, 3, 4][1:]", [2, 3, 4]), ("[1, 2, 3, 4][:-1]", [1, 2, 3]), ("[1, 2, 3, 4][1:3]", [2, 3]),
+    ("[1, 2, 3, 4][::2]", [1, 3]), ("[1, 2, 3, 4][::-1]", [4, 3, 2, 1]), ("[1, 2, 3][5:]", []),
+    ('"abcd"[1:3]', "bc"), ("[1, 2, 3][:]", [1, 2, 3]), ("range(10)[2:8:3]", [2, 5]),
 ])
 def test_values(text, value):
     assert ev(text) == value
@@ -51,6 +54,9 @@ def test_names_and_tensor_attributes():
     ("[1, 2][2]", "index 2 is out of range for a list of length 2"),
     ("[1][true]", "an index must be an int, found bool"),
     ("3[0]", "cannot index a int"),
+    ("3[1:]", "cannot slice a int"),
+    ("[1, 2][0.5:]", "a slice bound must be an int, found float"),
+    ("[1, 2][::0]", "a slice step cannot be 0"),
     ('1 + "a"', "unsupported operands for '+': int and string"),
     ('1 < "a"', "cannot compare int < string"),
     ("-true", "expected a number, found bool true"),

@@ -82,6 +82,16 @@ class Index(Expr):
 
 
 @dataclass(frozen=True)
+class Slice(Expr):
+    """`obj[start:stop:step]`; absent bounds are None."""
+
+    obj: Expr | None = None
+    start: Expr | None = None
+    stop: Expr | None = None
+    step: Expr | None = None
+
+
+@dataclass(frozen=True)
 class Attr(Expr):
     obj: Expr | None = None
     name: str = ""

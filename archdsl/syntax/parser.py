@@ -310,6 +310,9 @@ class _ToAst(Transformer):
     def index(self, meta, obj, index):
         return ast.Index(self._span(meta), obj, index)
 
+    def slice(self, meta, obj, start, stop, step=None):
+        return ast.Slice(self._span(meta), obj, start, stop, step)
+
     def attr(self, meta, obj, name):
         return ast.Attr(self._span(meta), obj, str(name))
 
