@@ -29,7 +29,24 @@ INSTALL_HELP = ("install Graphviz, which provides 'dot': apt-get install graphvi
 
 
 def to_digraph(view: View, options: RenderOptions = RenderOptions()) -> graphviz.Digraph:
-    """The Graphviz drawing of `view`; the caller may change its attributes before writing it."""
+    """The Graphviz drawing of `view`; the caller may change its attributes before writing it.
+
+    Parallel paths (towers, branches) should read left to right in the spec's order, but `dot`
+    ignores `ordering` across clusters. When `dot` is installed, the layout is checked, and the
+    clusters of the blocks whose paths came out of order are declared in reverse, once.
+    """
+    groups = _parallel_heads(view)
+    dg = _digraph(view, options, set())
+    wrong = _misordered(dg, groups, options.direction)
+    if wrong:
+        candidate = _digraph(view, options, {parent for parent, _ in wrong})
+        if len(_misordered(candidate, groups, options.direction)) < len(wrong):
+            dg = candidate
+    return dg
+
+
+def _digraph(view: View, options: RenderOptions, reversed_children: set) -> graphviz.Digraph:
+    """The drawing, with the child clusters of the clusters in `reversed_children` declared in reverse."""
     theme = THEMES[options.theme]
     dg = graphviz.Digraph(name=view.network, graph_attr={**GRAPH, "rankdir": options.direction})
     members: dict[str | None, list] = {}
@@ -44,7 +61,8 @@ def to_digraph(view: View, options: RenderOptions = RenderOptions()) -> graphviz
             style = node_style(node, theme)
             label = style.pop("label", None)
             graph.node(node.id, label=label if label is not None else _label(node, options), **style)
-        for cluster in children.get(cid, []):
+        siblings = children.get(cid, [])
+        for cluster in reversed(siblings) if cid in reversed_children else siblings:
             if not _has_nodes(cluster.id, members, children):
                 continue
             with graph.subgraph(name=cluster.id) as sub:
@@ -81,6 +99,54 @@ def to_digraph(view: View, options: RenderOptions = RenderOptions()) -> graphviz
             attrs["label"] = " " + ": ".join(text) + " "
         dg.edge(edge.tail, edge.head, **attrs)
     return dg
+
+
+def _parallel_heads(view: View) -> list[tuple[str | None, list[str]]]:
+    """Each node that feeds parallel paths in sibling clusters (towers, branches): the clusters'
+    parent (None: the top level) and the first node of each path, in the spec's order."""
+    chains: dict[str | None, list[str]] = {None: []}  # cluster -> its clusters, outermost first
+
+    def chain(cluster: str | None) -> list[str]:
+        if cluster not in chains:
+            chains[cluster] = [*chain(view.clusters[cluster].parent), cluster]
+        return chains[cluster]
+
+    heads_of: dict[str, list[str]] = {}
+    tails_of: dict[str, list[str]] = {}
+    for e in view.edges:
+        tails_of.setdefault(e.head, []).append(e.tail)
+        if e.kind == "data":
+            heads_of.setdefault(e.tail, []).append(e.head)
+    groups = []
+    for heads in heads_of.values():
+        paths = [chain(view.nodes[h].cluster) for h in heads]
+        depth = 0  # how many clusters all heads share
+        while all(len(p) > depth for p in paths) and len({p[depth] for p in paths}) == 1:
+            depth += 1
+        if len(heads) < 2 or not all(len(p) > depth for p in paths):
+            continue
+        siblings = [p[depth] for p in paths]
+        first = all(sibling not in chain(view.nodes[t].cluster)
+                    for head, sibling in zip(heads, siblings, strict=True) for t in tails_of[head])
+        if len(set(siblings)) == len(siblings) and first:
+            groups.append((paths[0][depth - 1] if depth else None, heads))
+    return groups
+
+
+def _misordered(dg: graphviz.Digraph, groups: list, direction: str) -> list:
+    """The groups whose paths `dot` lays out out of the spec's order (none when `dot` is missing)."""
+    if not groups:
+        return []
+    try:
+        plain = graphviz.pipe("dot", "plain", dg.source.encode(), quiet=True).decode()
+    except (graphviz.ExecutableNotFound, subprocess.CalledProcessError):
+        return []
+    where = {}
+    for match in re.finditer(r'^node ("(?:[^"\\]|\\.)*"|\S+) (\S+) (\S+)', plain, re.MULTILINE):
+        name, x, y = match.groups()
+        where[name.strip('"')] = float(x) if direction == "TB" else -float(y)  # LR: the first path on top
+    return [(parent, heads) for parent, heads in groups
+            if any(where[a] >= where[b] for a, b in itertools.pairwise(heads))]
 
 
 def _in_row(view: View, edge) -> bool:
