@@ -75,17 +75,17 @@ def recompute_segments(g: ir.Graph, order: list[str]) -> dict[str, list[str]]:
     leading concat-BN-ReLU-conv (named after the layer), and every BN-ReLU-conv or BN-ReLU-global-pool
     that reads a concatenation (a transition, a head; named after its scope)."""
     segments: dict[str, list[str]] = {}
-    for scope, info in g.graph["scopes"].items():
+    layers = [scope for scope, info in g.graph["scopes"].items() if info["kind"] == "dense_layer"]
+    for scope in layers:
         first = next((n for n in order if n.startswith(scope + ".")), None)
-        chain = _chain(g, first) if info["kind"] == "dense_layer" and first else None
+        chain = _chain(g, first) if first else None
         if chain:
             segments[scope] = chain
     taken = {n for chain in segments.values() for n in chain}
     for node in order:
-        sources = ir.data_inputs(g, node)
-        if g.nodes[node]["op"] != "bn" or node in taken or g.nodes[sources[0]]["op"] not in ("concat", "clique_output"):
+        if g.nodes[node]["op"] != "bn" or node in taken:
             continue
-        chain = _chain(g, node)
+        chain = _chain(g, node) if g.nodes[ir.data_inputs(g, node)[0]]["op"] in ("concat", "clique_output") else None
         if chain:
             name = node.rsplit(".", 1)[0] if "." in node else node
             segments[name if name not in segments else node] = chain
