@@ -374,6 +374,24 @@ def test_memory_efficient_build_trains_exactly_like_the_plain_one(case, device):
         torch.testing.assert_close(buffers1[name], buffers0[name], **tolerance, msg=name)
 
 
+@pytest.mark.parametrize("case", ["densenet_bc", "cliquenet"])
+def test_memory_efficient_build_under_torch_compile_trains_like_the_plain_one(case):
+    file, network, params, shape = MEMORY_EFFICIENT_CASES[case]
+    x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(1))
+    params = {**params, "drop": 0.0} if case == "cliquenet" else params  # compiled code draws other masks
+    plain = build(SPECS / file, network, seed=0, **params).train()
+    efficient = build(SPECS / file, network, seed=0, memory_efficient=True, **params).train()
+    compiled = torch.compile(efficient, backend="aot_eager")
+    for _ in range(2):
+        plain(x).logsumexp(1).mean().backward()
+        compiled(x).logsumexp(1).mean().backward()
+    grads, buffers = dict(plain.named_parameters()), dict(plain.named_buffers())
+    for name, p in efficient.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name].grad, rtol=1e-4, atol=1e-6, msg=name)
+    for name, b in efficient.named_buffers():
+        torch.testing.assert_close(b, buffers[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
 def test_memory_efficient_densenet_source_recomputes_each_concat_bn_relu():
     g = build_ir(SPECS / "densenet.arch", "densenet_cifar", depth=40, k=12, bc=True)
     plain, efficient = compile_source(g), compile_source(g, memory_efficient=True)
@@ -526,3 +544,16 @@ def test_average_pooling_counts_padding_only_when_asked(count_pad):
     torch.testing.assert_close(model(x), expected)
     corner = x[0, :, :2, :2].sum((1, 2)) / (9 if count_pad else 4)  # a corner window holds 4 pixels
     torch.testing.assert_close(model(x)[0, :, 0, 0], corner)
+
+
+def test_two_builds_of_one_network_keep_their_own_classes(tmp_path):
+    """Each build's class lives in its own generated module, so either model pickles and loads back."""
+    small = build(SPECS / "densenet.arch", "densenet_cifar", depth=22, k=12, seed=0).eval()
+    large = build(SPECS / "densenet.arch", "densenet_cifar", depth=40, k=12, seed=0).eval()
+    assert type(small) is not type(large) and type(small).__module__ != type(large).__module__
+    x = torch.randn(1, 3, 32, 32)
+    for model in (small, large):
+        torch.save(model, tmp_path / "model.pt")
+        loaded = torch.load(tmp_path / "model.pt", weights_only=False)
+        assert type(loaded) is type(model)
+        torch.testing.assert_close(loaded(x), model(x))

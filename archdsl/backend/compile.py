@@ -7,6 +7,7 @@ to the requested device and dtype.
 
 from __future__ import annotations
 
+import hashlib
 import linecache
 import sys
 import types
@@ -26,9 +27,14 @@ def compile_source(g: ir.Graph, memory_efficient: bool = False) -> str:
 
 
 def load_class(source: str, network: str, filename: str | None = None) -> type[nn.Module]:
-    """Execute generated source as a module and return its network class."""
-    filename = filename or f"<archdsl:{network}>"
-    module = types.ModuleType(f"archdsl_generated_{class_name(network).lower()}")
+    """Execute generated source as a module and return its network class.
+
+    Each distinct source gets its own module name and file name (a digest of the source), so that
+    two builds of a network with other parameters keep their own classes and traceback lines.
+    """
+    digest = hashlib.sha1(source.encode()).hexdigest()[:10]
+    filename = filename or f"<archdsl:{network}:{digest}>"
+    module = types.ModuleType(f"archdsl_generated_{class_name(network).lower()}_{digest}")
     module.__file__ = filename
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show the code
     sys.modules[module.__name__] = module  # TorchScript and pickle look classes up by module name

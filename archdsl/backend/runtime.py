@@ -35,6 +35,8 @@ def recompute_in_backward(fn, norm: nn.Module, *inputs: torch.Tensor) -> torch.T
         return fn(*inputs)
     from torch.utils.checkpoint import checkpoint
 
+    if torch.compiler.is_compiling():  # the compiled graph recomputes without updating BN state again
+        return checkpoint(fn, *inputs, use_reentrant=False)
     return checkpoint(fn, *inputs, use_reentrant=False,
                       context_fn=lambda: (contextlib.nullcontext(), kept_buffers(norm)))
 
