@@ -7,9 +7,10 @@ same outputs), then in one run we measure eval forward time, training forward+ba
 peak training memory, on the CPU (and on the GPU when there is one). Each memory figure comes
 from a fresh process: on the GPU the allocator's peak during one training step; on the CPU the
 peak of the running sum of the allocations torch's profiler records during one step (RSS is too
-coarse: freed blocks stay resident).
+coarse: freed blocks stay resident). ``--profile`` prints, instead, where one training step of
+each implementation spends its time (torch's profiler, top ops by self time).
 
-    python benchmarks/cliquenet.py [--configs cifar,s3] [--batch 16] [--device cpu|cuda]
+    python benchmarks/cliquenet.py [--configs cifar,s3] [--batch 16] [--device cpu|cuda] [--profile]
 """
 
 from __future__ import annotations
@@ -122,14 +123,36 @@ def memory(config: str, batch: int, device: str, which: str) -> float:
     return peak_training_memory(model, torch.randn(batch, *shape, device=device)) / 2**20
 
 
+def profile_step(config: str, batch: int, device: str, rows: int = 12) -> None:
+    """Print the ops that take the time in a training step, for both implementations."""
+    from torch.profiler import ProfilerActivity, profile
+
+    compiled, naive, shape = pair(config, device)
+    x = torch.randn(batch, *shape, device=device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    for name, model in (("compiled", compiled), ("naive", naive)):
+        model.train()
+        training_step(model, x)  # warm-up
+        with profile(activities=activities) as prof:
+            training_step(model, x)
+        key = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+        print(f"{config}, {name}, batch {batch}, {device}")
+        print(prof.key_averages().table(sort_by=key, row_limit=rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="cifar,s3")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="time per op of one training step instead")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one memory measurement
     args = parser.parse_args()
+    if args.profile:
+        for config in args.configs.split(","):
+            profile_step(config, args.batch, args.device)
+        return
     if args.memory_of:
         print(json.dumps(memory(args.configs, args.batch, args.device, args.memory_of)))
         return
