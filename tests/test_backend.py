@@ -445,8 +445,9 @@ def test_compile_memory_efficient_writes_a_standalone_file_that_trains_like_the_
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("case, bound", [("densenet_bc", 0.7), ("cliquenet", 0.75)])  # CPU: 0.59, 0.66
-def test_memory_efficient_build_needs_less_training_memory(case, bound, device):
+@pytest.mark.parametrize("case", ["densenet_bc", "cliquenet"])
+def test_memory_efficient_build_needs_less_training_memory(case, device):
+    bound = 0.65 if device == "cpu" else 0.9  # CPU measured 0.53 for both; on a GPU cuDNN workspaces add to both
     file, network, params, shape = MEMORY_EFFICIENT_CASES[case]
     x = torch.randn(16, *shape, device=device)
     peaks = [peak_training_memory(build(SPECS / file, network, seed=0, device=device, memory_efficient=e,
