@@ -4,7 +4,7 @@ The data is scikit-learn's handwritten digits (1,797 8x8 images that ship inside
 upsampled to the 32x32x3 input of specs/cliquenet.arch. The network is the spec's CIFAR
 definition with small k and T, built by archdsl and trained as a plain nn.Module.
 
-    python examples/train_cliquenet_digits.py [--steps 60] [--device cpu|cuda]
+    python examples/train_cliquenet_digits.py [--steps 60] [--device cpu|cuda] [--memory-efficient]
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ def digits(device) -> tuple[torch.Tensor, torch.Tensor]:
     return images.to(device), torch.tensor(data.target).to(device)
 
 
-def train(steps: int = 60, batch: int = 64, device: str = "cpu", seed: int = 0) -> list[float]:
+def train(steps: int = 60, batch: int = 64, device: str = "cpu", seed: int = 0,
+          memory_efficient: bool = False) -> list[float]:
     """Returns the training loss of every step."""
     torch.manual_seed(seed)
     images, labels = digits(device)
-    model = archdsl.build(SPEC, "cliquenet_cifar", k=12, T=6, drop=0.0, seed=seed, device=device)
+    model = archdsl.build(SPEC, "cliquenet_cifar", k=12, T=6, drop=0.0, seed=seed, device=device,
+                          memory_efficient=memory_efficient)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
     losses = []
@@ -51,8 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--memory-efficient", action="store_true", help="recompute the blocks in backward")
     args = parser.parse_args()
-    losses = train(args.steps, device=args.device)
+    losses = train(args.steps, device=args.device, memory_efficient=args.memory_efficient)
     for step in range(0, len(losses), 10):
         window = losses[step:step + 10]
         print(f"steps {step + 1:3d}-{step + len(window):3d}: mean loss {sum(window) / len(window):.3f}")
