@@ -374,6 +374,22 @@ def test_memory_efficient_build_trains_exactly_like_the_plain_one(case, device):
         torch.testing.assert_close(buffers1[name], buffers0[name], **tolerance, msg=name)
 
 
+@pytest.mark.parametrize("file, network, segments", [("dpn.arch", "dpn68", 25),
+                                                    ("resnext.arch", "resnext50_32x4d_split", 16)])
+def test_memory_efficient_build_of_other_concatenating_networks(file, network, segments):
+    """Dual path networks and split-path ResNeXt also run BN-ReLU-conv on concatenations."""
+    g = build_ir(SPECS / file, network)
+    assert compile_source(g, memory_efficient=True).count("= recompute_in_backward(self._") == segments
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for efficient in (False, True):
+        model = compile_module(g, seed=0, memory_efficient=efficient).train()
+        model(x).logsumexp(1).mean().backward()
+        grads.append({n: p.grad for n, p in model.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
 @pytest.mark.parametrize("case", ["densenet_bc", "cliquenet"])
 def test_memory_efficient_build_under_torch_compile_trains_like_the_plain_one(case):
     file, network, params, shape = MEMORY_EFFICIENT_CASES[case]
