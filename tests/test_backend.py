@@ -344,6 +344,8 @@ MEMORY_EFFICIENT_CASES = {  # network, parameters, input shape
     "densenet_dropout": ("densenet.arch", "densenet_cifar", {"depth": 22, "k": 12, "dropout": 0.2}, (3, 32, 32)),
     "cliquenet": ("cliquenet.arch", "cliquenet_cifar", {"k": 12, "T": 6}, (3, 32, 32)),
     "cliquenet_bottleneck": ("cliquenet.arch", "cliquenet_cifar", {"k": 12, "T": 12, "B": True}, (3, 32, 32)),
+    "cliquenet_attention_compression": ("cliquenet.arch", "cliquenet_cifar", {"k": 12, "T": 6, "A": True, "C": True},
+                                        (3, 32, 32)),
 }
 
 
@@ -355,8 +357,10 @@ def test_memory_efficient_build_trains_exactly_like_the_plain_one(case, device):
     file, network, params, shape = MEMORY_EFFICIENT_CASES[case]
     x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(1)).to(device)
     results = []
+    initial = []
     for efficient in (False, True):
         model = build(SPECS / file, network, seed=0, device=device, memory_efficient=efficient, **params).train()
+        initial.append({k: v.clone() for k, v in model.state_dict().items()})
         torch.manual_seed(2)
         for _ in range(2):
             model.zero_grad()
@@ -364,6 +368,8 @@ def test_memory_efficient_build_trains_exactly_like_the_plain_one(case, device):
             out.logsumexp(1).mean().backward()
         results.append((out.detach(), {n: p.grad for n, p in model.named_parameters()},
                         dict(model.named_buffers())))
+    assert list(initial[0]) == list(initial[1])  # same modules, created in the same order: same weights
+    assert all(torch.equal(initial[0][k], initial[1][k]) for k in initial[0])
     (out0, grads0, buffers0), (out1, grads1, buffers1) = results
     tolerance = {"rtol": 1e-4, "atol": 1e-6 if device == "cpu" else 1e-5}  # cuDNN may pick other algorithms
     torch.testing.assert_close(out1, out0, **tolerance)

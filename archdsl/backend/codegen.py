@@ -101,9 +101,14 @@ class _Generator:
         last = {n.rsplit(".", 1)[0]: n for n in members}  # clique scope -> its last node
         self.unit_end = {n: last[n.rsplit(".", 1)[0]] for n in members}  # node -> last node of its unit
         self.segments = {}  # first node -> (name, the chain recomputed in backward)
+        self.absorbed: set[str] = set()  # clique outputs computed inside a segment's method
         for name, chain in (recompute_segments(g, self.order) if memory_efficient else {}).items():
-            self.segments[chain[0]] = name, chain
             self.unit_end.update(dict.fromkeys(chain, chain[-1]))
+            source = ir.data_inputs(g, chain[0])[0]
+            if g.nodes[source]["op"] == "clique_output" and list(g.successors(source)) == [chain[0]]:
+                chain = [source, *chain]  # a block's concatenated output is recomputed too
+                self.absorbed.add(source)
+            self.segments[chain[0]] = name, chain
         self.methods: list[str] = []
         self.init_lines: list[str] = []
         self.forward_lines: list[str] = []
@@ -164,15 +169,15 @@ class _Generator:
             data = g.nodes[node]
             if data["op"] == "input":
                 continue
-            if node in self.segments:
-                self._segment(*self.segments[node])
-            elif node in self.unit_end and data["op"] not in ("clique_layer", "clique_output"):
-                pass  # inside a recomputed segment: emitted with its first node
-            elif data["op"] in ("clique_layer", "clique_output"):
+            if data["op"] in ("clique_layer", "clique_output"):
                 scope = node.rsplit(".", 1)[0]
                 if scope not in clique_done:
                     clique_done.add(scope)
                     self._clique(scope)
+            elif node in self.segments:
+                self._segment(*self.segments[node])
+            elif node in self.unit_end:
+                pass  # inside a recomputed segment: emitted with its first node
             else:
                 self._node(node, data, dying=uses.get(node, ()))
             self.free([self.variable(u) for u in uses.get(node, ()) if u not in g.graph["outputs"].values()])
@@ -194,6 +199,8 @@ class _Generator:
                 last[u] = reader
         result: dict[str, list[str]] = {}
         for value, reader in last.items():
+            if value in self.absorbed:  # a method's local
+                continue
             if self._reader(value) != reader:  # values inside one clique block are freed with the block
                 result.setdefault(reader, []).append(value)
         return result
@@ -202,14 +209,15 @@ class _Generator:
         """The node after which a unit's code (clique block, recomputed segment) is complete."""
         return self.unit_end.get(node, node)
 
-    def _segment(self, name: str, chain: list[str]) -> None:
-        """A recomputed chain (concat-BN-ReLU-conv) as a method, called through `recompute_in_backward`."""
+    def _segment(self, name: str, chain: list[str], params: list[str] | None = None) -> None:
+        """A recomputed chain (concat-BN-ReLU-conv) as a method, called through `recompute_in_backward`.
+        `params` names the values the first node reads (default: its IR inputs' variables)."""
         g = self.g
-        params = [self.variable(s) for s in ir.data_inputs(g, chain[0])]
+        params = params or [self.variable(s) for s in ir.data_inputs(g, chain[0])]
         outer, self.forward_lines = self.forward_lines, []
         for index, node in enumerate(chain):
             previous = [chain[index - 1]] if index else []
-            self._node(node, g.nodes[node], dying=previous)
+            self._node(node, g.nodes[node], dying=previous, args=None if index else params)
             self.free([self.variable(n) for n in previous])
         body, self.forward_lines = self.forward_lines, outer
         result = self.variable(chain[-1])
@@ -223,18 +231,20 @@ class _Generator:
         self.forward_lines.append(f"{result} = recompute_in_backward(self.{method}, {self.attr(norm)}, "
                                   f"{', '.join(params)})")
 
-    def _node(self, node: str, data: dict, dying=()) -> None:
+    def _node(self, node: str, data: dict, dying=(), args: list[str] | None = None) -> None:
+        """One forward line (and the submodule) for `node`; `args` overrides its inputs' variable names."""
         op = OPS[data["op"]]
         sources = ir.data_inputs(self.g, node)
         shapes = [self.g.nodes[s]["shape"] for s in sources]
+        args = args or [self.variable(s) for s in sources]
         if data["op"] == "relu" and self._reusable(sources[0], dying):
-            self.forward_lines.append(f"{self.variable(node)} = torch.relu_({self.variable(sources[0])})")
+            self.forward_lines.append(f"{self.variable(node)} = torch.relu_({args[0]})")
             return
         constructor = op.module(data["args"], shapes, data["shape"])
         if constructor is not None:
             self.declare(node, constructor)
             self.init_lines.extend(op.init(data["args"], self.attr(node)))
-        expr = op.forward(data["args"], [self.variable(s) for s in sources], self.attr(node), shapes)
+        expr = op.forward(data["args"], args, self.attr(node), shapes)
         self.forward_lines.append(f"{self.variable(node)} = {expr}")
 
     def _reusable(self, value: str, dying) -> bool:
@@ -276,13 +286,19 @@ class _Generator:
                     self.live.add(name)
                     self.forward_lines.append(f"{name} = {self.attr(node)}([{inputs}], {r})")
                     current[i] = name
-        for node in members:
+        position = {n: i for i, n in enumerate(self.order)}
+        outputs = [n for n in members if g.nodes[n]["op"] == "clique_output"]
+        # outputs recomputed with their readers go in their readers' order, so that modules are created
+        # (and initialised under a seed) in the same order as in a plain build
+        outputs.sort(key=lambda n: position[self.segments[n][1][1]] if n in self.segments else position[n])
+        for node in outputs:
             data = g.nodes[node]
-            if data["op"] != "clique_output":
-                continue
             versions = stage1 if data["args"]["stage"] == "I" else current
             parts = [versions[j] for j in range(0 if data["args"]["with_input"] else 1, len(layers) + 1)]
-            self.forward_lines.append(f"{self.variable(node)} = torch.cat([{', '.join(parts)}], 1)")
+            if node in self.segments:
+                self._segment(*self.segments[node], params=parts)
+            else:
+                self._node(node, data, args=parts)
         internal = [v for j, v in list(stage1.items()) + list(current.items()) if j > 0]
         self.free(internal)
 

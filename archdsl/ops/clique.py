@@ -105,6 +105,9 @@ class CliqueOutput(Op):
     def label(self, a, out):
         return ("block feature" if a["with_input"] else "transit") + f" ({a['stage']})"
 
+    def forward(self, a, x, mod, ins):
+        return f"torch.cat([{', '.join(x)}], 1)"
+
 
 def check_clique_args(layers: int, k: int, mode: str, partial, rounds: int) -> None:
     """Argument checks for the `clique(...)` construct, before any node exists."""
