@@ -75,10 +75,13 @@ def recompute_segments(g: ir.Graph, order: list[str]) -> dict[str, list[str]]:
     leading concat-BN-ReLU-conv (named after the layer), and every BN-ReLU-conv or BN-ReLU-global-pool
     that reads a concatenation (a transition, a head; named after its scope)."""
     segments: dict[str, list[str]] = {}
-    layers = [scope for scope, info in g.graph["scopes"].items() if info["kind"] == "dense_layer"]
-    for scope in layers:
-        first = next((n for n in order if n.startswith(scope + ".")), None)
-        chain = _chain(g, first) if first else None
+    first: dict[str, str] = {}  # scope -> its first node in `order`
+    for node in order:
+        parts = node.split(".")
+        for depth in range(1, len(parts)):
+            first.setdefault(".".join(parts[:depth]), node)
+    for scope, info in g.graph["scopes"].items():
+        chain = _chain(g, first[scope]) if info["kind"] == "dense_layer" and scope in first else None
         if chain:
             segments[scope] = chain
     taken = {n for chain in segments.values() for n in chain}
@@ -97,9 +100,13 @@ class _Generator:
         self.g = g
         self.memory_efficient = memory_efficient
         self.order = ir.topological_order(g)
-        members = [n for n in self.order if g.nodes[n]["op"] in ("clique_layer", "clique_output")]
-        last = {n.rsplit(".", 1)[0]: n for n in members}  # clique scope -> its last node
-        self.unit_end = {n: last[n.rsplit(".", 1)[0]] for n in members}  # node -> last node of its unit
+        self.position = {n: i for i, n in enumerate(self.order)}
+        self.cliques: dict[str, list[str]] = {}  # clique scope -> its nodes in order
+        for n in self.order:
+            if g.nodes[n]["op"] in ("clique_layer", "clique_output"):
+                self.cliques.setdefault(n.rsplit(".", 1)[0], []).append(n)
+        # node -> last node of its unit (a clique block here; recomputed segments below)
+        self.unit_end = {n: nodes[-1] for nodes in self.cliques.values() for n in nodes}
         self.segments = {}  # first node -> (name, the chain recomputed in backward)
         self.absorbed: set[str] = set()  # clique outputs computed inside a segment's method
         for name, chain in (recompute_segments(g, self.order) if memory_efficient else {}).items():
@@ -191,11 +198,10 @@ class _Generator:
 
     def _last_uses(self) -> dict[str, list[str]]:
         """For each node, the values whose last reader it is (clique blocks count as one reader)."""
-        position = {n: i for i, n in enumerate(self.order)}
         last: dict[str, str] = {}
         for u, v, d in self.g.edges(data=True):
             reader = self._reader(v)
-            if u not in last or position[reader] > position[last[u]]:
+            if u not in last or self.position[reader] > self.position[last[u]]:
                 last[u] = reader
         result: dict[str, list[str]] = {}
         for value, reader in last.items():
@@ -257,7 +263,7 @@ class _Generator:
     def _clique(self, scope: str) -> None:
         """Unroll a clique block: stage I in order, then each stage-II round in order."""
         g = self.g
-        members = [n for n in self.order if n.rsplit(".", 1)[0] == scope]
+        members = self.cliques[scope]
         layers = [n for n in members if g.nodes[n]["op"] == "clique_layer"]
         first = g.nodes[layers[0]]
         x0 = ir.data_inputs(g, layers[0])[0]
@@ -286,11 +292,15 @@ class _Generator:
                     self.live.add(name)
                     self.forward_lines.append(f"{name} = {self.attr(node)}([{inputs}], {r})")
                     current[i] = name
-        position = {n: i for i, n in enumerate(self.order)}
-        outputs = [n for n in members if g.nodes[n]["op"] == "clique_output"]
-        # outputs recomputed with their readers go in their readers' order, so that modules are created
-        # (and initialised under a seed) in the same order as in a plain build
-        outputs.sort(key=lambda n: position[self.segments[n][1][1]] if n in self.segments else position[n])
+        def place(output: str) -> int:
+            """Outputs recomputed with their reader go in their readers' order, so that modules are
+            created (and initialised under a seed) in the same order as in a plain build."""
+            if output in self.segments:
+                _, chain = self.segments[output]
+                return self.position[chain[1]]
+            return self.position[output]
+
+        outputs = sorted((n for n in members if g.nodes[n]["op"] == "clique_output"), key=place)
         for node in outputs:
             data = g.nodes[node]
             versions = stage1 if data["args"]["stage"] == "I" else current

@@ -14,6 +14,7 @@ stage II the slice after W_0i), one concatenation and one convolution per update
 from __future__ import annotations
 
 from archdsl.ops.base import Arg, Op, OpError, fmt, register
+from archdsl.ops.merge import Concat
 
 MODES = ("II+II", "I+II", "I+I")
 
@@ -105,8 +106,7 @@ class CliqueOutput(Op):
     def label(self, a, out):
         return ("block feature" if a["with_input"] else "transit") + f" ({a['stage']})"
 
-    def forward(self, a, x, mod, ins):
-        return f"torch.cat([{', '.join(x)}], 1)"
+    forward = Concat.forward  # the same torch.cat along channels
 
 
 def check_clique_args(layers: int, k: int, mode: str, partial, rounds: int) -> None:
