@@ -2,7 +2,8 @@
 # Installs everything archdsl needs on a fresh Debian machine with Python 3.11:
 # Graphviz's `dot` and python3-venv (apt), then a virtual environment in .venv
 # with archdsl (editable) and its test dependencies. Safe to run again.
-# ARCHDSL_CPU_TORCH=1 pre-installs the CPU build of torch (CI does this).
+# ARCHDSL_TORCH="torch==X torchvision==Y" pre-installs that pair first (CI pins
+# the builds that lie on its machine's disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 py=.venv/bin/python
 $py -m pip install -q --upgrade pip >/dev/null
-if [ "${ARCHDSL_CPU_TORCH:-0}" = 1 ] && ! $py -c "import torch" >/dev/null 2>&1; then
-  $py -m pip install -q "torch==2.13.0"
+if [ -n "${ARCHDSL_TORCH:-}" ]; then
+  # shellcheck disable=SC2086
+  $py -m pip install -q $ARCHDSL_TORCH
 fi
 $py -m pip install -q -e ".[test]"
