@@ -11,7 +11,7 @@ import sys
 
 from archdsl import __version__
 from archdsl.api import build_ir
-from archdsl.diagnostics import ArchError, UsageError
+from archdsl.diagnostics import ArchError, UsageError, source_lines
 from archdsl.elaborate import elaborate
 from archdsl.evaluate import Evaluator
 from archdsl.loader import load
@@ -98,7 +98,7 @@ def cmd_list(args) -> int:
 
 def _source(program, expr) -> str:
     span = expr.span
-    lines = program.sources[span.file].splitlines()
+    lines = source_lines(program.sources[span.file])
     if span.line == span.end_line:
         return lines[span.line - 1][span.col - 1:span.end_col - 1]
     return "..."

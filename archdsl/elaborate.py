@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from archdsl import constructs
-from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError, did_you_mean, error
+from archdsl import constructs, limits
+from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError, did_you_mean, error, source_lines
 from archdsl.evaluate import Evaluator, TensorInfo, Unknown, format_value
 from archdsl.ir import Graph, node_facts, total_macs, total_params
 from archdsl.loader import Program
@@ -124,12 +124,24 @@ class Elaborator:
         self.order = 0
         self.scopes: dict[str, dict] = {}
         self.depth = 0
+        self.nesting = 0  # bodies being run inside one another
+        self.edges = self.activations = self.params = self.macs = 0  # graph size so far, for the limits
         self._globals_cache: Env | None = None
         self.instances: dict[str, Instance] = {}  # main output node -> multi-output instance
 
     # ------------------------------------------------------------ entry point
 
     def build(self, target: str, overrides: dict | None = None) -> Graph:
+        with limits.new_budget():
+            try:
+                return self._build(target, overrides)
+            except limits.LimitExceeded as exc:  # the build stops at a limit; earlier errors still count
+                raise ArchError(list(dict.fromkeys(self.diagnostics + exc.diagnostics)), self.program.sources) from None
+            except Unknown:  # a value that depends on an error already reported
+                raise ArchError(list(dict.fromkeys(self.diagnostics)) or [Diagnostic(
+                    f"'{target}' could not be built", None)], self.program.sources) from None
+
+    def _build(self, target: str, overrides: dict | None = None) -> Graph:
         network, values, expects = self._resolve_target(target, overrides or {})
         frame = Frame(env=Env(values, parent=self.global_env), naming=Naming())
         self.g.graph.update(network=target, definition=network.name, file=self.program.main,
@@ -221,6 +233,10 @@ class Elaborator:
                     raise error(f"'{definition.name}' needs a value for '{param.name}'", span,
                                 f"pass {param.name}=... (on the command line: -D {param.name}=...)")
                 values[param.name] = Evaluator(env.lookup)(param.default)
+            if callable(values[param.name]):
+                where = param.default.span if param.default is not None and param.name not in keywords else span
+                raise error(f"parameter '{param.name}' of '{definition.name}' is a function, not a value", where,
+                            "give a number, a string, true/false or a list (a builtin such as max is not a value)")
             env.values[param.name] = values[param.name]
         return {p.name: values[p.name] for p in params}
 
@@ -230,14 +246,27 @@ class Elaborator:
         self.diagnostics.append(diagnostic)
 
     def run_body(self, body, frame: Frame) -> None:
-        for stmt in body:
-            try:
-                self.run_stmt(stmt, frame)
-            except ArchError as exc:
-                self.diagnostics.extend(exc.diagnostics)
-                self._poison(stmt, frame)
-            except Unknown:
-                self._poison(stmt, frame)
+        self.nesting += 1
+        try:
+            if body and self.nesting > limits.value("depth"):
+                raise limits.exceeded("depth", body[0].span, "blocks and constructs nested deeper")
+            for stmt in body:
+                self._run_guarded(stmt, frame)
+        finally:
+            self.nesting -= 1
+
+    def _run_guarded(self, stmt, frame: Frame) -> None:
+        """Run one statement; its error is recorded and what it would have named is poisoned."""
+        limits.budget().charge(1, stmt.span)
+        try:
+            self.run_stmt(stmt, frame)
+        except limits.LimitExceeded:
+            raise
+        except ArchError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+            self._poison(stmt, frame)
+        except Unknown:
+            self._poison(stmt, frame)
 
     def _poison(self, stmt, frame: Frame) -> None:
         """After a failed statement, mark what it would have named so that later uses stay quiet."""
@@ -294,6 +323,7 @@ class Elaborator:
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise error(f"repeat needs a count >= 0, found {format_value(count)}", stmt.count.span)
             for _ in range(count):
+                limits.budget().charge(1, stmt.span)
                 self.run_body(stmt.body, frame)
         elif kind is ast.Group:
             label = self._label(stmt.label, frame)
@@ -345,6 +375,7 @@ class Elaborator:
         if not isinstance(items, list):
             raise error(f"for needs a list or range, found {format_value(items)}", stmt.iterable.span)
         for item in items:
+            limits.budget().charge(1, stmt.span)
             if len(stmt.names) == 1:
                 frame.env.values[stmt.names[0]] = item
             else:
@@ -517,12 +548,29 @@ class Elaborator:
         return self.add_node(naming.full(name), op, args, inputs, step.span, shape, params, macs)
 
     def add_node(self, name, op, args, inputs, span, shape, params, macs, kinds=None) -> TensorInfo:
+        self._check_size(span, shape, params, macs, len(inputs))
         self.order += 1
         self.g.add_node(name, op=op, args=_plain(args), span=span, shape=shape, params=params, macs=macs,
                         order=self.order)
         for port, tensor in enumerate(inputs):
             self.g.add_edge(tensor.node, name, key=port, port=port, kind="data")
         return TensorInfo(name, shape)
+
+    def _check_size(self, span: Span, shape: tuple, params: int, macs: int, inputs: int) -> None:
+        """The graph-size limits, checked as each node is added."""
+        elements = 1
+        for d in shape:
+            elements *= d
+        self.edges += inputs
+        self.activations += elements
+        limits.check("nodes", self.order + 1, span)
+        limits.check("edges", self.edges, span)
+        limits.check("tensor_elements", elements, span, f"a tensor of {elements:,} elements")
+        limits.check("activations", self.activations, span)
+        self.params += params
+        self.macs += macs
+        limits.check("params", self.params, span)
+        limits.check("macs", self.macs, span)
 
     def record_scope(self, path: tuple, kind: str, definition: str, args: dict, span: Span) -> None:
         self.scopes[".".join(path)] = {"kind": kind, "definition": definition, "args": _plain(args), "span": span}
@@ -614,6 +662,11 @@ class Elaborator:
             left, right = evaluate(test.left), evaluate(test.right)
             if stmt.tolerance is not None:
                 tolerance = evaluate(stmt.tolerance)
+                for value, part in ((left, test.left), (right, test.right), (tolerance, stmt.tolerance)):
+                    if not _is_number(value):
+                        raise error(f"'within' compares numbers, found {_describe(value)}", part.span)
+                if tolerance < 0:
+                    raise error(f"a tolerance cannot be negative, found {_num(tolerance)}", stmt.tolerance.span)
                 bound = abs(right) * tolerance / 100 if stmt.percent else tolerance
                 ok = abs(left - right) <= bound
                 return ok, f"got {_num(left)}, {'within' if ok else 'outside'} {_num(bound)} of {_num(right)}"
@@ -695,6 +748,10 @@ def _check_kind(op: str, arg, value, span: Span):
         wanted = {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string",
                   "ints": "an int or a list of ints", "pad": "an int, a list of ints, 'same' or 'valid'"}[kind]
         raise error(f"'{op}' argument '{arg.name}' must be {wanted}, found {_describe(value)}", span)
+    if callable(value) or isinstance(value, (TensorInfo, Instance)) or \
+            (isinstance(value, list) and any(callable(v) or isinstance(v, TensorInfo) for v in value)):
+        raise error(f"'{op}' argument '{arg.name}' must be a number, a string, true/false or a list, "
+                    f"found {_describe(value)}", span)
     if kind == "float":
         return float(value)
     return value
@@ -742,7 +799,7 @@ def _is_number(x) -> bool:
 
 
 def _source_text(sources: dict, span: Span) -> str:
-    lines = sources.get(span.file, "").splitlines()
+    lines = source_lines(sources.get(span.file, ""))
     if not 1 <= span.line <= len(lines):
         return "expect"
     text = lines[span.line - 1][span.col - 1:] if span.end_line != span.line else \

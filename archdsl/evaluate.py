@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from archdsl.diagnostics import Span, did_you_mean, error
+from archdsl import limits
+from archdsl.diagnostics import ArchError, Span, did_you_mean, error
 from archdsl.syntax import ast
 
 
@@ -85,7 +86,16 @@ def _builtins(span: Span) -> dict[str, Callable]:
     def rng(*a):
         if not 1 <= len(a) <= 3:
             raise error(f"range takes 1 to 3 arguments, found {len(a)}", span)
-        return list(range(*[as_int(x) for x in a]))
+        bounds = [as_int(x) for x in a]
+        if len(bounds) == 3 and bounds[2] == 0:
+            raise error("range() step cannot be 0", span)
+        items = range(*bounds)
+        try:
+            size = len(items)
+        except OverflowError:
+            size = limits.value("list_items") + 1
+        limits.check("list_items", size, span, f"range of {size:,} items" if size <= 10 ** 18 else "a larger range")
+        return list(items)
 
     def seq(name):
         def check(x):
@@ -115,7 +125,7 @@ def _builtins(span: Span) -> dict[str, Callable]:
         "float": lambda x: float(_number(x, span)),
         "str": lambda x: format_value(x),
         "sum": lambda x: sum(seq("sum")(x)),
-        "prod": lambda x: math.prod(seq("prod")(x)),
+        "prod": lambda x: math.prod(_product_fits(seq("prod")(x), span)),
         "enumerate": lambda x: [[i, v] for i, v in enumerate(seq("enumerate")(x))],
         "zip": lambda *xs: [list(t) for t in zip(*[seq("zip")(x) for x in xs])],
         "reversed": lambda x: list(reversed(seq("reversed")(x))),
@@ -123,6 +133,65 @@ def _builtins(span: Span) -> dict[str, Callable]:
 
 
 BUILTIN_NAMES = tuple(_builtins(Span("", 1, 1, 1, 1)))
+
+
+def _product_fits(items: list, span: Span) -> list:
+    """Refuse a product of ints whose result would be over the `int_digits` limit, before computing it."""
+    bits = sum(abs(v).bit_length() for v in items if isinstance(v, int) and not isinstance(v, bool))
+    if bits > _max_bits() + 64 and all(isinstance(v, int) for v in items) and 0 not in items:
+        raise limits.exceeded("int_digits", span, "a product of about " + f"{int(bits * 0.30103):,} digits")
+    return items
+
+
+def _max_bits() -> int:
+    return int(limits.value("int_digits") * 3.3219280948873626) + 1
+
+
+def checked(value, span: Span):
+    """A value that is within the limits: ints under `int_digits` digits, finite floats, lists and
+    strings under `list_items` items (nested lists counted whole, nesting under `depth`)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > _max_bits() - 5 and abs(value) >= 10 ** limits.value("int_digits"):
+            raise limits.exceeded("int_digits", span, f"an integer of about {int(value.bit_length() * 0.30103):,} digits")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise error(f"the result is {'not a number' if math.isnan(value) else 'infinite'} ({value})", span,
+                        "keep numbers finite: a float holds up to about 1.8e308")
+        return value
+    if isinstance(value, complex):
+        raise error("the result is a complex number", span, "a negative number has no real fractional power")
+    if isinstance(value, str):
+        limits.check("list_items", len(value), span, f"a string of {len(value):,} characters")
+        limits.budget().charge(len(value) // 16, span)
+        return value
+    if isinstance(value, list):
+        items, depth = _measure(value, span)
+        limits.budget().charge(items, span)
+    return value
+
+
+def _measure(value: list, span: Span) -> tuple[int, int]:
+    """Items in a list counting nested lists whole, and its nesting; refuses either over its limit."""
+    cap, deepest = limits.value("list_items"), limits.value("depth")
+    items, depth = 0, 0
+    stack = [(value, 1)]
+    while stack:
+        current, level = stack.pop()
+        depth = max(depth, level)
+        if level > deepest:
+            raise limits.exceeded("depth", span, "a list nested deeper")
+        for item in current:
+            items += 1
+            if isinstance(item, list):
+                stack.append((item, level + 1))
+            elif isinstance(item, str):
+                items += len(item) // 16
+            if items > cap:
+                raise limits.exceeded("list_items", span, "a list of more items, counting nested lists")
+    return items, depth
 
 
 def _number(x, span):
@@ -168,7 +237,9 @@ class Evaluator:
         return e.value
 
     def _str(self, e: ast.Str):
-        return "".join(p if isinstance(p, str) else format_value(self(p)) for p in e.parts)
+        if all(isinstance(p, str) for p in e.parts):
+            return "".join(e.parts)
+        return checked("".join(p if isinstance(p, str) else _formatted(self(p), p.span) for p in e.parts), e.span)
 
     def _name(self, e: ast.Name):
         try:
@@ -192,7 +263,7 @@ class Evaluator:
         return self.incoming
 
     def _listexpr(self, e: ast.ListExpr):
-        return [self(i) for i in e.items]
+        return checked([self(i) for i in e.items], e.span)
 
     def _binop(self, e: ast.BinOp):
         if e.op == "and":
@@ -213,13 +284,21 @@ class Evaluator:
             raise error(f"unsupported operands for '{e.op}': {type_name(left)} and {type_name(right)}", e.span)
         if e.op in ("/", "//", "%") and right == 0:
             raise error("division by zero", e.span)
-        return _ARITH[e.op](left, right)
+        if e.op == "*" and isinstance(left, (list, str)):
+            limits.check("list_items", len(left) * max(right, 0), e.span,
+                         f"{len(left):,} items repeated {right:,} times")
+        if e.op == "**":
+            _power_fits(left, right, e.span)
+        try:
+            return checked(_ARITH[e.op](left, right), e.span)
+        except (OverflowError, ValueError, ZeroDivisionError) as exc:
+            raise error(f"cannot compute {_brief(left)} {e.op} {_brief(right)}: {_reason(exc)}", e.span) from None
 
     def _not(self, e: ast.Not):
         return not self(e.operand)
 
     def _neg(self, e: ast.Neg):
-        return -_number(self(e.operand), e.span)
+        return checked(-_number(self(e.operand), e.span), e.span)
 
     def _cond(self, e: ast.Cond):
         return self(e.then) if self(e.test) else self(e.other)
@@ -230,10 +309,14 @@ class Evaluator:
             raise error(f"'{format_value(func)}' is not a function", e.func.span)
         args = [self(a) for a in e.args]
         kwargs = {k: self(v) for k, v in e.kwargs}
+        limits.budget().charge(1, e.span)
         try:
-            return func(*args, **kwargs)
+            return checked(func(*args, **kwargs), e.span)
         except TypeError as exc:
             raise error(f"bad arguments: {exc}", e.span) from None
+        except (OverflowError, ValueError, ZeroDivisionError) as exc:
+            shown = ", ".join(_brief(a) for a in args)
+            raise error(f"cannot compute {_callee(e.func)}({shown}): {_reason(exc)}", e.span) from None
 
     def _index(self, e: ast.Index):
         obj, idx = self(e.obj), self(e.index)
@@ -264,6 +347,37 @@ class Evaluator:
         if hasattr(obj, "attribute"):  # a tensor, or an instance with several outputs
             return obj.attribute(e.name, e.span)
         raise error(f"a {type_name(obj)} has no attribute '{e.name}'", e.span)
+
+
+def _power_fits(left, right, span: Span) -> None:
+    """Refuse `a ** b` before computing it when the result would be over the `int_digits` limit."""
+    if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+        if (abs(left).bit_length() - 1) * right > _max_bits():
+            raise limits.exceeded("int_digits", span, f"a power of about {int(math.log10(abs(left)) * right):,} digits"
+                                  if right < 10 ** 15 else "a larger power")
+    if _is_num(left) and _is_num(right) and left == 0 and right < 0:
+        raise error("0 cannot be raised to a negative power", span)
+
+
+def _brief(value) -> str:
+    text = format_value(value) if not isinstance(value, list) or len(value) < 8 else "a list"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    return {"math domain error": "the argument is outside the function's domain"}.get(text, text)
+
+
+def _callee(func: ast.Expr) -> str:
+    return func.id if isinstance(func, ast.Name) else "the function"
+
+
+def _formatted(value, span: Span) -> str:
+    """An interpolated value as text, within the `list_items` limit."""
+    if isinstance(value, list):
+        _measure(value, span)
+    return format_value(value)
 
 
 def _is_num(x) -> bool:

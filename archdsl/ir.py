@@ -17,7 +17,7 @@ import networkx as nx
 import yaml
 
 from archdsl.diagnostics import Span
-from archdsl.ops import OPS, OpError
+from archdsl.ops import OPS, OpError, ranges
 
 Graph = nx.MultiDiGraph
 
@@ -25,6 +25,10 @@ Graph = nx.MultiDiGraph
 def node_facts(op: str, args: dict, in_shapes: list[tuple]) -> tuple[tuple, int, int]:
     """Shape, parameter count and MACs of one op; raises OpError."""
     definition = OPS[op]
+    for name, value in args.items():
+        problem = ranges.problem(op, name, value)
+        if problem is not None:
+            raise OpError(problem, arg=name)
     shape = tuple(definition.infer(args, in_shapes))
     return shape, definition.params(args, in_shapes, shape), definition.macs(args, in_shapes, shape)
 

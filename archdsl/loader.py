@@ -6,10 +6,13 @@ imported file becomes visible. Import cycles and duplicate names are errors.
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError
+from archdsl.files import ReadError, decode_spec, read_bytes
 from archdsl.syntax import ast
 from archdsl.syntax.parser import parse
 
@@ -46,11 +49,11 @@ def load(path: str | Path) -> Program:
     """Parse a file and everything it imports."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(Diagnostic(f"cannot read {path}: {exc.strerror}",
+        data = read_bytes(path)
+    except ReadError as exc:
+        raise UsageError(Diagnostic(f"cannot read {path}: {exc.reason}",
                                     help="check the path; spec files end in .arch")) from None
-    return load_text(text, str(path))
+    return load_text(decode_spec(data, str(path)), str(path))
 
 
 def load_text(text: str, file: str = "<string>") -> Program:
@@ -89,11 +92,20 @@ class _Loader:
             return
         if any(_key(f) == key for f in self.program.sources):
             return  # already loaded (a diamond, not a cycle)
+        if target.suffix != ".arch":  # never read (nor echo in errors) a file that is not a spec
+            self.diagnostics.append(Diagnostic(f"cannot import '{item.path}': only .arch spec files can be imported",
+                                               item.span, "import paths name .arch files, relative to the importing file"))
+            return
         try:
-            text = target.read_text(encoding="utf-8")
-        except OSError:
-            self.diagnostics.append(Diagnostic(f"cannot import '{item.path}': no such file {target}", item.span,
+            text = decode_spec(read_bytes(target), str(target))
+        except ReadError as exc:
+            reason = f"no such file {target}" if exc.reason == os.strerror(errno.ENOENT) else exc.reason
+            self.diagnostics.append(Diagnostic(f"cannot import '{item.path}': {reason}", item.span,
                                                "import paths are relative to the importing file"))
+            return
+        except ArchError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+            self.program.sources.update(exc.sources)
             return
         try:
             self.add(str(target), text, stack, item.span)
@@ -115,4 +127,9 @@ class _Loader:
 
 
 def _key(file: str) -> str:
-    return file if file.startswith("<") else str(Path(file).resolve())
+    if file.startswith("<"):
+        return file
+    try:
+        return str(Path(file).resolve())
+    except (OSError, RuntimeError, ValueError):  # a symbolic link loop, a NUL character
+        return str(Path(file).absolute())

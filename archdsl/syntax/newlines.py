@@ -13,6 +13,16 @@ from collections.abc import Iterator
 
 from lark import Token
 
+from archdsl import limits
+
+
+class TooManyTokens(Exception):
+    """The token stream went over the `tokens` limit at `token`."""
+
+    def __init__(self, token: Token):
+        super().__init__(token)
+        self.token = token
+
 _CONTINUES_AFTER = {
     "->", ",", "=", "{", ":", "?", "+", "-", "*", "/", "//", "%", "**",
     "==", "!=", "<", ">", "<=", ">=", "and", "or", "not", "as", "in",
@@ -31,7 +41,10 @@ class NewlinePostLex:
         depth = 0
         previous: Token | None = None
         pending: Token | None = None
-        for token in stream:
+        budget = limits.value("tokens")
+        for count, token in enumerate(stream):
+            if count > budget:
+                raise TooManyTokens(token)
             if token.type == "_NL":
                 if depth == 0 and previous is not None and previous.value not in _CONTINUES_AFTER:
                     pending = pending or token

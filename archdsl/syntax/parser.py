@@ -8,15 +8,17 @@ errors become :class:`~archdsl.diagnostics.ArchError` with a caret and a hint.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from archdsl.diagnostics import ArchError, Diagnostic, Span
+from archdsl import limits
+from archdsl.diagnostics import ArchError, Diagnostic, Span, source_lines
 from archdsl.syntax import ast
-from archdsl.syntax.newlines import NewlinePostLex
+from archdsl.syntax.newlines import NewlinePostLex, TooManyTokens
 
 GRAMMAR = Path(__file__).resolve().parents[2] / "grammar" / "archdsl.lark"
 
@@ -46,10 +48,41 @@ def parse_expr(text: str, file: str = "<string>") -> ast.Expr:
 
 
 def _parse_tree(text: str, file: str, start: str):
+    if len(text) > limits.value("file_bytes"):
+        raise ArchError(limits.exceeded("file_bytes", Span(file, 1, 1, 1, 1), f"{len(text):,} characters").diagnostics,
+                        {file: text})
     try:
-        return _parser().parse(text, start=start)
+        tree = _parser().parse(text, start=start)
     except UnexpectedInput as exc:
         raise ArchError(_syntax_diagnostic(exc, file, text), {file: text}) from None
+    except TooManyTokens as exc:
+        token = exc.token
+        span = Span(file, token.line or 1, token.column or 1, token.line or 1, (token.column or 1) + 1)
+        raise ArchError(limits.exceeded("tokens", span).diagnostics, {file: text}) from None
+    _check_depth(tree, file, text)
+    return tree
+
+
+# Rules that nest: a body in braces, and every operator, call, index and list of an expression.
+_NESTING = frozenset({"body", "cond_expr", "or_op", "and_op", "not_op", "compare", "binop", "unary_op", "pow_op",
+                      "call", "index", "slice", "attr", "list_lit"})
+
+
+def _check_depth(tree, file: str, text: str) -> None:
+    """Refuse a nesting of bodies and operators deeper than the `depth` limit, before anything
+    recursive walks the tree (iteratively: a deep tree cannot overflow Python's stack here)."""
+    limit = limits.value("depth")
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        depth += node.data in _NESTING
+        if depth > limit:
+            meta = node.meta
+            line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
+            span = Span(file, line, col, line, col + 1)
+            raise ArchError(limits.exceeded("depth", span, "an expression or body nested deeper").diagnostics,
+                            {file: text})
+        stack.extend((child, depth) for child in node.children if isinstance(child, Tree))
 
 
 def _transform(tree, file: str, text: str):
@@ -85,7 +118,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic
         return Diagnostic(f"unexpected character {char!r}", Span(file, line, col, line, col + 1),
                           "remove it; names are letters, digits and '_', comments start with '#'")
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
-        lines = text.splitlines() or [""]
+        lines = list(source_lines(text)) or [""]
         end = Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
         return Diagnostic("unexpected end of file", end, _unclosed_hint(text) or "the last statement is unfinished")
     token: Token = exc.token
@@ -119,7 +152,7 @@ def _unclosed_bracket(text: str, stop: tuple[int, int] | None) -> tuple[str, str
     """The innermost bracket still open before `stop`: (closer, opener, line, column)."""
     stack: list[tuple[str, int, int]] = []
     pairs = {")": "(", "]": "[", "}": "{"}
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(source_lines(text), 1):
         code = re.sub(r'"([^"\\]|\\.)*"|#.*', lambda m: " " * len(m.group()), line)
         for col, ch in enumerate(code, 1):
             if stop is not None and (number, col) >= stop:
@@ -317,10 +350,18 @@ class _ToAst(Transformer):
         return ast.Attr(self._span(meta), obj, str(name))
 
     def int_lit(self, meta, tok):
-        return ast.Const(self._tok_span(tok), int(str(tok).replace("_", "")))
+        digits = str(tok).replace("_", "").lstrip("0") or "0"
+        if len(digits) > limits.value("int_digits"):
+            raise ArchError(limits.exceeded("int_digits", self._tok_span(tok), f"{len(digits):,} digits").diagnostics,
+                            {self.file: self.text})
+        return ast.Const(self._tok_span(tok), int(digits))
 
     def float_lit(self, meta, tok):
-        return ast.Const(self._tok_span(tok), float(str(tok).replace("_", "")))
+        value = float(str(tok).replace("_", ""))
+        if not math.isfinite(value):
+            raise ArchError(Diagnostic(f"the number {tok} is too large for a float", self._tok_span(tok),
+                                       "a float holds up to about 1.8e308"), {self.file: self.text})
+        return ast.Const(self._tok_span(tok), value)
 
     def string_lit(self, meta, tok):
         return self._string(tok)
