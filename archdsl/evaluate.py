@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from archdsl import limits
-from archdsl.diagnostics import ArchError, Span, did_you_mean, error
+from archdsl.diagnostics import Span, did_you_mean, error
 from archdsl.syntax import ast
 
 
@@ -168,7 +168,7 @@ def checked(value, span: Span):
         limits.budget().charge(len(value) // 16, span)
         return value
     if isinstance(value, list):
-        items, depth = _measure(value, span)
+        items, _depth = _measure(value, span)
         limits.budget().charge(items, span)
     return value
 
@@ -351,9 +351,9 @@ class Evaluator:
 
 def _power_fits(left, right, span: Span) -> None:
     """Refuse `a ** b` before computing it when the result would be over the `int_digits` limit."""
-    if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
-        if (abs(left).bit_length() - 1) * right > _max_bits():
-            raise limits.exceeded("int_digits", span, f"a power of about {int(math.log10(abs(left)) * right):,} digits"
+    if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1 \
+            and (abs(left).bit_length() - 1) * right > _max_bits():
+        raise limits.exceeded("int_digits", span, f"a power of about {int(math.log10(abs(left)) * right):,} digits"
                                   if right < 10 ** 15 else "a larger power")
     if _is_num(left) and _is_num(right) and left == 0 and right < 0:
         raise error("0 cannot be raised to a negative power", span)

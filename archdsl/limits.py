@@ -165,7 +165,7 @@ def run_deep(function, *args, **kwargs):
         _deep.active = True
         try:
             outcome["value"] = function(*args, **kwargs)
-        except BaseException as exc:  # re-raised in the caller's thread
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
             outcome["error"] = exc
 
     if sys.getrecursionlimit() < _RECURSION:
