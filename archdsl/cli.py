@@ -9,9 +9,9 @@ import argparse
 import json
 import sys
 
-from archdsl import __version__
+from archdsl import __version__, limits
 from archdsl.api import build_ir
-from archdsl.diagnostics import ArchError, UsageError, source_lines
+from archdsl.diagnostics import ArchError, UsageError, printable, source_lines
 from archdsl.elaborate import elaborate
 from archdsl.evaluate import Evaluator
 from archdsl.loader import load
@@ -63,10 +63,10 @@ def cmd_check(args) -> int:
                 raise ArchError(errors, program.sources)
             print(f"{file}: ok ({len(targets)} networks, {checks} expectations met)")
         except UsageError as exc:
-            print(exc.render(), file=sys.stderr)
+            print(exc.render(limits.value("errors")), file=sys.stderr)
             usage = True
         except ArchError as exc:
-            print(exc.render(), file=sys.stderr)
+            print(exc.render(limits.value("errors")), file=sys.stderr)
             failed = True
     return 2 if usage else 1 if failed else 0
 
@@ -121,23 +121,26 @@ def parser() -> argparse.ArgumentParser:
                                   "summarise, draw with Graphviz, build PyTorch modules.")
     top.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                        help="raise a limit for this run (see 'Limits' in docs/language.md): " + ", ".join(limits.LIMITS))
 
     def target(p):
         p.add_argument("file", help="a .arch spec file")
         p.add_argument("--network", "-n", help="network or variant (default: the file's first variant)")
         p.add_argument("-D", dest="define", action="append", metavar="NAME=VALUE", help="override a parameter")
 
-    p = sub.add_parser("check", help="validate specs and their stated figures")
+    p = sub.add_parser("check", parents=[common], help="validate specs and their stated figures")
     p.add_argument("files", nargs="+")
     p.set_defaults(run=cmd_check)
-    p = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
+    p = sub.add_parser("summary", parents=[common], help="per-layer shapes, parameters and MACs")
     target(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(run=cmd_summary)
-    p = sub.add_parser("list", help="networks and variants defined by files")
+    p = sub.add_parser("list", parents=[common], help="networks and variants defined by files")
     p.add_argument("files", nargs="+")
     p.set_defaults(run=cmd_list)
-    p = sub.add_parser("compile", help="build the PyTorch module, run it once, write an artifact")
+    p = sub.add_parser("compile", parents=[common], help="build the PyTorch module, run it once, write an artifact")
     target(p)
     p.add_argument("-o", "--output", help="output file (default: NETWORK.py beside the spec)")
     p.add_argument("--emit", choices=("py", "pt2", "onnx", "yaml"), default="py")
@@ -147,7 +150,7 @@ def parser() -> argparse.ArgumentParser:
                    help="recompute concat-BN-ReLU-conv chains (clique updates, dense layers, "
                         "transitions, heads) in backward: less memory")
     p.set_defaults(run=cmd_compile)
-    p = sub.add_parser("render", help="draw the network with Graphviz")
+    p = sub.add_parser("render", parents=[common], help="draw the network with Graphviz")
     target(p)
     p.add_argument("-o", "--output", required=True, help="OUT.svg, .pdf, .png or .dot")
     p.add_argument("--detail", default="auto", help="auto (every layer unless that is over 60 nodes), layers, "
@@ -169,16 +172,30 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.run(args)
+        for text in args.limit:
+            limits.set_limit(text)
+        return limits.run_deep(args.run, args)
     except BrokenPipeError:  # `archdsl summary ... | head`
         sys.stderr.close()
         return 0
     except UsageError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(exc.render(limits.value("errors")), file=sys.stderr)
         return 2
     except ArchError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(exc.render(limits.value("errors")), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+    except (MemoryError, RecursionError) as exc:  # only a bug lets these through the limits
+        print(f"error: archdsl ran out of {'memory' if isinstance(exc, MemoryError) else 'stack'}; "
+              "this is a bug in archdsl, please report it with the spec", file=sys.stderr)
+        return 3
+    except Exception as exc:  # noqa: BLE001  (a bug: say so in one line, never a traceback)
+        print(f"error: internal error in archdsl ({type(exc).__name__}: {printable(str(exc))[:500]}); "
+              "this is a bug, please report it with the spec", file=sys.stderr)
+        return 3
+    finally:
+        limits.reset()
 
 
 if __name__ == "__main__":

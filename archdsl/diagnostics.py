@@ -8,6 +8,7 @@ caret under the span, then ``= help:`` with the fix.
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import functools
 import unicodedata
@@ -141,7 +142,17 @@ def error(message: str, span: Span | None = None, help: str | None = None) -> Ar
     return ArchError(Diagnostic(message, span, help))
 
 
+# How many more 'did you mean' hints one build may compute (None: any number). A file with
+# thousands of misspellings gets hints for the first ones, which are the ones printed.
+hints_left: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("archdsl_hints", default=None)
+
+
 def did_you_mean(word: str, candidates) -> str | None:
     """A 'did you mean' hint for a misspelt name, or None."""
+    left = hints_left.get()
+    if left is not None:
+        if left[0] <= 0:
+            return None
+        left[0] -= 1
     close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

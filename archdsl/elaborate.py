@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from archdsl import constructs, limits
+from archdsl import constructs, limits, names
 from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError, did_you_mean, error, source_lines
 from archdsl.evaluate import Evaluator, TensorInfo, Unknown, format_value
 from archdsl.ir import Graph, node_facts, total_macs, total_params
@@ -87,6 +87,9 @@ class Naming:
         if not IDENTIFIER.match(label):
             raise error(f"'{label}' is not a valid layer name", span,
                         "names are letters, digits and '_', starting with a letter (they become PyTorch attributes)")
+        problem = names.layer_name_problem(label)
+        if problem is not None:
+            raise error(f"{problem}; it cannot name a layer", span, "choose another name")
         if label in self.used:
             raise error(f"the name '{label}' is already used in {'.'.join(self.path) or 'this network'}", span,
                         "give each layer and block in one scope its own name")

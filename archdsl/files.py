@@ -88,17 +88,19 @@ def check_output(path: str | Path) -> Path:
         info = os.lstat(path)
     except FileNotFoundError:
         info = None
+    except NotADirectoryError:
+        info = None  # a parent is a file: said below
     except (OSError, ValueError) as exc:
         raise _refuse(raw, getattr(exc, "strerror", None) or "the path is not valid", "name a writable file") from None
     if info is not None:
         if not stat.S_ISREG(info.st_mode):
             raise _refuse(raw, f"it is {_kind(info.st_mode)}", "name a regular file (it is replaced)")
-        if not os.access(path, os.W_OK):
+        if not os.access(path, os.W_OK) or not info.st_mode & stat.S_IWUSR:  # (root may write anything)
             raise _refuse(raw, "it is read-only", "make it writable (chmod u+w) or name another file")
     parent = path.parent
-    while not parent.exists() and parent != parent.parent:
+    while not os.path.lexists(parent) and parent != parent.parent:
         parent = parent.parent
-    if parent.exists() and not parent.is_dir():
+    if os.path.lexists(parent) and not parent.is_dir():
         raise _refuse(raw, f"{parent} is not a directory", "name a file inside a directory")
     return path
 

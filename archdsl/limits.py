@@ -16,7 +16,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError
+from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError, hints_left
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Limit:
 
 LIMITS: dict[str, Limit] = {limit.name: limit for limit in (
     Limit("file_bytes", 1_000_000, "the size of one spec file, in bytes"),
-    Limit("tokens", 100_000, "tokens in one spec file"),
+    Limit("tokens", 50_000, "tokens in one spec file"),
     Limit("depth", 200, "nesting of brackets, operators, blocks and constructs inside one another"),
     Limit("int_digits", 100, "decimal digits of an integer"),
     Limit("list_items", 100_000, "items of a list or characters of a string"),
@@ -143,9 +143,11 @@ def budget() -> Budget:
 def new_budget():
     """Run one build with its own `steps` budget."""
     token = _budget.set(Budget())
+    hints = hints_left.set([max(200, 4 * value("errors"))])
     try:
         yield
     finally:
+        hints_left.reset(hints)
         _budget.reset(token)
 
 

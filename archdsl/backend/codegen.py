@@ -13,15 +13,16 @@ copied in.
 from __future__ import annotations
 
 import inspect
-import keyword
 import re
 
-from archdsl import __version__, ir
+from archdsl import __version__, ir, names
 from archdsl.backend import runtime
 from archdsl.evaluate import format_shape
 from archdsl.ops import OPS
 
-RESERVED = {"self", "torch", "nn", "F", "math"}
+# The runtime helpers a generated file may define: no class or variable may take their names.
+RUNTIME_NAMES = frozenset(name for name, obj in vars(runtime).items()
+                          if (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ == runtime.__name__)
 
 HEADER = '''"""{title}
 
@@ -40,7 +41,7 @@ from torch import nn
 def class_name(network: str) -> str:
     """`resnet50_v15` -> `Resnet50V15`."""
     name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", network) if part)
-    return name if name and not name[0].isdigit() else "Net" + name
+    return names.class_identifier(name if name and not name[0].isdigit() else "Net" + name, RUNTIME_NAMES)
 
 
 def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
@@ -135,9 +136,7 @@ class _Generator:
             return self.variables[node]
         parts = [re.sub(r"\W", "_", p) for p in node.split(".")]
         for size in range(1, len(parts) + 1):
-            name = "_".join(parts[-size:])
-            if keyword.iskeyword(name) or name in RESERVED:
-                name += "_"
+            name = names.local_identifier("_".join(parts[-size:]), RUNTIME_NAMES)
             if name not in self.live:
                 break
         while name in self.live:
@@ -321,8 +320,9 @@ class _Generator:
         outs = ", ".join(f"{k} {format_shape(nodes[v]['shape'])}" for k, v in g.graph["outputs"].items())
         body = "\n".join(self.init_lines + self.forward_lines)
         helpers = [inspect.getsource(obj) for obj in _runtime_code(body)]
-        header = HEADER.format(title=f"{g.graph['network']}: a PyTorch module generated from an archdsl spec.",
-                               version=__version__, file=g.graph["file"], network=g.graph["network"],
+        header = HEADER.format(title=f"{names.docstring_text(g.graph['network'])}: a PyTorch module generated from an archdsl spec.",
+                               version=__version__, file=names.docstring_text(g.graph["file"]),
+                               network=names.docstring_text(g.graph["network"]),
                                s_in="s" if len(g.graph["inputs"]) > 1 else "", inputs=ins,
                                s_out="s" if len(g.graph["outputs"]) > 1 else "", outputs=outs,
                                params=ir.total_params(g),
@@ -333,7 +333,7 @@ class _Generator:
         lines = [header]
         for source in helpers:
             lines += ["", source]
-        lines += ["", f"class {name}(nn.Module):", f'    """{g.graph["network"]}: {ins} -> {outs}."""', "",
+        lines += ["", f"class {name}(nn.Module):", f'    """{names.docstring_text(g.graph["network"])}: {ins} -> {outs}."""', "",
                   "    def __init__(self) -> None:", "        super().__init__()"]
         lines += [f"        {line}" for line in self.init_lines]
         lines += ["", f"    def forward(self, {signature}) -> {returns}:"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from archdsl.api import build_ir
+from archdsl.files import check_output
 from archdsl.loader import load
 from archdsl.render.dot import to_digraph, write
 from archdsl.render.view import RenderOptions, build_view
@@ -16,6 +17,7 @@ def options_from_args(args) -> RenderOptions:
 
 def render_command(args, overrides: dict) -> int:
     """Draw one network; prints what was drawn and at which level of detail."""
+    check_output(args.output)
     g = build_ir(load(args.file), args.network, **overrides)
     options = options_from_args(args)
     view = build_view(g, options)
