@@ -389,17 +389,36 @@ class _ToAst(Transformer):
         span = self._tok_span(tok)
         body = str(tok)[1:-1]
         parts: list = []
+        offset = 1  # column of the piece after the opening quote
         for piece in re.split(r"(\{[^{}]*\})", body):
             if piece.startswith("{") and piece.endswith("}"):
-                parts.append(_relocate(parse_expr(piece[1:-1], self.file), span))
+                try:
+                    expr = parse_expr(piece[1:-1], self.file)
+                except ArchError as exc:  # point into the string, on the spec's own line
+                    shift = tok.column + offset  # the column of the '{'
+                    raise ArchError([_shifted(d, tok.line, shift) for d in exc.diagnostics],
+                                    {self.file: self.text}) from None
+                parts.append(_relocate(expr, span))
             elif piece:
                 parts.append(_unescape(piece))
+            offset += len(piece)
         return ast.Str(span, tuple(parts))
 
 
 def _has_parens(text: str, tok: Token) -> bool:
     rest = text[tok.end_pos:] if tok.end_pos is not None else ""
     return rest.lstrip(" \t").startswith("(")
+
+
+def _shifted(diagnostic: Diagnostic, line: int, col: int) -> Diagnostic:
+    """A diagnostic about the text of an interpolation `{...}` moved to where that text is in the file
+    (`col` is the column of the '{'); strings hold no line breaks, so it stays on `line`."""
+    span = diagnostic.span
+    if span is None:
+        return diagnostic
+    moved = Span(span.file, line, col + span.col, line, col + (span.end_col if span.end_line == span.line else span.col + 1))
+    hint = diagnostic.help and re.sub(r"at 1:(\d+)", lambda m: f"at {line}:{col + int(m.group(1))}", diagnostic.help)
+    return Diagnostic(diagnostic.message, moved, hint, diagnostic.severity)
 
 
 def _relocate(expr: ast.Expr, span: Span) -> ast.Expr:
