@@ -41,10 +41,10 @@ LIMITS: dict[str, Limit] = {limit.name: limit for limit in (
     Limit("steps", 1_000_000, "statements, loop iterations and function calls run to build one network"),
     Limit("nodes", 20_000, "layers (IR nodes) of one network"),
     Limit("edges", 200_000, "connections (IR edges) of one network"),
-    Limit("tensor_elements", 200_000_000, "elements of one tensor (one sample)"),
-    Limit("activations", 1_000_000_000, "elements of all tensors of one network, summed (one sample)"),
-    Limit("params", 500_000_000, "parameters of one network"),
-    Limit("macs", 1_000_000_000_000, "multiply-accumulates of one forward pass of one sample"),
+    Limit("tensor_elements", 64_000_000, "elements of one tensor (one sample)"),
+    Limit("activations", 500_000_000, "elements of all tensors of one network, summed (one sample)"),
+    Limit("params", 300_000_000, "parameters of one network"),
+    Limit("macs", 300_000_000_000, "multiply-accumulates of one forward pass of one sample"),
     Limit("errors", 50, "errors printed per file (the rest are counted)"),
 )}
 
