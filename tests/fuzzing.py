@@ -53,7 +53,7 @@ def seeds() -> list[tuple[str, str]]:
     page = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
     for i, m in enumerate(re.finditer(r"^```arch\n(.*?)^```$", page, re.DOTALL | re.MULTILINE)):
         found.append((f"language.md#{i}", m.group(1)))
-    for p in sorted(HOSTILE.glob("*.arch")):
+    for p in sorted(p for p in HOSTILE.glob("*.arch") if p.is_file()):
         found.append((p.name, p.read_bytes().decode("utf-8", errors="replace")))
     return found
 
@@ -184,10 +184,70 @@ def _byte(pieces, rng):
 _MUTATIONS = [_number, _number, _number, _name, _name, _delete, _duplicate, _splice, _splice, _swap, _byte]
 
 
+OPS = ["conv({c}, {k})", "conv({c}, {k}, stride = {s}, pad = {p})", "conv({c}, [{k}, {k2}], groups = {g})", "bn",
+       "relu", "maxpool({k}, stride = {s})", "avgpool({k})", "gap", "flatten", "fc({c})", "dropout({f})",
+       "upsample({s})", "dwconv({k})", "lrn", "scale({f})", "sigmoid", "tanh", "shuffle({g})", "bn(eps = {f})",
+       "deconv({c}, {k}, stride = {s})", "crop({k})", "clique({l}, {c}, kernel = {k})", "reshape([{c}, {k}, {k2}])"]
+EXPRS = ["{n}", "a", "i", "in.channels", "{n} {op} {n}", "a {op} {n}", "max({n}, a)", "len([{n}, {n}])",
+         "range({n})[0]", "int({n} / 2)", "{n} if_ {n} > a ? {n} : {n}", "[{n}, a][0]", "str({n})", "sqrt({n})",
+         "true", "none", '"s{{{n}}}"']
+
+
+def generate(rng: random.Random) -> str:
+    """A random spec from the grammar: a network of op steps, constructs, loops, lets and expects."""
+    def number() -> str:
+        return rng.choice(["1", "2", "3", "4", "8", "16", "0", "-1", "a", "2 * a", rng.choice(NUMBERS)])
+
+    def expr(depth: int = 0) -> str:
+        text = rng.choice(EXPRS).replace(" if_ ", " ")
+        while "{n}" in text:
+            text = text.replace("{n}", expr(depth + 1) if depth < 2 and rng.random() < 0.2 else number(), 1)
+        return text.replace("{op}", rng.choice(["+", "-", "*", "/", "//", "%", "**", "==", "<", "and", "or"]))
+
+    def op() -> str:
+        fields = {"c": number(), "k": number(), "k2": number(), "s": number(), "p": number(), "g": number(),
+                  "f": rng.choice(["0.5", "0.0", "1.5", "-1", "1e-5", expr()]), "l": number()}
+        return rng.choice(OPS).format(**fields)
+
+    def body(depth: int) -> str:
+        return "; ".join(stmt(depth + 1) for _ in range(rng.randint(0, 3)))
+
+    def stmt(depth: int) -> str:
+        kinds = ["op"] * 6 + (["residual", "concat", "repeat", "for", "if", "dense", "groups", "highway"]
+                              if depth < 3 else []) + ["let", "expect"]
+        kind = rng.choice(kinds)
+        if kind == "op":
+            return " -> ".join(op() for _ in range(rng.randint(1, 3)))
+        if kind == "residual":
+            return f'residual(shortcut = "{rng.choice("ABC")}") {{ {body(depth)} }}'
+        if kind == "concat":
+            return "concat { " + " ".join(f"branch {{ {body(depth)} }}" for _ in range(rng.randint(1, 3))) + " }"
+        if kind in ("dense", "groups", "highway"):
+            return f"{kind}({number() if kind != 'highway' else ''}) {{ {body(depth)} }}"
+        if kind == "repeat":
+            return f"repeat {number()} {{ {body(depth)} }}"
+        if kind == "for":
+            return f"for i in range({number()}) {{ {body(depth)} }}"
+        if kind == "if":
+            return f"if {expr()} {{ {body(depth)} }} else {{ {body(depth)} }}"
+        if kind == "let":
+            return f"let a = {expr()}"
+        return f"expect params {rng.choice(['==', '>', '<'])} {expr()}" + rng.choice(["", " within 1", " within 5 percent"])
+
+    shape = rng.choice(["[3, 16, 16]", "[1, 8, 8]", "[4, 32]", "[8]", "[3, 8, 8, 8]", f"[{number()}, {number()}, 8]"])
+    lines = [f"network g(a = {number()}) {{", f"  input x: {shape}"]
+    lines += [f"  {stmt(0)}" for _ in range(rng.randint(1, 8))]
+    lines += ["}", f"v = g(a = {number()})"]
+    return "\n".join(lines) + "\n"
+
+
 def make_case(rng: random.Random, corpus: list[tuple[str, str]]) -> Case:
-    small = [item for item in corpus if len(item[1]) < 2000]  # half the cases from the small seeds: faster
-    origin, text = rng.choice(small if small and rng.random() < 0.5 else corpus)
-    text = mutate(text, rng)
+    if rng.random() < 0.25:
+        text, origin = generate(rng), "the grammar"
+    else:
+        small = [item for item in corpus if len(item[1]) < 2000]  # half the cases from the small seeds: faster
+        origin, text = rng.choice(small if small and rng.random() < 0.5 else corpus)
+    text = mutate(text, rng) if origin != "the grammar" or rng.random() < 0.5 else text
     data = text.encode("utf-8", errors="surrogateescape")
     command = rng.choices(["check", "summary", "summary-json", "list", "render", "compile"], [55, 12, 5, 5, 15, 8])[0]
     return Case(data, command, origin)

@@ -40,7 +40,7 @@ def problem(op: str, name: str, value) -> str | None:
     if name in POSITIVE_FLOAT and number and not value > 0:
         return f"{name} must be positive, found {_show(value)}"
     if op in ODD_KERNEL and name == "kernel" and any(v % 2 == 0 for v in _ints(value)):
-        return f"a {op} kernel must be odd (the layer keeps its size), found {_show(value)}"
+        return f"a clique kernel must be odd (the layer keeps its size), found {_show(value)}"
     return None
 
 
