@@ -141,7 +141,7 @@ def test_a_replaced_output_keeps_its_mode(tmp_path):
 def test_limits_are_raised_with_the_flag_or_the_environment(tmp_path, monkeypatch):
     (tmp_path / "spec.arch").write_text("network n() {\n  input x: [3, 8, 8]\n  repeat 30 { relu }\n}\n")
     result = run(["check", "--limit", "nodes=20", "spec.arch"], tmp_path)
-    assert result.stderr.splitlines()[0] == (f"spec.arch:3:15: error: over the limit on layers (IR nodes) of one "
+    assert result.stderr.splitlines()[0] == ("spec.arch:3:15: error: over the limit on layers (IR nodes) of one "
                                              "network: 20")
     assert "= help: limit 'nodes'; raise it with --limit nodes=N or the environment variable " \
            "ARCHDSL_LIMIT_NODES=N" in result.stderr
@@ -158,3 +158,12 @@ def test_module_attributes_match_torch():
     from archdsl.names import MODULE_ATTRIBUTES
 
     assert {n for n in dir(nn.Module()) if not n.startswith("__")} <= MODULE_ATTRIBUTES
+
+
+def test_the_limits_table_of_the_docs_is_the_registry():
+    from archdsl.limits import LIMITS
+
+    page = (fuzzing.ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| (.+?) \| ([\d,]+) \| `--limit \1=N`, `(ARCHDSL_LIMIT_\w+)=N` \|$", page, re.MULTILINE)
+    assert [(n, w, int(d.replace(",", "")), v) for n, w, d, v in rows] == \
+        [(lim.name, lim.what, lim.default, lim.variable) for lim in LIMITS.values()]
