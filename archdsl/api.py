@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from archdsl import limits
 from archdsl.elaborate import elaborate
 from archdsl.ir import Graph
 from archdsl.loader import Program, load, load_text
@@ -12,8 +13,8 @@ from archdsl.loader import Program, load, load_text
 def load_program(source: str | Path) -> Program:
     """A .arch file path, or spec text."""
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(".arch")):
-        return load(source)
-    return load_text(source)
+        return limits.run_deep(load, source)
+    return limits.run_deep(load_text, source)
 
 
 def build_ir(source: str | Path | Program, network: str | None = None, **params) -> Graph:
@@ -22,7 +23,7 @@ def build_ir(source: str | Path | Program, network: str | None = None, **params)
     Keyword arguments override the network's parameters, like `-D name=value`.
     """
     program = source if isinstance(source, Program) else load_program(source)
-    return elaborate(program, network, params)
+    return limits.run_deep(elaborate, program, network, params)  # deep specs need a deep stack
 
 
 def build(source, network: str | None = None, *, device=None, dtype=None, seed: int | None = None,

@@ -167,3 +167,13 @@ def test_the_limits_table_of_the_docs_is_the_registry():
     rows = re.findall(r"^\| `(\w+)` \| (.+?) \| ([\d,]+) \| `--limit \1=N`, `(ARCHDSL_LIMIT_\w+)=N` \|$", page, re.MULTILINE)
     assert [(n, w, int(d.replace(",", "")), v) for n, w, d, v in rows] == \
         [(lim.name, lim.what, lim.default, lim.variable) for lim in LIMITS.values()]
+
+
+def test_the_python_api_takes_deep_specs_too():
+    import archdsl
+
+    text = (HOSTILE / "nested_residuals_60.arch").read_text()
+    assert len(archdsl.build_ir(text)) == 62  # 60 residuals around a relu: input, relu and 60 adds
+    with pytest.raises(archdsl.ArchError) as info:
+        archdsl.build_ir((HOSTILE / "deep_bodies.arch").read_text())
+    assert "over the limit on nesting" in str(info.value)
