@@ -271,12 +271,15 @@ class Result:
 def run_cli(argv: list[str], cwd: str) -> Result:
     """Run `archdsl ARGV` in a forked child with the CPU, memory and wall-clock limits."""
     out_path, err_path = os.path.join(cwd, ".stdout"), os.path.join(cwd, ".stderr")
+    # the child starts with this process's memory (torch, and whatever a test suite loaded): the
+    # limits count from there
+    base_data, base_rss = _memory("VmData"), _memory("VmRSS")
     pid = os.fork()
     if pid == 0:  # the child: limits, redirected output, the CLI, then exit without cleanup
         code = 99
         try:
             resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS + 1))
-            resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_BYTES, MEMORY_BYTES))
+            resource.setrlimit(resource.RLIMIT_DATA, (base_data + MEMORY_BYTES, base_data + MEMORY_BYTES))
             os.chdir(cwd)
             os.environ.update(FUZZ_LIMITS)
             out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -317,7 +320,18 @@ def run_cli(argv: list[str], cwd: str) -> Result:
     code = os.waitstatus_to_exitcode(status)
     read = lambda p: Path(p).read_bytes().decode("utf-8", errors="replace") if os.path.exists(p) else ""
     return Result(code if code >= 0 else None, read(out_path), read(err_path), usage.ru_utime + usage.ru_stime,
-                  usage.ru_maxrss * 1024, timed_out or code == -signal.SIGXCPU or code == -signal.SIGKILL)
+                  max(0, usage.ru_maxrss * 1024 - base_rss), timed_out or code == -signal.SIGXCPU or code == -signal.SIGKILL)
+
+
+def _memory(field: str) -> int:
+    """A memory figure of this process from /proc/self/status, in bytes (0 where there is none)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 LOCATED = re.compile(r"^(?!error: ).+:\d+:\d+: error: ")
