@@ -75,6 +75,11 @@ class Op:
     def forward(self, a: dict, x: list[str], mod: str | None, ins: list[Shape]) -> str:
         return f"{mod}({x[0]})"
 
+    def forward_inplace(self, a: dict, x: list[str]) -> str | None:
+        """The forward expression that overwrites its input's storage (`torch.relu_(x)`), for an input
+        that no other op reads and no autograd node keeps; None when the op has no in-place form."""
+        return None
+
     def returns_fresh(self, a: dict, n_inputs: int) -> bool:
         return self.fresh_output
 
