@@ -147,10 +147,10 @@ class SumConstruct(_Parallel):
 @register
 class Residual(Construct):
     name = "residual"
-    args = (Arg("shortcut", "str", "B"), Arg("drop_path", "float", 0.0))
+    args = (Arg("shortcut", "str", "B"), Arg("drop_path", "float", None))
     doc = ("y = F(x) + S(x). shortcut: 'A' zero-pad (+ subsample), 'B' projection only when the shape changes, "
            "'C' projection always, 'identity', 'if_same' (the identity when F keeps the shape, else no shortcut: "
-           "inverted residuals), or 'none' (a plain network: y = F(x)). drop_path = p > 0 adds stochastic depth "
+           "inverted residuals), or 'none' (a plain network: y = F(x)). drop_path = p adds stochastic depth "
            "to F where there is a shortcut.")
     modes = ("A", "B", "C", "identity", "if_same", "none")
 
@@ -164,7 +164,7 @@ class Residual(Construct):
         f = self.result(elab, step.body, frame, naming, x)
         if mode == "none" or (mode == "if_same" and f.shape != x.shape):
             return f
-        if args["drop_path"] > 0:
+        if args["drop_path"] is not None:
             f = elab.make("drop_path", {"p": args["drop_path"]}, [f], step, naming)
         shortcut = x
         if f.shape != x.shape or mode == "C":

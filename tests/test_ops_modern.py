@@ -266,7 +266,8 @@ def test_if_same_shortcut_is_the_identity_when_the_shape_is_kept_and_absent_othe
     assert not any(n.startswith("down.") and op in ("add", "drop_path", "conv") and "shortcut" in n
                    for n, op in ops.items())
     assert [n for n in ops if n.startswith("down.")] == ["down.conv1", "down.bn1"]
-    assert "keep2.add1" in ops and "keep2.drop_path1" not in ops  # p = 0: no stochastic depth node
+    assert ops["keep2.drop_path1"] == "drop_path"  # a rate of 0 (the first block of a schedule) keeps its node
+    assert "drop_path1" not in archdsl.build_ir(RESIDUAL_SPEC.replace(", drop_path = p", "")).nodes
     assert total_params(g) == 16 * 16 * 9 + 32 + 16 * 24 * 9 + 48 + 24 * 24 * 9 + 48
     model = archdsl.build(RESIDUAL_SPEC, seed=0).eval()
     x = torch.randn(2, 16, 8, 8)

@@ -55,6 +55,9 @@ class Op:
     # True when the op returns a new tensor that no autograd node keeps for backward, so a ReLU
     # that is its only reader may work in place (as torchvision's ReLU(inplace=True) does).
     fresh_output: bool = False
+    # Arguments a network may vary from block to block on a schedule (the stochastic depth rate):
+    # diagrams fold blocks that differ only in these into one "x N".
+    schedule_args: tuple[str, ...] = ()
 
     def infer(self, a: dict, ins: list[Shape]) -> Shape:
         return ins[0]

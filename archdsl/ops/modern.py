@@ -90,6 +90,7 @@ class GroupNorm(Op):
 class DropPath(Op):
     name = "drop_path"
     args = (Arg("p", "float"),)
+    schedule_args = ("p",)
     category = "act"
     doc = ("Stochastic depth (Huang et al., 2016) per sample: in training each sample's tensor is zeroed with "
            "probability p and otherwise scaled by 1/(1-p); the identity in eval. Usually given as "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from archdsl.ir import Graph
+from archdsl.ops import OPS
 
 # Scope kinds that name parts of a construct rather than a unit a reader thinks of as a block.
 INNER_KINDS = ("branch", "shortcut", "dense_layer", "group_member")
@@ -113,13 +114,22 @@ def _signature(g: Graph, tree: ScopeTree, scope: str, expanded: bool) -> tuple:
     """Everything that must agree for two sibling scopes to be drawn as one: contents, wiring, args."""
     cut = len(scope) + 1
     inside = set(tree.members[scope])
-    nodes = tuple((n[cut:], g.nodes[n]["op"], repr(sorted(g.nodes[n]["args"].items())), g.nodes[n]["shape"])
-                  for n in tree.members[scope])
+    scheduled: set[str] = set()  # values of schedule arguments (a stochastic depth rate growing with depth)
+
+    def args(n: str) -> str:
+        data = g.nodes[n]
+        names = OPS[data["op"]].schedule_args
+        scheduled.update(repr(data["args"][k]) for k in names)
+        return repr(sorted((k, v) for k, v in data["args"].items() if k not in names))
+
+    nodes = tuple((n[cut:], g.nodes[n]["op"], args(n), g.nodes[n]["shape"]) for n in tree.members[scope])
     edges = tuple(sorted((u[cut:], v[cut:], d["port"], d["kind"]) for n in tree.members[scope]
                          for u, v, d in g.in_edges(n, data=True) if u in inside))
     info = tree.scopes[scope]
     inner = tuple(sorted((s[cut:], tree.scopes[s]["definition"]) for s in tree.scopes if s.startswith(scope + ".")))
-    return info["kind"], info["definition"], repr(sorted(info["args"].items())), expanded, nodes, edges, inner
+    # a block argument that only carries a schedule value (the block's drop-path rate) does not count either
+    scope_args = sorted((k, v) for k, v in info["args"].items() if repr(v) not in scheduled)
+    return info["kind"], info["definition"], repr(scope_args), expanded, nodes, edges, inner
 
 
 def _feeds_only(g: Graph, tree: ScopeTree, a: str, b: str) -> bool:
