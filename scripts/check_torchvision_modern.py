@@ -4,9 +4,9 @@ the spec variants that bear their builders' names.
 For each pair in VARIANTS: the spec's parameter count (from the IR) must equal torchvision's (the
 torchvision model built on the meta device, so counting costs nothing); then, unless --params-only,
 the torchvision model is built with random weights and randomised BN statistics (so BN is not a
-no-op), its weights are copied into the compiled spec (`archdsl.load_weights` when archdsl has it,
-else `copy_in_order` below), and both run in eval mode on the same random batch: the relative
-difference of the outputs, ||y_spec - y_tv|| / ||y_tv||, must stay below 1e-5.
+no-op), `archdsl.load_weights` copies its weights into the compiled spec, and both run in eval mode
+on the same random batch: the relative difference of the outputs, ||y_spec - y_tv|| / ||y_tv||,
+must stay below 1e-5.
 
     python scripts/check_torchvision_modern.py                  # counts and outputs, every variant
     python scripts/check_torchvision_modern.py --params-only    # counts only (seconds)
@@ -100,41 +100,6 @@ def randomise_norms(model, seed: int = 1) -> None:
                 p.copy_(torch.rand(p.shape, generator=g) + 0.5)
 
 
-def _post_order(module) -> list:
-    """A module's parameters and buffers with each module's own tensors after its children's: the order
-    in which its forward uses them when a module scales its children's result (ConvNeXt's layer scale)."""
-    tensors = []
-    for child in module.children():
-        tensors += _post_order(child)
-    tensors += list(module._parameters.values()) + list(module._buffers.values())
-    return [t for t in tensors if t is not None]
-
-
-def copy_in_order(model, reference) -> int:
-    """Copy `reference`'s parameters and buffers into `model` pairwise in order, shapes checked: a
-    stand-in for archdsl.load_weights (issue 11) while archdsl lacks it. Returns the tensors copied."""
-    import torch
-
-    ours, theirs = _post_order(model), _post_order(reference)
-    if len(ours) != len(theirs):
-        raise ValueError(f"{len(ours)} tensors in the spec's module, {len(theirs)} in torchvision's")
-    with torch.no_grad():
-        for i, (a, b) in enumerate(zip(ours, theirs)):
-            if a.shape != b.shape:
-                raise ValueError(f"tensor {i}: {tuple(a.shape)} in the spec's module, {tuple(b.shape)} in torchvision's")
-            a.copy_(b)
-    return len(ours)
-
-
-def load_weights(model, reference) -> None:
-    import archdsl
-
-    if hasattr(archdsl, "load_weights"):
-        archdsl.load_weights(model, reference)
-    else:
-        copy_in_order(model, reference)
-
-
 def output_difference(pair: Pair, size: int | None = None, batch: int = 2) -> float:
     """Relative difference of the eval outputs after loading the torchvision weights into the spec."""
     import torch
@@ -146,7 +111,7 @@ def output_difference(pair: Pair, size: int | None = None, batch: int = 2) -> fl
     reference = torchvision_model(pair).eval()
     randomise_norms(reference)
     model = archdsl.build(SPECS / pair.spec, pair.variant, seed=0, size=size).eval()
-    load_weights(model, reference)
+    archdsl.load_weights(model, reference)
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         want = reference(x)
@@ -165,10 +130,6 @@ def main(argv: list[str] | None = None) -> int:
         known = {p.variant for p in VARIANTS}
         print(f"unknown variants: {', '.join(sorted(set(args.only) - known))}", file=sys.stderr)
         return 2
-    import archdsl
-
-    print("weights copied with", "archdsl.load_weights" if hasattr(archdsl, "load_weights") else
-          "copy_in_order (archdsl.load_weights is not there yet)")
     failures = 0
     print(f"{'variant':22} {'size':>4} {'parameters':>13}  {'output rel. diff':>16}  {'time':>6}")
     for pair in pairs:

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from archdsl import ir
-from archdsl.diagnostics import ArchError
 from archdsl.backend import compile_module
+from archdsl.diagnostics import ArchError
 from archdsl.elaborate import elaborate
 from archdsl.loader import load
 

@@ -86,7 +86,7 @@ def test_efficientnet_eval_and_training_outputs_equal_torchvision():
     reference = c.torchvision_model(pair).eval()
     c.randomise_norms(reference)
     model = archdsl.build(ROOT / "specs" / pair.spec, pair.variant, seed=0, size=64).eval()
-    c.load_weights(model, reference)
+    archdsl.load_weights(model, reference)
     x = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         want = reference(x)
@@ -100,3 +100,30 @@ def test_efficientnet_eval_and_training_outputs_equal_torchvision():
     assert ((got - want).norm() / want.norm()).item() < 1e-5
     torch.manual_seed(8)
     assert ((model(x) - want).norm() / want.norm()).item() > 1e-3  # another seed draws other drops
+
+
+def test_load_weights_places_a_parameter_a_module_reads_itself_where_it_is_used():
+    """ConvNeXt's blocks compute `self.layer_scale * self.block(x)`: Python fetches the scale before the
+    block runs, but it is used after it, where the spec's layer_scale layer runs."""
+    from torch import nn
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = nn.Conv2d(8, 8, 3, padding=1)
+            self.layer_scale = nn.Parameter(torch.rand(8, 1, 1) + 0.5)
+
+        def forward(self, x):
+            return self.layer_scale * self.block(x)
+
+    reference = nn.Sequential(Scaled(), Scaled(), Scaled()).eval()
+    model = archdsl.build("""
+network scaled() {
+  input x: [8, 6, 6]
+  repeat 3 { conv(8, 3) -> layer_scale(1e-6) }
+}
+""", seed=0).eval()
+    archdsl.load_weights(model, reference)
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
