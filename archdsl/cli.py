@@ -1,6 +1,8 @@
 """The `archdsl` command line: check, summary, list, compile, render.
 
-Exit status: 0 on success, 1 for errors in a spec, 2 for usage errors.
+A spec argument is a file or the name of a network or variant, found as archdsl.library describes
+(beside, on ARCHDSL_PATH, in the spec library). Exit status: 0 on success, 1 for errors in a spec, 2
+for usage errors.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from archdsl.api import build_ir
 from archdsl.diagnostics import ArchError, UsageError
 from archdsl.elaborate import elaborate
 from archdsl.evaluate import Evaluator
+from archdsl.library import library_files, pick_network, resolve
 from archdsl.loader import load
 from archdsl.summary import summary_data, summary_table
 from archdsl.syntax.parser import parse_expr
@@ -47,8 +50,9 @@ def cmd_check(args) -> int:
     failed = usage = False
     for file in args.files:
         try:
-            program = load(file)
-            targets = program.targets()
+            ref = resolve(file)
+            program = load(ref.path)
+            targets = [ref.network] if ref.network else program.targets()
             checks = 0
             errors = []
             for target in targets:
@@ -61,7 +65,8 @@ def cmd_check(args) -> int:
                     errors.extend(d for d in exc.diagnostics if d not in errors)
             if errors:
                 raise ArchError(errors, program.sources)
-            print(f"{file}: ok ({len(targets)} networks, {checks} expectations met)")
+            where = f" ({ref.path})" if ref.searched else ""
+            print(f"{file}{where}: ok ({len(targets)} networks, {checks} expectations met)")
         except UsageError as exc:
             print(exc.render(), file=sys.stderr)
             usage = True
@@ -81,9 +86,12 @@ def cmd_summary(args) -> int:
 
 
 def cmd_list(args) -> int:
-    for file in args.files:
-        program = load(file)
-        print(f"{file}:")
+    if not args.files and not args.library:
+        raise _usage("list needs spec files, or --library for the spec library")
+    for file in args.files + (library_files() if args.library else []):
+        ref = resolve(file) if isinstance(file, str) else None
+        program = load(ref.path if ref else file)
+        print(f"{file} ({ref.path}):" if ref and ref.searched else f"{file}:")
         for name in program.targets():
             if name in program.networks:
                 params = ", ".join(p.name if p.default is None else f"{p.name}={_source(program, p.default)}"
@@ -102,6 +110,14 @@ def _source(program, expr) -> str:
     if span.line == span.end_line:
         return lines[span.line - 1][span.col - 1:span.end_col - 1]
     return "..."
+
+
+def _resolve_target(args) -> None:
+    """A spec named by a network, or found on the search path: its path, its network, where output goes."""
+    ref = resolve(args.file)
+    args.file = str(ref.path)
+    args.network = pick_network(ref, args.network)
+    args.output_dir = "." if ref.searched else str(ref.path.parent)  # never into ARCHDSL_PATH or the library
 
 
 def cmd_compile(args) -> int:
@@ -123,7 +139,8 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def target(p):
-        p.add_argument("file", help="a .arch spec file")
+        p.add_argument("file", help="a .arch spec file, or a network or variant name (searched for beside, on "
+                                    "ARCHDSL_PATH, then in the spec library)")
         p.add_argument("--network", "-n", help="network or variant (default: the file's first variant)")
         p.add_argument("-D", dest="define", action="append", metavar="NAME=VALUE", help="override a parameter")
 
@@ -135,7 +152,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(run=cmd_summary)
     p = sub.add_parser("list", help="networks and variants defined by files")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="*")
+    p.add_argument("--library", action="store_true", help="also list the spec library that ships with archdsl")
     p.set_defaults(run=cmd_list)
     p = sub.add_parser("compile", help="build the PyTorch module, run it once, write an artifact")
     target(p)
@@ -169,6 +187,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if hasattr(args, "file"):
+            _resolve_target(args)
         return args.run(args)
     except BrokenPipeError:  # `archdsl summary ... | head`
         sys.stderr.close()
