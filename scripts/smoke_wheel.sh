@@ -13,8 +13,7 @@ trap 'rm -rf "$work"' EXIT
 start=$SECONDS
 step() { echo "smoke_wheel: $* ($((SECONDS - start)) s)"; }
 
-"$root/.venv/bin/python" -m build --no-isolation --outdir "$work/dist" "$root" >"$work/build.log" 2>&1 ||
-  { cat "$work/build.log"; exit 1; }
+"$root/.venv/bin/python" "$root/scripts/build_dist.py" "$work/dist" >/dev/null
 wheel=$(ls "$work"/dist/archdsl-*.whl)
 step "built $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB) from $(basename "$work"/dist/archdsl-*.tar.gz)"
 
