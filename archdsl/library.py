@@ -94,9 +94,8 @@ def resolve(ref: str | Path) -> SpecRef:
 def pick_network(ref: SpecRef, network: str | None) -> str | None:
     """The network to build: the one `ref` names, or `network`; a name and a different --network clash."""
     if ref.network and network and network != ref.network:
-        raise UsageError(Diagnostic(f"'{ref.network}' names a network of {ref.path}, which clashes with "
-                                    f"--network {network}", help=f"pass the file instead: {ref.path} --network "
-                                    f"{network}"))
+        raise UsageError(Diagnostic(f"'{ref.network}' ({ref.path}) and --network {network} name different "
+                                    "networks", help=f"pass the file instead: {ref.path} --network {network}"))
     return network or ref.network
 
 

@@ -115,7 +115,7 @@ def test_the_python_api_takes_names(elsewhere):
     with pytest.raises(UsageError) as info:
         archdsl.build_ir("resnet50", "resnet18")
     assert info.value.render() == (
-        f"error: 'resnet50' names a network of {SPECS / 'resnet.arch'}, which clashes with --network resnet18\n"
+        f"error: 'resnet50' ({SPECS / 'resnet.arch'}) and --network resnet18 name different networks\n"
         f" = help: pass the file instead: {SPECS / 'resnet.arch'} --network resnet18")
 
 
@@ -179,7 +179,7 @@ def test_unknown_names_and_files_are_usage_errors_with_a_hint(capsys, elsewhere)
     assert (code, err.splitlines()[0]) == \
         (2, "error: cannot find nope.arch: no such file here, in ARCHDSL_PATH or in the spec library")
     code, _, err = run(capsys, "summary", "resnet50", "-n", "resnet18")
-    assert code == 2 and "clashes with --network resnet18" in err
+    assert code == 2 and "and --network resnet18 name different networks" in err
 
 
 def test_python_dash_m_archdsl(elsewhere):

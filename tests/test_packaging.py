@@ -39,10 +39,10 @@ def wheel(dist) -> zipfile.ZipFile:
 def test_the_wheel_carries_the_grammar_and_every_spec_unchanged(wheel):
     assert wheel.read("archdsl/grammar/archdsl.lark") == (ROOT / "grammar" / "archdsl.lark").read_bytes()
     specs = sorted(n for n in wheel.namelist() if n.startswith("archdsl/specs/"))
-    assert specs == sorted(f"archdsl/specs/{p.name}" for p in (ROOT / "specs").iterdir()
-                           if p.suffix == ".arch" or p.name == "README.md")
+    sources = [*(ROOT / "specs").rglob("*.arch"), ROOT / "specs" / "README.md"]
+    assert specs == sorted(f"archdsl/specs/{p.relative_to(ROOT / 'specs').as_posix()}" for p in sources)
     for name in specs:
-        assert wheel.read(name) == (ROOT / "specs" / Path(name).name).read_bytes(), name
+        assert wheel.read(name) == (ROOT / "specs" / name.removeprefix("archdsl/specs/")).read_bytes(), name
 
 
 def test_the_wheel_holds_the_package_and_nothing_else(wheel):
@@ -78,7 +78,7 @@ def test_the_sdist_carries_the_sources_the_wheel_is_built_from(dist):
     with tarfile.open(dist / f"archdsl-{VERSION}.tar.gz") as sdist:
         names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
     expected = {"setup.py", "pyproject.toml", "README.md", "LICENSE", "grammar/archdsl.lark",
-                *(f"specs/{p.name}" for p in (ROOT / "specs").glob("*.arch")),
+                *(p.relative_to(ROOT).as_posix() for p in (ROOT / "specs").rglob("*.arch")),
                 *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))}
     assert expected <= names
     assert not any(n.startswith("tests/") for n in names)  # the tests need the whole checkout
