@@ -141,7 +141,8 @@ def parser() -> argparse.ArgumentParser:
     def target(p):
         p.add_argument("file", help="a .arch spec file, or a network or variant name (searched for beside, on "
                                     "ARCHDSL_PATH, then in the spec library)")
-        p.add_argument("--network", "-n", help="network or variant (default: the file's first variant)")
+        p.add_argument("--network", "-n", help="network or variant (default: the one named as FILE, else the file's "
+                                               "first variant)")
         p.add_argument("-D", dest="define", action="append", metavar="NAME=VALUE", help="override a parameter")
 
     p = sub.add_parser("check", help="validate specs and their stated figures")

@@ -22,8 +22,22 @@ LEFT_OUT = shutil.ignore_patterns(".git", ".venv", "build", "dist", "out", "*.eg
                                   ".pytest_cache", ".ruff_cache", ".hypothesis")
 
 
+def _check_tools() -> None:
+    """`build` and setuptools>=77 (for `license = "MIT"`), or a message saying how to get them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ok = version("build") and int(version("setuptools").split(".")[0]) >= 77
+    except PackageNotFoundError:
+        ok = False
+    if not ok:
+        sys.exit("scripts/build_dist.py needs build and setuptools>=77 (the test extra): run bash scripts/install.sh, "
+                 "or python -m pip install 'build>=1' 'setuptools>=77'")
+
+
 def build(outdir: Path) -> list[Path]:
     """The sdist and the wheel, written to `outdir`."""
+    _check_tools()
     outdir = outdir.resolve()
     with tempfile.TemporaryDirectory(prefix="archdsl-build-") as tmp:
         source = Path(tmp) / "archdsl"
