@@ -162,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shapes", action="store_true", help="label edges with tensor shapes")
     p.add_argument("--params", action="store_true", help="show parameter counts")
     p.add_argument("--unroll", action="store_true", help="draw clique blocks with their stages unrolled")
+    p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200)")
     p.set_defaults(run=cmd_render)
     return top
 

@@ -19,6 +19,6 @@ def render_command(args, overrides: dict) -> int:
     g = build_ir(load(args.file), args.network, **overrides)
     options = options_from_args(args)
     view = build_view(g, options)
-    path = write(to_digraph(view, options), args.output)
+    path = write(to_digraph(view, options), args.output, dpi=args.dpi)
     print(f"wrote {path}: {view.network}, {view.note}")
     return 0

@@ -10,6 +10,7 @@ arguments it was instantiated with.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from archdsl.constructs import CONSTRUCTS
@@ -190,12 +191,19 @@ def _cluster(tree: ScopeTree, folder: Folder, view: View, scope: str | None) -> 
         parent = _cluster(tree, folder, view, tree.parent[scope])
         info, local = tree.scopes[scope], scope.rsplit(".", 1)[-1]
         count = folder.count.get(scope, 1)
-        label = local if info["definition"] in (local, info["kind"]) else f"{local}: {info['definition']}"
+        label = local if named_after(local, info) else f"{local}: {info['definition']}"
         if count > 1:
             last = folder.members[scope][-1].rsplit(".", 1)[-1]
             label = f"{info['definition']} x{count}\t{local}..{last}"
         view.clusters[cid] = Cluster(cid, scope, label, parent, tree.kind(scope), count)
     return cid
+
+
+def named_after(local: str, info: dict) -> bool:
+    """Whether a scope's own name already says its definition ("transition1" of `transition`,
+    "head" of `head`, "stage2" of a `group`): its label then leaves the definition out."""
+    stem = re.sub(r"[_\d]+$", "", local)
+    return info["definition"] in (local, stem, info["kind"])
 
 
 def scope_title(info: dict, shown: set[str] | None = None, growth: int | None = None) -> tuple[str, list[str]]:
@@ -214,13 +222,21 @@ def scope_title(info: dict, shown: set[str] | None = None, growth: int | None = 
         title, args = f"dense block x{info['args']['layers']}", [f"k={growth}"] if growth else []
     elif info["kind"] == "clique":
         title = "clique block"
+    return title, wrap(args)
+
+
+def wrap(items: list[str], width: int = 28) -> list[str]:
+    """`items` joined by ", " into lines of at most `width` characters where possible; a long
+    item (a list argument such as `row=[192, 96, 128, 96]`) is broken after one of its commas,
+    which then ends the line."""
+    atoms = [(part, i == 0) for item in items for i, part in enumerate(item.split(", "))]
     lines, line = [], ""
-    for arg in args:
-        if line and len(line) + len(arg) > 28:
-            lines.append(line)
+    for atom, starts_item in atoms:
+        if line and len(line) + 2 + len(atom) > width:
+            lines.append(line if starts_item else line + ",")
             line = ""
-        line = f"{line}, {arg}" if line else arg
-    return title, [*lines, line] if line else lines
+        line = f"{line}, {atom}" if line else atom
+    return [*lines, line] if line else lines
 
 
 def _varying(tree: ScopeTree, definition: str) -> set[str] | None:
@@ -313,5 +329,7 @@ __all__ = [
     "RenderOptions",
     "View",
     "build_view",
+    "named_after",
     "scope_title",
+    "wrap",
 ]

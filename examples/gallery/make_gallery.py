@@ -82,9 +82,7 @@ def main() -> int:
             continue
         view = build_view(g, options)
         dg = to_digraph(view, options)
-        dg.attr(dpi="110")  # a plain graphviz.Digraph: sharper PNGs for the README
-        write(dg, HERE / f"{name}.png")
-        dg.attr(dpi="72")
+        write(dg, HERE / f"{name}.png", dpi=110)
         write(dg, HERE / f"{name}.pdf")
         print(f"wrote examples/gallery/{name}.png and .pdf: {view.note}")
         drawn += 1
@@ -92,8 +90,7 @@ def main() -> int:
         g = build_ir(ROOT / "specs" / file, network)
         view = build_view(g, RenderOptions())
         dg = to_digraph(view, RenderOptions())
-        dg.attr(dpi="60")
-        write(dg, HERE / "families" / f"{name}.png")
+        write(dg, HERE / "families" / f"{name}.png", dpi=60)
         print(f"wrote examples/gallery/families/{name}.png: {view.note}")
         drawn += 1
     print(f"{drawn} of {len(GALLERY) + len(FAMILIES)} diagrams drawn")
