@@ -11,8 +11,8 @@ import sys
 
 from archdsl import __version__
 from archdsl.api import build_ir
+from archdsl.checking import check_program
 from archdsl.diagnostics import ArchError, UsageError
-from archdsl.elaborate import elaborate
 from archdsl.evaluate import Evaluator
 from archdsl.loader import load
 from archdsl.summary import summary_data, summary_table
@@ -48,20 +48,10 @@ def cmd_check(args) -> int:
     for file in args.files:
         try:
             program = load(file)
-            targets = program.targets()
-            checks = 0
-            errors = []
-            for target in targets:
-                try:
-                    g = elaborate(program, target)
-                    checks += len(g.graph["checks"])
-                except UsageError:
-                    continue  # a network whose parameters have no defaults: checked through its variants
-                except ArchError as exc:
-                    errors.extend(d for d in exc.diagnostics if d not in errors)
-            if errors:
-                raise ArchError(errors, program.sources)
-            print(f"{file}: ok ({len(targets)} networks, {checks} expectations met)")
+            result = check_program(program)
+            if result.errors:
+                raise ArchError(result.errors, program.sources)
+            print(f"{file}: ok ({len(result.targets)} networks, {result.checks} expectations met)")
         except UsageError as exc:
             print(exc.render(), file=sys.stderr)
             usage = True
