@@ -1,4 +1,4 @@
-"""The `archdsl` command line: check, summary, list, compile, render.
+"""The `archdsl` command line: check, summary, list, compile, render, lsp.
 
 Exit status: 0 on success, 1 for errors in a spec, 2 for usage errors.
 """
@@ -106,6 +106,14 @@ def cmd_render(args) -> int:
     return render_command(args, _overrides(args))
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from archdsl.editor.server import main as serve
+    except ModuleNotFoundError as exc:
+        raise _usage(f"archdsl lsp needs the package '{exc.name}': pip install 'archdsl[lsp]'") from None
+    return serve()
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="archdsl", description="Compile .arch network specs: check shapes, "
                                   "summarise, draw with Graphviz, build PyTorch modules.")
@@ -154,6 +162,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--unroll", action="store_true", help="draw clique blocks with their stages unrolled")
     p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200)")
     p.set_defaults(run=cmd_render)
+    p = sub.add_parser("lsp", help="language server for editors (stdio): diagnostics, hover, definitions")
+    p.set_defaults(run=cmd_lsp)
     return top
 
 
