@@ -147,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_compile)
     p = sub.add_parser("render", help="draw the network with Graphviz")
     target(p)
-    p.add_argument("-o", "--output", required=True, help="OUT.svg, .pdf, .png or .dot")
+    p.add_argument("-o", "--output", required=True, help="OUT.svg, .pdf, .png, .dot or .tex (TikZ)")
     p.add_argument("--detail", default="auto", help="auto (every layer unless that is over 60 nodes), layers, "
                    "blocks, or a nesting depth (0, 1, 2..)")
     p.add_argument("--expand", action="append", default=[], metavar="SCOPE", help="draw this block's layers")
@@ -161,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--params", action="store_true", help="show parameter counts")
     p.add_argument("--unroll", action="store_true", help="draw clique blocks with their stages unrolled")
     p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200)")
+    p.add_argument("--standalone", action="store_true", help="with -o OUT.tex: a whole LaTeX document, not a picture")
     p.set_defaults(run=cmd_render)
     p = sub.add_parser("lsp", help="language server for editors (stdio): diagnostics, hover, definitions")
     p.set_defaults(run=cmd_lsp)

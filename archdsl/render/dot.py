@@ -2,7 +2,7 @@
 
 `to_digraph` emits blocks as nested clusters (spec names as labels), layers and collapsed
 blocks as styled nodes, and one edge per drawn connection. `write` produces .dot, .svg,
-.pdf or .png through Graphviz's `dot`, atomically (temporary file, then rename) and
+.pdf, .png or .tex (TikZ) through Graphviz's `dot`, atomically (temporary file, then rename) and
 byte-for-byte reproducibly (the PDF creation date cairo stamps is replaced by a fixed one).
 """
 
@@ -20,10 +20,11 @@ from archdsl.diagnostics import ArchError, Diagnostic, UsageError
 from archdsl.files import write_atomic
 from archdsl.render.folding import INNER_KINDS
 from archdsl.render.styles import GRAPH, THEMES, cluster_style, edge_style, node_style
+from archdsl.render.tikz import tikz_from_json
 from archdsl.render.view import RenderOptions, View
 from archdsl.summary import human
 
-FORMATS = ("svg", "pdf", "png", "dot", "gv")
+FORMATS = ("svg", "pdf", "png", "dot", "gv", "tex")
 DPI = 200  # PNG resolution: sharp on a slide
 INSTALL_HELP = ("install Graphviz, which provides 'dot': apt-get install graphviz (Debian/Ubuntu), "
                 "brew install graphviz (macOS), conda install -c conda-forge graphviz, or https://graphviz.org")
@@ -228,9 +229,10 @@ def _cluster_label(cluster) -> str:
 # ---------------------------------------------------------------- files
 
 
-def write(dg: graphviz.Digraph, path: str | Path, dpi: int | None = None) -> Path:
+def write(dg: graphviz.Digraph, path: str | Path, dpi: int | None = None, standalone: bool = False) -> Path:
     """Write `dg` as the format named by the suffix of `path`; returns the path written.
     `dpi` is the resolution of PNG output (default: the graph's `dpi` attribute, else 200).
+    `.tex` is a TikZ picture (archdsl.render.tikz), a whole document when `standalone`.
 
     Without Graphviz's `dot` program the DOT source is still written (beside `path`, suffix
     .dot) and an ArchError says how to install Graphviz.
@@ -239,7 +241,10 @@ def write(dg: graphviz.Digraph, path: str | Path, dpi: int | None = None) -> Pat
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise UsageError(Diagnostic(f"cannot tell the output format from '{path.name}'",
-                                    help="name the output OUT.svg, OUT.pdf, OUT.png or OUT.dot"))
+                                    help="name the output OUT.svg, OUT.pdf, OUT.png, OUT.dot or OUT.tex (TikZ)"))
+    if standalone and fmt != "tex":
+        raise UsageError(Diagnostic(f"--standalone makes a LaTeX document, but '{path.name}' is not a .tex file",
+                                    help="name the output OUT.tex, or leave out --standalone"))
     if fmt == "png" and (dpi is not None or "dpi" not in dg.graph_attr):
         dpi = DPI if dpi is None else dpi
         if not 1 <= dpi <= 2400:
@@ -252,7 +257,7 @@ def write(dg: graphviz.Digraph, path: str | Path, dpi: int | None = None) -> Pat
         write_atomic(path, source)
         return path
     try:
-        data = graphviz.pipe("dot", fmt, source, quiet=True)
+        data = graphviz.pipe("dot", "json" if fmt == "tex" else fmt, source, quiet=True)
     except graphviz.ExecutableNotFound:
         dot_path = path.with_suffix(".dot")
         write_atomic(dot_path, source)
@@ -263,6 +268,8 @@ def write(dg: graphviz.Digraph, path: str | Path, dpi: int | None = None) -> Pat
         raise ArchError(Diagnostic(f"Graphviz's 'dot' failed to write {path}: {detail}")) from None
     if fmt == "pdf":
         data = fixed_pdf_dates(data)
+    elif fmt == "tex":
+        data = tikz_from_json(data, standalone).encode()
     write_atomic(path, data)
     return path
 
