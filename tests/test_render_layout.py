@@ -125,3 +125,30 @@ def test_long_argument_lists_wrap():
     view = build_view(build_ir(ROOT / "specs" / "bn_inception.arch", "bn_inception"), RenderOptions(detail="blocks"))
     lines = [line for node in view.nodes.values() for line in node.lines]
     assert lines and max(map(len, lines)) <= 29
+
+
+RATES = """
+block unit(c, p) { conv(c, 3) -> relu -> dropout(p) }
+network n() {
+  input x: [8, 16, 16]
+  for i in range(4) { unit(8, p = 0.1 * (i + 1)) as "u{i}" }
+  output y = gap
+}
+"""
+
+
+def test_a_run_whose_arguments_differ_only_where_the_drawing_does_not_show_them_folds_with_their_range():
+    g = build_ir(RATES)
+    shut = build_view(g, RenderOptions(detail="blocks", fold=True))
+    assert [(n.label, n.lines) for n in shut.nodes.values() if n.role == "block"] == [("unit x4", ["p=0.1..0.4"])]
+    # open, the blocks' dropout layers read differently: each is drawn
+    opened = build_view(g, RenderOptions(detail="layers", fold=True))
+    assert [c.label for c in opened.clusters.values()] == ["u0: unit", "u1: unit", "u2: unit", "u3: unit"]
+    assert "dropout 0.4" in [n.label for n in opened.nodes.values()]
+
+
+def test_an_open_run_with_an_undrawn_argument_names_its_range():
+    text = RATES.replace("relu -> dropout(p)", "relu -> bn(eps = p / 100)")
+    view_ = build_view(build_ir(text), RenderOptions(detail="layers", fold=True))
+    assert [c.label for c in view_.clusters.values()] == ["unit x4 (p=0.1..0.4)\tu0..u3"]
+    assert [n.label for n in view_.nodes.values()] == ["x", "3x3 conv, 8", "relu", "bn", "global avg pool", "y"]

@@ -167,8 +167,8 @@ def _add_nodes(g, tree, states, folder, order, view: View) -> None:
         if drawn.endswith("/block"):
             scope = drawn[: -len("/block")]
             count = folder.count.get(scope, 1)
-            title, lines = scope_title(tree.scopes[scope], _varying(tree, tree.scopes[scope]["definition"]),
-                                       _growth(g, tree, scope))
+            info = dict(tree.scopes[scope], args=run_args(tree, folder.members.get(scope, [scope])))
+            title, lines = scope_title(info, _varying(tree, info["definition"]), _growth(g, tree, scope))
             view.nodes[drawn] = Node(drawn, "block", title + (f" x{count}" if count > 1 else ""), "block",
                                      _cluster(tree, folder, view, tree.parent[scope]), lines=lines,
                                      params=data["params"], count=count)
@@ -194,7 +194,9 @@ def _cluster(tree: ScopeTree, folder: Folder, view: View, scope: str | None) -> 
         label = local if named_after(local, info) else f"{local}: {info['definition']}"
         if count > 1:
             last = folder.members[scope][-1].rsplit(".", 1)[-1]
-            label = f"{info['definition']} x{count}\t{local}..{last}"
+            ranges = [f"{k}={v}" for k, v in run_args(tree, folder.members[scope]).items() if isinstance(v, Range)]
+            label = f"{info['definition']} x{count}" + (f" ({', '.join(ranges)})" if ranges else "") + \
+                f"\t{local}..{last}"
         view.clusters[cid] = Cluster(cid, scope, label, parent, tree.kind(scope), count)
     return cid
 
@@ -206,6 +208,36 @@ def named_after(local: str, info: dict) -> bool:
     return info["definition"] in (local, stem, info["kind"])
 
 
+@dataclass(frozen=True)
+class Range:
+    """An argument that differs along a folded run: its first and last values."""
+
+    first: object
+    last: object
+
+    def __str__(self) -> str:
+        return f"{compact(self.first)}..{compact(self.last)}"
+
+
+def compact(value) -> str:
+    """An argument as a label shows it: spec syntax, floats to 4 significant digits (0.1*3 reads 0.3)."""
+    if isinstance(value, float) and len(format_value(value)) > 7:
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(compact(v) for v in value) + "]"
+    return format_value(value)
+
+
+def run_args(tree: ScopeTree, run: list[str]) -> dict:
+    """The arguments of a run of scopes: a value where all agree, else a Range."""
+    instances = [tree.scopes[s]["args"] for s in run]
+    merged = {}
+    for key, value in instances[0].items():
+        values = [a.get(key) for a in instances]
+        merged[key] = value if all(repr(v) == repr(value) for v in values) else Range(values[0], values[-1])
+    return merged
+
+
 def scope_title(info: dict, shown: set[str] | None = None, growth: int | None = None) -> tuple[str, list[str]]:
     """A collapsed block's label: its definition name, then its arguments.
 
@@ -215,7 +247,7 @@ def scope_title(info: dict, shown: set[str] | None = None, growth: int | None = 
     """
     construct = CONSTRUCTS.get(info["definition"]) if info["kind"] not in ("block", "group") else None
     defaults = {a.name: a.default for a in construct.args} if construct else {}
-    args = [f"{k}={format_value(v)}" for k, v in info["args"].items()
+    args = [f"{k}={v if isinstance(v, Range) else compact(v)}" for k, v in info["args"].items()
             if (k not in defaults or defaults[k] != v) and (shown is None or k in shown)]
     title = info["definition"]
     if info["kind"] == "dense":
@@ -326,10 +358,12 @@ __all__ = [
     "Cluster",
     "Edge",
     "Node",
+    "Range",
     "RenderOptions",
     "View",
     "build_view",
     "named_after",
+    "run_args",
     "scope_title",
     "wrap",
 ]
