@@ -106,9 +106,47 @@ def _statements(node) -> list:
     return found
 
 
+TABLES = ("blocks", "networks", "variants", "constants", "functions")
+
+
 def _definitions(program: Program) -> list:
-    return [*program.blocks.values(), *program.networks.values(), *program.variants.values(),
-            *program.constants.values()]
+    """Every top-level definition the program reaches, those of qualified imports included."""
+    found, seen, stack = [], set(), [program]
+    while stack:
+        namespace = stack.pop()
+        if id(namespace) in seen:
+            continue
+        seen.add(id(namespace))
+        found += [d for table in TABLES for d in getattr(namespace, table, {}).values()]
+        stack += list(getattr(namespace, "modules", {}).values())
+    return found
+
+
+def _lookup(program: Program, dotted: str):
+    """The definition a (possibly qualified: `rn.basic`) name refers to, or None."""
+    namespace, name = program, dotted
+    if "." in dotted and hasattr(program, "resolve"):
+        resolved = program.resolve(dotted)
+        if resolved is None:
+            return None
+        namespace, name = resolved
+    for table in TABLES:
+        item = getattr(namespace, table, {}).get(name)
+        if item is not None:
+            return item
+    return None
+
+
+def dotted_at(text: str, line: int, col: int) -> str | None:
+    """The dotted name (`rn.basic`) at (line, col), up to the end of the part under the cursor."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    for match in re.finditer(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", lines[line - 1]):
+        if match.start() + 1 <= col <= match.end() + 1:
+            end = lines[line - 1].find(".", col - 1)
+            return match.group() if end < 0 or end >= match.end() else lines[line - 1][match.start():end]
+    return None
 
 
 def _enclosing(analysis: Analysis, line: int, col: int):
@@ -287,8 +325,8 @@ def _about_name(program: Program, word: str) -> str | None:
     if word in vocabulary.op_names():
         doc = vocabulary.documentation(word)
         return f"```arch\n{vocabulary.signature(word)}\n```" + (f"\n\n{doc}" if doc else "")
-    definition = program.blocks.get(word) or program.networks.get(word)
-    if definition is not None:
+    definition = _lookup(program, word)
+    if isinstance(definition, ast.BlockDef):  # a network is a BlockDef too
         kind = "network" if isinstance(definition, ast.NetworkDef) else "block"
         return f"```arch\n{kind} {_def_signature(program, definition)}\n```"
     return None
@@ -322,7 +360,7 @@ def definition(analysis: Analysis, line: int, col: int) -> Location | None:
             statement = next((p for p in getattr(enclosing, "params", ()) if p.name == word), None)
         if statement is not None and _is_name_use(analysis.text, line, found[1], found[2]):
             return _name_location(analysis.program, statement.span, word)
-    item = analysis.program.definition(word)
+    item = _lookup(analysis.program, dotted_at(analysis.text, line, col) or word)
     if item is not None:
         return _name_location(analysis.program, item.span, word)
     return None
@@ -369,8 +407,22 @@ def completions(analysis: Analysis | None) -> list[Completion]:
                         vocabulary.documentation(name)) for name in vocabulary.op_names()]
     program = analysis.program if analysis else None
     if program is not None:
-        items += [Completion(name, "block", _def_signature(program, block)) for name, block in program.blocks.items()]
+        items += [Completion(label, "block", _def_signature(program, block)) for label, block in _blocks(program)]
     items += [Completion(name, "function") for name in vocabulary.builtin_functions()
               if name not in vocabulary.op_names()]
     items += [Completion(word, "keyword") for word in vocabulary.reserved_words()]
     return items
+
+
+def _blocks(program: Program) -> list[tuple[str, ast.BlockDef]]:
+    """Blocks the main file can call, by the name it calls them (`basic`, `rn.basic` for a qualified import)."""
+    found, stack, seen = [], [program], set()
+    while stack:
+        namespace = stack.pop(0)
+        if id(namespace) in seen:
+            continue
+        seen.add(id(namespace))
+        qualify = getattr(namespace, "qualify", lambda name: name)
+        found += [(qualify(name), block) for name, block in namespace.blocks.items()]
+        stack += list(getattr(namespace, "modules", {}).values())
+    return found
