@@ -152,3 +152,15 @@ def test_an_open_run_with_an_undrawn_argument_names_its_range():
     view_ = build_view(build_ir(text), RenderOptions(detail="layers", fold=True))
     assert [c.label for c in view_.clusters.values()] == ["unit x4 (p=0.1..0.4)\tu0..u3"]
     assert [n.label for n in view_.nodes.values()] == ["x", "3x3 conv, 8", "relu", "bn", "global avg pool", "y"]
+
+
+def test_an_open_run_shows_the_range_of_a_schedule_argument(monkeypatch):
+    """An op may declare arguments a network varies on a schedule (a drop-path rate): open runs
+    fold over them, and the folded layer gives their range."""
+    from archdsl.ops import OPS
+
+    monkeypatch.setattr(type(OPS["dropout"]), "schedule_args", ("p",), raising=False)
+    view_ = build_view(build_ir(RATES), RenderOptions(detail="layers", fold=True))
+    assert [c.label for c in view_.clusters.values()] == ["unit x4 (p=0.1..0.4)\tu0..u3"]
+    dropout = next(n for n in view_.nodes.values() if n.op == "dropout")
+    assert (dropout.label, dropout.lines) == ("dropout 0.1", ["p=0.1..0.4"])

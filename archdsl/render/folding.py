@@ -123,7 +123,13 @@ def _signature(g: Graph, tree: ScopeTree, scope: str, expanded: bool) -> tuple:
 
     def layer(n: str) -> tuple:
         d = g.nodes[n]
-        drawn = OPS[d["op"]].label(d["args"], d["shape"]) if expanded and d["op"] in OPS else None
+        op = OPS.get(d["op"])
+        drawn = None
+        if expanded and op is not None:
+            # an op's schedule arguments (a drop-path rate) may differ: the view shows their range
+            schedule = getattr(op, "schedule_args", ())
+            drawn = repr(sorted((k, v) for k, v in d["args"].items() if k not in schedule)) if schedule \
+                else op.label(d["args"], d["shape"])
         return n[cut:], d["op"], drawn, d["shape"], d["params"]
 
     nodes = tuple(layer(n) for n in tree.members[scope])

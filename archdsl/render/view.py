@@ -162,6 +162,8 @@ def _add_nodes(g, tree, states, folder, order, view: View) -> None:
         node = view.nodes.get(drawn)
         if node is not None:
             node.params += g.nodes[name]["params"]
+            if node.role == "layer":
+                _widen(node, g.nodes[name]["args"])
             continue
         data = g.nodes[name]
         if drawn.endswith("/block"):
@@ -180,6 +182,15 @@ def _add_nodes(g, tree, states, folder, order, view: View) -> None:
             view.nodes[drawn] = Node(drawn, "layer", op.label(data["args"], data["shape"]), op.category,
                                      _cluster(tree, folder, view, tree.enclosing(drawn)), op=data["op"],
                                      args=dict(data["args"]), params=data["params"], shape=data["shape"])
+
+
+def _widen(node: Node, args: dict) -> None:
+    """A folded layer drawn for another instance: schedule arguments that differ become a range line."""
+    for key in getattr(OPS[node.op], "schedule_args", ()):
+        first = node.args[key].first if isinstance(node.args[key], Range) else node.args[key]
+        if repr(args[key]) != repr(first):
+            node.args[key] = Range(first, args[key])
+            node.lines = [line for line in node.lines if not line.startswith(f"{key}=")] + [f"{key}={node.args[key]}"]
 
 
 def _cluster(tree: ScopeTree, folder: Folder, view: View, scope: str | None) -> str | None:
