@@ -155,3 +155,17 @@ def test_diagnostics_as_you_type_match_archdsl_check(server, tmp_path, capsys, e
             for d in got] == expected
     client.change(uri, MAIN, 11)
     assert client.diagnostics(uri, 11) == []
+
+
+def test_incremental_changes_as_editors_send_them(server):
+    client, _, uri = server
+    line, character = position(MAIN, "maxpool(2)", len("maxpool("))
+    edit = {"range": {"start": {"line": line, "character": character},
+                      "end": {"line": line, "character": character + 1}}, "text": "64"}
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 20}, "contentChanges": [edit]})
+    diagnostics = client.diagnostics(uri, 20)
+    assert [d["message"].split("\n")[0] for d in diagnostics] == [  # network small, then variant tiny
+        "a 64x64 window does not fit the [16, 32, 32] input", "a 64x64 window does not fit the [8, 32, 32] input"]
+    assert {(d["range"]["start"]["character"], d["range"]["end"]["character"]) for d in diagnostics} == {(9, 20)}
+    client.change(uri, MAIN, 21)
+    assert client.diagnostics(uri, 21) == []

@@ -85,7 +85,11 @@ def _diagnostic(d: Diagnostic, text: str) -> lsp.Diagnostic:
 def _refresh(ls: ArchServer, uri: str) -> None:
     document = ls.workspace.get_text_document(uri)
     path = document.path if document.path else to_fs_path(uri) or uri
-    analysis = analyse(document.source, path)
+    try:
+        analysis = analyse(document.source, path)
+    except Exception as exc:  # noqa: BLE001  (a bug of archdsl's must not take the editor's server down)
+        analysis = Analysis(path, document.source, diagnostics=[
+            Diagnostic(f"archdsl could not check this file ({type(exc).__name__}: {exc}); please report it")])
     ls.analyses[uri] = analysis
     if analysis.program is not None:
         ls.parsed[uri] = analysis
