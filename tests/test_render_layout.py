@@ -33,6 +33,8 @@ CASES = [(file, network, options) for _, file, network, options, _ in GALLERY.GA
 CASES += [("cliquenet.arch", "cliquenet_k36_t12", RenderOptions(detail=0, expand=("block1",), shapes=shapes,
                                                                  unroll=unroll, params=params))
           for shapes in (False, True) for unroll in (False, True) for params in (False, True)]
+CASES += [(file, network, RenderOptions(shapes=shapes)) for _, file, network, _ in GALLERY.FAMILIES
+          for shapes in (False, True)]
 CASES += [("googlenet.arch", "inception_3a", RenderOptions(shapes=True, params=True, theme="gray")),
           ("alexnet.arch", "alexnet", RenderOptions(shapes=True)),
           ("inception_v4.arch", "inception_v4", RenderOptions(detail=1, expand=("inception_a*",), shapes=True)),
