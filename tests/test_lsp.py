@@ -169,3 +169,28 @@ def test_incremental_changes_as_editors_send_them(server):
     assert {(d["range"]["start"]["character"], d["range"]["end"]["character"]) for d in diagnostics} == {(9, 20)}
     client.change(uri, MAIN, 21)
     assert client.diagnostics(uri, 21) == []
+
+
+def test_hover_finds_the_network_that_takes_a_branch(tmp_path):
+    """A line another network skips (here `deep` is off by default) is measured in the variant that runs it."""
+    from archdsl.editor.analysis import analyse, hover
+
+    text = """\
+block a(c) { conv(c, 1) }
+block b(c) { conv(c, 3) }
+network net(deep = false) {
+  input x: [4, 8, 8]
+  if deep { b(8) as body } else { a(8) as body }
+  output y = gap
+}
+deep_net = net(deep = true)
+"""
+    path = tmp_path / "switch.arch"
+    path.write_text(text)
+    analysis = analyse(text, str(path))
+    line, character = position(text, "b(8)")
+    found, where = hover(analysis, line + 1, character + 1)
+    assert found == "**b** (block) `body` → `[8, 8, 8]`\n\n296 params · 18,432 MACs\n\n_in deep_net_"
+    assert (where.line, where.col) == (line + 1, character + 1)
+    line, character = position(text, "a(8)")
+    assert hover(analysis, line + 1, character + 1)[0].endswith("_in net_")

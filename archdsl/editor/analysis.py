@@ -189,11 +189,11 @@ def hover(analysis: Analysis, line: int, col: int, others: tuple[Analysis, ...] 
             text = _tensor_hover(analysis, definition, statement, word)
             if text:
                 return text, Location(analysis.path, line, start, line, end)
-    for g in _graphs_for(analysis, definition):
-        hit = _things_at(g, analysis.path, line, col)
-        if hit:
-            span, text = hit
-            return text, Location(analysis.path, span.line, span.col, span.end_line, span.end_col)
+    # the network that has the innermost thing written here (a branch another network does not take)
+    hits = [hit for g in _graphs_for(analysis, definition) if (hit := _things_at(g, analysis.path, line, col))]
+    if hits:
+        span, text = min(hits, key=lambda hit: _size(hit[0]))  # min keeps the first of equals
+        return text, Location(analysis.path, span.line, span.col, span.end_line, span.end_col)
     if found:
         word, start, end = found
         about = _about_name(analysis.program, word)
