@@ -38,7 +38,9 @@ CASES += [(file, network, RenderOptions(shapes=shapes)) for _, file, network, _ 
 CASES += [("googlenet.arch", "inception_3a", RenderOptions(shapes=True, params=True, theme="gray")),
           ("alexnet.arch", "alexnet", RenderOptions(shapes=True)),
           ("inception_v4.arch", "inception_v4", RenderOptions(detail=1, expand=("inception_a*",), shapes=True)),
-          ("cliquenet.arch", "cliquenet_k36_t12", RenderOptions(detail="layers", shapes=True, fold=True))]
+          ("cliquenet.arch", "cliquenet_k36_t12", RenderOptions(detail="layers", shapes=True, fold=True)),
+          ("cliquenet.arch", "cliquenet_k24_t18", RenderOptions()),  # rows of 6: dot's remincross scrambles them
+          ("cliquenet.arch", "cliquenet_k24_t18", RenderOptions(shapes=True, unroll=True))]
 
 
 @pytest.mark.parametrize("direction", ["TB", "LR"])

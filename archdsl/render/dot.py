@@ -34,28 +34,32 @@ def to_digraph(view: View, options: RenderOptions = RenderOptions()) -> graphviz
     """The Graphviz drawing of `view`; the caller may change its attributes before writing it.
 
     Parallel paths (towers, branches) should read left to right in the spec's order, and
-    clique layers X1..Xn too, but `dot` ignores `ordering` across clusters and loses the
-    order of a row of nodes once edges carry labels (it makes room for them with virtual
-    nodes). When `dot` is installed, the layout is checked (`misordered`) and redrawn until
-    it is right: first the clusters of the blocks whose paths came out of order are declared
-    in reverse, then edge labels are placed after the layout (`xlabel`) instead of inside it.
+    clique layers X1..Xn too, but `dot` ignores `ordering` across clusters, and its final
+    crossing reduction over the whole graph (`remincross`) or the room it makes for edge
+    labels can scramble a row of nodes. When `dot` is installed, the layout is checked
+    (`misordered`) and redrawn until it is right, trying in turn: the clusters of the blocks
+    whose paths came out of order declared in reverse; no final crossing reduction; edge
+    labels placed after the layout (`xlabel`) instead of inside it. Without a right one, the
+    drawing with the fewest paths out of order is kept.
     """
     checks = _order_checks(view)
+    labels = options.shapes or any(e.role for e in view.edges)
     best, fewest = None, None
-    for floating in (False, True):
-        reversed_children: set = set()
-        for _ in range(2):
-            dg = _digraph(view, options, reversed_children, floating)
-            wrong = _misordered(dg, checks, options.direction)
-            if not wrong:
-                return dg
-            if fewest is None or len(wrong) < fewest:
-                best, fewest = dg, len(wrong)
-            reversed_children = {parent for parent, _ in wrong if parent != ROW}
-            if not reversed_children:
-                break
-        if floating is False and not (options.shapes or any(e.role for e in view.edges)):
-            break  # no edge labels: placing them differently changes nothing
+    for floating in (False, True) if labels else (False,):
+        for remincross in (True, False):
+            reversed_children: set = set()
+            for _ in range(2):
+                dg = _digraph(view, options, reversed_children, floating)
+                if not remincross:
+                    dg.graph_attr["remincross"] = "false"
+                wrong = _misordered(dg, checks, options.direction)
+                if not wrong:
+                    return dg
+                if fewest is None or len(wrong) < fewest:
+                    best, fewest = dg, len(wrong)
+                reversed_children = {parent for parent, _ in wrong if parent != ROW}
+                if not reversed_children:
+                    break
     return best
 
 
