@@ -1,4 +1,4 @@
-"""The `archdsl` command line: check, summary, list, compile, render.
+"""The `archdsl` command line: check, summary, list, compile, render, lsp.
 
 A spec argument is a file or the name of a network or variant, found as archdsl.library describes
 (beside, on ARCHDSL_PATH, in the spec library). Exit status: 0 on success, 1 for errors in a spec, 2
@@ -13,8 +13,8 @@ import sys
 
 from archdsl import __version__
 from archdsl.api import build_ir
+from archdsl.checking import check_program
 from archdsl.diagnostics import ArchError, UsageError
-from archdsl.elaborate import elaborate
 from archdsl.evaluate import Evaluator
 from archdsl.library import library_files, pick_network, resolve
 from archdsl.loader import load
@@ -52,21 +52,11 @@ def cmd_check(args) -> int:
         try:
             ref = resolve(file)
             program = load(ref.path)
-            targets = [ref.network] if ref.network else program.targets()
-            checks = 0
-            errors = []
-            for target in targets:
-                try:
-                    g = elaborate(program, target)
-                    checks += len(g.graph["checks"])
-                except UsageError:
-                    continue  # a network whose parameters have no defaults: checked through its variants
-                except ArchError as exc:
-                    errors.extend(d for d in exc.diagnostics if d not in errors)
-            if errors:
-                raise ArchError(errors, program.sources)
+            result = check_program(program, [ref.network] if ref.network else None)
+            if result.errors:
+                raise ArchError(result.errors, program.sources)
             where = f" ({ref.path})" if ref.searched else ""
-            print(f"{file}{where}: ok ({len(targets)} networks, {checks} expectations met)")
+            print(f"{file}{where}: ok ({len(result.targets)} networks, {result.checks} expectations met)")
         except UsageError as exc:
             print(exc.render(), file=sys.stderr)
             usage = True
@@ -132,6 +122,14 @@ def cmd_render(args) -> int:
     return render_command(args, _overrides(args))
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from archdsl.editor.server import main as serve
+    except ModuleNotFoundError as exc:
+        raise _usage(f"archdsl lsp needs the package '{exc.name}': pip install 'archdsl[lsp]'") from None
+    return serve()
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="archdsl", description="Compile .arch network specs: check shapes, "
                                   "summarise, draw with Graphviz, build PyTorch modules.")
@@ -168,7 +166,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_compile)
     p = sub.add_parser("render", help="draw the network with Graphviz")
     target(p)
-    p.add_argument("-o", "--output", required=True, help="OUT.svg, .pdf, .png or .dot")
+    p.add_argument("-o", "--output", required=True, help="OUT.svg, .pdf, .png, .dot or .tex (TikZ)")
     p.add_argument("--detail", default="auto", help="auto (every layer unless that is over 60 nodes), layers, "
                    "blocks, or a nesting depth (0, 1, 2..)")
     p.add_argument("--expand", action="append", default=[], metavar="SCOPE", help="draw this block's layers")
@@ -181,7 +179,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shapes", action="store_true", help="label edges with tensor shapes")
     p.add_argument("--params", action="store_true", help="show parameter counts")
     p.add_argument("--unroll", action="store_true", help="draw clique blocks with their stages unrolled")
+    p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200)")
+    p.add_argument("--standalone", action="store_true", help="with -o OUT.tex: a whole LaTeX document, not a picture")
     p.set_defaults(run=cmd_render)
+    p = sub.add_parser("lsp", help="language server for editors (stdio): diagnostics, hover, definitions")
+    p.set_defaults(run=cmd_lsp)
     return top
 
 
