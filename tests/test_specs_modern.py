@@ -1,7 +1,7 @@
 """Structure of the EfficientNet, MobileNetV2/V3, MNASNet and ConvNeXt specs (what the papers and
 torchvision specify, beyond the counts in tests/test_torchvision_modern.py) and how `archdsl render`
 draws them at automatic detail: repeated MBConv, Fused-MBConv and ConvNeXt blocks fold "x N" although
-their drop-path rates differ, and collapsed blocks do not print those rates."""
+their drop-path rates differ (a folded block gives the range of its rates)."""
 
 from __future__ import annotations
 
@@ -102,11 +102,18 @@ def test_auto_detail_folds_repeated_blocks(file, variant, folded):
     titles = [n.label for n in view.nodes.values() if n.role == "block"]
     if folded is not None:
         assert view.fold and [t for t in titles if " x" in t] == folded
-    assert not any("p=" in line for n in view.nodes.values() for line in n.lines)  # drop-path rates left out
+    assert not any("0000" in line for n in view.nodes.values() for line in n.lines)  # rates rounded
+
+
+def test_folded_mbconv_blocks_show_the_range_of_their_drop_path_rates():
+    view = build_view(graph("efficientnet.arch", "efficientnet_b0"), RenderOptions())
+    lines = {n.label: n.lines for n in view.nodes.values() if n.role == "block" and n.count == 3}
+    assert lines == {"mbconv x3": ["out=192, expand=6, kernel=5", "stride=1, p=0.15..0.175"]}
 
 
 def test_convnext_draws_each_stage_as_one_folded_block_of_layers():
     view = build_view(graph("convnext.arch", "convnext_tiny"), RenderOptions())
     assert (view.detail, view.fold) == ("layers", True) and len(view.nodes) <= LEGIBLE
-    assert sorted(c.label.split("\t")[0] for c in view.clusters.values() if c.count > 1) == \
+    assert sorted(c.label.split("\t")[0].split(" (")[0] for c in view.clusters.values() if c.count > 1) == \
         ["cn_block x3", "cn_block x3", "cn_block x3", "cn_block x9"]
+    assert any(c.label.startswith("cn_block x3 (p=0.0..0.01176)") for c in view.clusters.values())
