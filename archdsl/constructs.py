@@ -66,7 +66,7 @@ class Construct(ABC):
         from archdsl.elaborate import Frame
 
         inner = Frame(env=frame.env.child(), naming=naming, stream=stream, kind=frame.kind, branches=branches,
-                      expects=frame.expects)
+                      expects=frame.expects, ns=frame.ns)
         elab.run_body(body, inner)
         return inner
 
@@ -111,7 +111,7 @@ def run_branch(elab, stmt, frame):
         naming = Naming(naming.path + (naming.claim(elab._label(stmt.label, frame), stmt.label.span),))
         elab.record_scope(naming.path, "branch", "branch", {}, stmt.span)
     inner = Frame(env=frame.env.child(), naming=naming, stream=frame.stream, kind=frame.kind,
-                  expects=frame.expects)
+                  expects=frame.expects, ns=frame.ns)
     elab.run_body(stmt.body, inner)
     return inner.stream
 

@@ -14,10 +14,12 @@ import re
 from dataclasses import dataclass, field
 
 from archdsl import constructs
-from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError, did_you_mean, error
-from archdsl.evaluate import Evaluator, TensorInfo, Unknown, format_value
+from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError, closest, did_you_mean, error
+from archdsl.evaluate import POISON, Evaluator, TensorInfo, Unknown, format_value
+from archdsl.functions import Function
 from archdsl.ir import Graph, node_facts, total_macs, total_params
-from archdsl.loader import Program
+from archdsl.loader import Namespace, Program
+from archdsl.scope import Env
 from archdsl.ops import OPS, OpError
 from archdsl.ops.base import REQUIRED
 from archdsl.syntax import ast
@@ -37,32 +39,6 @@ class Instance:
         if name in self.outputs:
             return self.outputs[name]
         return next(iter(self.outputs.values())).attribute(name, span)
-
-
-class Env:
-    """A lexical scope of compile-time values and tensors."""
-
-    def __init__(self, values: dict | None = None, parent: Env | None = None):
-        self.values = dict(values or {})
-        self.parent = parent
-
-    def lookup(self, name: str):
-        env = self
-        while env is not None:
-            if name in env.values:
-                return env.values[name]
-            env = env.parent
-        raise KeyError(name)
-
-    def names(self):
-        env, seen = self, set()
-        while env is not None:
-            seen.update(env.values)
-            env = env.parent
-        return seen
-
-    def child(self) -> Env:
-        return Env(parent=self)
 
 
 class Naming:
@@ -109,9 +85,34 @@ class Frame:
     branches: list | None = None  # collects branch results inside concat/sum bodies
     expects: list = field(default_factory=list)
     kind: str = "network"
+    ns: Namespace | None = None  # the namespace step names resolve in: the file of the running definition
 
 
-POISON = TensorInfo("<error>", None)
+@dataclass(eq=False)
+class ModuleRef:
+    """The value of an import alias in expressions: `rn.widths` reads the imported file's `let`s and `def`s."""
+
+    alias: str
+    namespace: Namespace
+    elab: Elaborator
+
+    def __str__(self) -> str:
+        return f"the import '{self.alias}'"
+
+    def attribute(self, name: str, span: Span):
+        env = self.elab.global_env_of(self.namespace)
+        if name in env.values:
+            if env.values[name] is POISON:
+                raise Unknown()
+            return env.values[name]
+        ns = self.namespace
+        kind = "block" if name in ns.blocks else "network" if name in ns.networks else None
+        if kind:
+            raise error(f"'{self.alias}.{name}' is a {kind}, not a value", span,
+                        f"use it as a step: {self.alias}.{name}(...)")
+        known = set(env.values) | set(ns.blocks) | set(ns.networks)
+        raise error(f"'{self.alias}' ({ns.file}) has no '{name}'", span,
+                    did_you_mean(name, known) or "it defines: " + ", ".join(sorted(known)))
 
 
 class Elaborator:
@@ -124,14 +125,15 @@ class Elaborator:
         self.order = 0
         self.scopes: dict[str, dict] = {}
         self.depth = 0
-        self._globals_cache: Env | None = None
+        self._globals_cache: dict[int, Env] = {}
+        self.source_names: dict[str, str] = {}  # tensor node -> the name it was written as, in `[a, b] -> op`
         self.instances: dict[str, Instance] = {}  # main output node -> multi-output instance
 
     # ------------------------------------------------------------ entry point
 
     def build(self, target: str, overrides: dict | None = None) -> Graph:
-        network, values, expects = self._resolve_target(target, overrides or {})
-        frame = Frame(env=Env(values, parent=self.global_env), naming=Naming())
+        network, values, expects, ns = self._resolve_target(target, overrides or {})
+        frame = Frame(env=Env(values, parent=self.global_env_of(ns)), naming=Naming(), ns=ns)
         self.g.graph.update(network=target, definition=network.name, file=self.program.main,
                             params=_plain(values), inputs=[], outputs={})
         self.run_body(network.body, frame)
@@ -148,29 +150,43 @@ class Elaborator:
         self.g.graph["checks"] = self._run_expects(frame, frame.expects + expects)
         return self.g
 
-    def _globals(self) -> Env:
-        env = Env()
-        for name, let in self.program.constants.items():
-            try:
-                env.values[name] = Evaluator(env.lookup)(let.value)
-            except ArchError as exc:
-                self.diagnostics.extend(exc.diagnostics)
+    def global_env_of(self, ns: Namespace) -> Env:
+        """A namespace's top-level scope: its import aliases, `def` functions and `let` constants (evaluated once)."""
+        env = self._globals_cache.get(id(ns))
+        if env is None:
+            env = self._globals_cache[id(ns)] = Env()
+            for alias, module in ns.modules.items():
+                env.values[alias] = ModuleRef(alias, module, self)
+            for name, definition in ns.functions.items():
+                env.values[name] = Function(definition, env)
+            for name, let in ns.constants.items():
+                try:
+                    env.values[name] = Evaluator(env.lookup)(let.value)
+                except ArchError as exc:
+                    self.diagnostics.extend(exc.diagnostics)
+                    env.values[name] = POISON
+                except Unknown:
+                    env.values[name] = POISON
         return env
 
     def _resolve_target(self, target: str, overrides: dict):
         program = self.program
         expects: list = []
         given: dict = {}
+        ns: Namespace = program
         if target in program.variants:
             variant = program.variants[target]
-            network = program.networks.get(variant.target)
+            found = program.resolve(variant.target)
+            network = found[0].networks.get(found[1]) if found else None
             if network is None:
+                known = list(program.networks) + [f"{a}.{n}" for a, m in program.modules.items() for n in m.networks]
                 raise ArchError(Diagnostic(f"variant '{target}' refers to unknown network '{variant.target}'",
-                                           variant.span, did_you_mean(variant.target, program.networks)),
+                                           variant.span, did_you_mean(variant.target, known)),
                                 program.sources)
+            ns = found[0]
             evaluate = Evaluator(self.global_env.lookup)
             given = self._bind_params(network, [evaluate(a) for a in variant.args],
-                                      {k: (evaluate(v), v.span) for k, v in variant.kwargs}, variant.span)
+                                      {k: (evaluate(v), v.span) for k, v in variant.kwargs}, variant.span, ns=ns)
             for stmt in variant.body:
                 if not isinstance(stmt, ast.Expect):
                     raise ArchError(Diagnostic("a variant body may only hold 'expect' statements", stmt.span),
@@ -192,12 +208,13 @@ class Elaborator:
             raise UsageError(Diagnostic(f"network '{network.name}' needs a value for '{missing[0]}'", network.span,
                                         f"pass -D {missing[0]}=... (in Python: build_ir(..., {missing[0]}=...))"),
                              program.sources)
-        values = self._bind_params(network, [], {}, network.span, given | overrides)
-        if expects and overrides and values != self._bind_params(network, [], {}, network.span, given):
+        values = self._bind_params(network, [], {}, network.span, given | overrides, ns=ns)
+        if expects and overrides and values != self._bind_params(network, [], {}, network.span, given, ns=ns):
             expects = []  # a variant's figures belong to its own parameters, not to overridden ones
-        return network, values, expects
+        return network, values, expects, ns
 
-    def _bind_params(self, definition, positional: list, keywords: dict, span: Span, preset: dict | None = None):
+    def _bind_params(self, definition, positional: list, keywords: dict, span: Span, preset: dict | None = None,
+                     ns: Namespace | None = None):
         """Parameter values of a block or network call: positional, keyword, then defaults."""
         params = definition.params
         if len(positional) > len(params):
@@ -214,7 +231,7 @@ class Elaborator:
             if key in values and key not in (preset or {}):
                 raise error(f"parameter '{key}' is given twice", kspan)
             values[key] = value
-        env = Env(parent=self.global_env)
+        env = Env(parent=self.global_env_of(ns or self.program))
         for param in params:
             if param.name not in values:
                 if param.default is None:
@@ -242,8 +259,10 @@ class Elaborator:
     def _poison(self, stmt, frame: Frame) -> None:
         """After a failed statement, mark what it would have named so that later uses stay quiet."""
         frame.stream = POISON
-        if isinstance(stmt, (ast.Assign, ast.Output)):
+        if isinstance(stmt, (ast.Assign, ast.Output, ast.Let)):
             frame.env.values[stmt.name] = POISON
+        if isinstance(stmt, ast.Unpack):
+            frame.env.values.update(dict.fromkeys(stmt.names, POISON))
         chain = getattr(stmt, "chain", None)
         for step in (chain.steps if chain else ()):
             label = getattr(step, "label", None)
@@ -266,6 +285,8 @@ class Elaborator:
             value = self.instances.get(frame.stream.node, frame.stream) if isinstance(frame.stream, TensorInfo) \
                 else frame.stream
             self._bind(frame, stmt.name, value, stmt.span)
+        elif kind is ast.Unpack:
+            self._unpack(stmt, frame)
         elif kind is ast.Let:
             frame.env.values[stmt.name] = self.evaluate(stmt.value, frame)
         elif kind is ast.Input:
@@ -312,8 +333,23 @@ class Elaborator:
         elif kind is ast.Expect:
             frame.expects.append((stmt, frame.env))
 
+    def _unpack(self, stmt: ast.Unpack, frame: Frame) -> None:
+        """`a, b = chain`: bind the outputs of the chain's last step, in order."""
+        result = self.run_chain(stmt.chain, frame)
+        instance = self.instances.get(result.node) if isinstance(result, TensorInfo) else None
+        outputs = list(instance.outputs.values()) if instance else [result]
+        if len(outputs) != len(stmt.names):
+            last = stmt.chain.steps[-1] if stmt.chain.steps else None
+            what = f"'{last.name}'" if isinstance(last, ast.Step) else "the chain"
+            raise error(f"{what} gives {len(outputs)} output{'s' if len(outputs) != 1 else ''}, "
+                        f"but {len(stmt.names)} names are given", stmt.chain.span,
+                        "split(n) or a block with several 'output's gives several tensors; write one name per output")
+        frame.stream = outputs[0]
+        for name, tensor in zip(stmt.names, outputs):
+            self._bind(frame, name, tensor, stmt.span)
+
     def _bind(self, frame: Frame, name: str, value, span: Span | None = None) -> None:
-        if span is not None and (name in OPS or name in self.program.blocks or name in constructs.CONSTRUCTS):
+        if span is not None and (name in OPS or name in frame.ns.blocks or name in constructs.CONSTRUCTS):
             raise error(f"the tensor name '{name}' hides the {'op' if name in OPS else 'block'} '{name}'", span,
                         "choose another name for the tensor")
         frame.env.values[name] = value
@@ -346,20 +382,22 @@ class Elaborator:
             raise error(f"for needs a list or range, found {format_value(items)}", stmt.iterable.span)
         for item in items:
             if len(stmt.names) == 1:
-                frame.env.values[stmt.names[0]] = item
+                _unpack_value(stmt.names[0], item, frame.env, stmt.iterable.span)
             else:
                 if not isinstance(item, list) or len(item) != len(stmt.names):
                     raise error(f"cannot unpack {format_value(item)} into {len(stmt.names)} names",
                                 stmt.iterable.span)
-                frame.env.values.update(zip(stmt.names, item))
+                for target, value in zip(stmt.names, item):
+                    _unpack_value(target, value, frame.env, stmt.iterable.span)
             self.run_body(stmt.body, frame)
 
     # ------------------------------------------------------------ chains and steps
 
     def run_chain(self, chain: ast.Chain, frame: Frame):
-        steps = list(chain.steps)
+        steps = [self._qualified(s, frame) for s in chain.steps]
         if chain.sources is not None:
             stream = [self.resolve_ref(r, frame) for r in chain.sources]
+            self.source_names = {t.node: ".".join(r.path) for t, r in zip(stream, chain.sources)}
         elif steps and isinstance(steps[0], ast.Ref):
             stream = self.resolve_ref(steps.pop(0), frame)
         elif steps and self._is_tensor_name(steps[0], frame):
@@ -373,26 +411,51 @@ class Elaborator:
                 stream = self.resolve_ref(ast.Ref(first.span, (first.name,)), frame)
         else:
             stream = frame.stream
-            if len(steps) > 1 and self._is_unknown_name(steps[0]):
+            if len(steps) > 1 and self._is_unknown_name(steps[0], frame):
                 raise self._unknown_tensor(steps[0].name, steps[0].span, frame)
-        for step in steps:
-            stream = self.apply(step, stream, frame)
+        try:
+            for index, step in enumerate(steps):
+                stream = self.apply(step, stream, frame)
+                if index == 0:
+                    self.source_names = {}
+        finally:
+            self.source_names = {}
         return stream
 
-    def _is_unknown_name(self, step) -> bool:
+    def _qualified(self, step, frame: Frame):
+        """`rn.basic` without arguments parses as a tensor path; when `rn` is an import it is a block step."""
+        if isinstance(step, ast.Ref) and step.path[0] in frame.ns.modules:
+            return ast.Step(step.span, ".".join(step.path))
+        return step
+
+    def _is_unknown_name(self, step, frame: Frame) -> bool:
         """A bare word that names no op, block or construct, nor resembles one (`y -> relu`, y undefined)."""
         if not isinstance(step, ast.Step) or step.called or step.body is not None or step.label is not None:
             return False
-        known = self._step_names()
-        return step.name not in known and did_you_mean(step.name, known) is None
+        known = self._step_names(frame)
+        if step.name in known:
+            return False
+        return closest(step.name, known) is None or closest(step.name, known | self._tensor_names(frame)) not in known
 
-    def _step_names(self) -> set[str]:
-        return set(OPS) | set(self.program.blocks) | set(constructs.CONSTRUCTS)
+    def _step_names(self, frame: Frame) -> set[str]:
+        ns = frame.ns
+        qualified = {f"{alias}.{name}" for alias, module in ns.modules.items() for name in module.blocks}
+        return set(OPS) | set(ns.blocks) | set(constructs.CONSTRUCTS) | qualified
+
+    def _tensor_names(self, frame: Frame) -> set[str]:
+        return {n for n in frame.env.names() if isinstance(frame.env.lookup(n), (TensorInfo, Instance))
+                and frame.env.lookup(n) is not POISON}
 
     def _unknown_tensor(self, name: str, span: Span, frame: Frame) -> ArchError:
-        tensors = [n for n in frame.env.names() if isinstance(frame.env.lookup(n), (TensorInfo, Instance))]
-        return error(f"unknown tensor '{name}'", span,
-                     did_you_mean(name, tensors) or f"name a tensor with '{name} = ...' or 'input {name}' before using it")
+        return error(f"unknown tensor '{name}'", span, did_you_mean(name, self._tensor_names(frame))
+                     or f"name a tensor with '{name} = ...' or 'input {name}' before using it")
+
+    def find_block(self, name: str, frame: Frame) -> tuple[ast.BlockDef, Namespace] | None:
+        """The block a step name (`basic`, `rn.basic`) refers to in the frame's namespace, with its own namespace."""
+        found = frame.ns.resolve(name)
+        if found is None or found[1] not in found[0].blocks:
+            return None
+        return found[0].blocks[found[1]], found[0]
 
     def _is_tensor_name(self, step, frame: Frame) -> bool:
         if not isinstance(step, ast.Step) or step.called or step.body is not None or step.label is not None:
@@ -433,24 +496,56 @@ class Elaborator:
         if isinstance(step, ast.Ref):
             raise error(f"'{'.'.join(step.path)}' is a tensor; it can only start a chain", step.span,
                         "to merge tensors write [a, b] -> op")
+        if isinstance(step, ast.SubChain):
+            return self._sub_chain(step, stream, frame)
         construct = constructs.CONSTRUCTS.get(step.name)
         if construct is not None and step.body is None and construct.op:
             construct = None  # `[a, b] -> concat`: the op, not the construct
-        if construct is None and step.name not in self.program.blocks and step.name not in OPS:
-            if self._is_tensor_name(step, frame):
-                raise error(f"'{step.name}' is a tensor; it can only start a chain", step.span,
-                            f"write '{step.name} -> ...' as a new chain, or [a, {step.name}] -> op to merge")
-            known = self._step_names()
-            raise error(f"unknown op '{step.name}'", step.span,
-                        did_you_mean(step.name, known) or "see docs/language.md for the ops; or define a block")
+        if construct is None and self.find_block(step.name, frame) is None and step.name not in OPS:
+            raise self._unknown_step(step, frame)
         result = self._apply_known(step, stream, frame, construct)
         if step.label is not None and isinstance(result, TensorInfo):
             self._bind_label(self._label(step.label, frame), result, frame)
         return result
 
+    def _unknown_step(self, step: ast.Step, frame: Frame) -> ArchError:
+        if self._is_tensor_name(step, frame):
+            return error(f"'{step.name}' is a tensor; it can only start a chain", step.span,
+                         f"write '{step.name} -> ...' as a new chain, or [a, {step.name}] -> op to merge")
+        if "." in step.name:
+            head = step.name.split(".")[0]
+            if frame.ns.resolve(step.name) is None:
+                return error(f"'{head}' is not an imported file", step.span,
+                             f"import one as '{head}': import \"FILE.arch\" as {head}")
+            return error(f"unknown block '{step.name}'", step.span,
+                         did_you_mean(step.name, self._step_names(frame)) or f"'{head}' defines no such block")
+        known = self._step_names(frame)
+        guess = closest(step.name, known | self._tensor_names(frame))
+        hint = f"did you mean '{guess}'?" if guess in known else \
+            f"did you mean the tensor '{guess}'? A tensor starts a chain: {guess} -> ..." if guess else None
+        return error(f"unknown op '{step.name}'", step.span,
+                     hint or "see docs/language.md for the ops; or define a block")
+
+    def _sub_chain(self, step: ast.SubChain, stream, frame: Frame):
+        """`(a -> b -> c) as name`: the chain's layers in one naming level `name`; the label names its result."""
+        saved = frame.naming
+        label = None
+        if step.label is not None:
+            label = self._label(step.label, frame)
+            frame.naming = Naming(saved.path + (saved.claim(label, step.label.span),))
+            self.record_scope(frame.naming.path, "group", label, {}, step.span)
+        frame.stream = stream
+        try:
+            result = self.run_chain(step.chain, frame)
+        finally:
+            frame.naming = saved
+        if label is not None and isinstance(result, TensorInfo):
+            self._bind_label(label, result, frame)
+        return result
+
     def _bind_label(self, label: str, tensor: TensorInfo, frame: Frame) -> None:
         """`step as name` also names the step's result, unless that would hide an op or block."""
-        if label in self._step_names() or isinstance(frame.env.values.get(label), Instance):
+        if label in self._step_names(frame) or isinstance(frame.env.values.get(label), Instance):
             return  # a multi-output instance keeps its outputs under its label
         frame.env.values[label] = tensor
 
@@ -469,8 +564,9 @@ class Elaborator:
         if step.body is not None:
             raise error(f"'{step.name}' does not take a body", step.span,
                         "bodies belong to constructs: " + ", ".join(c for c in constructs.CONSTRUCTS))
-        if step.name in self.program.blocks:
-            return self.instantiate(self.program.blocks[step.name], step, stream, frame)
+        found = self.find_block(step.name, frame)
+        if found is not None:
+            return self.instantiate(found[0], step, stream, frame, found[1])
         return self.op_step(step, stream, frame)
 
     def op_step(self, step: ast.Step, stream, frame: Frame) -> TensorInfo:
@@ -535,16 +631,18 @@ class Elaborator:
 
     # ------------------------------------------------------------ blocks
 
-    def instantiate(self, block: ast.BlockDef, step: ast.Step, stream, frame: Frame):
-        """Run a block's body in a new scope and naming level; returns its main output."""
+    def instantiate(self, block: ast.BlockDef, step: ast.Step, stream, frame: Frame, ns: Namespace):
+        """Run a block's body (in the namespace `ns` of its file) in a new scope and naming level; returns its
+        main output."""
         inputs = stream if isinstance(stream, list) else [stream]
         positional, keywords = self.step_args(step, frame, inputs[0])
-        values = self._bind_params(block, [v for v, _ in positional], dict(keywords), step.span)
+        values = self._bind_params(block, [v for v, _ in positional], dict(keywords), step.span, ns=ns)
         local = self._label(step.label, frame) if step.label is not None else None
         name = frame.naming.claim(local, step.label.span) if local else frame.naming.auto(block.name)
         naming = Naming(frame.naming.path + (name,))
-        self.record_scope(naming.path, "block", block.name, values, step.span)
-        inner = Frame(env=Env(values, parent=self.global_env), naming=naming, stream=inputs[0], kind="block")
+        self.record_scope(naming.path, "block", ns.qualify(block.name), values, step.span)
+        inner = Frame(env=Env(values, parent=self.global_env_of(ns)), naming=naming, stream=inputs[0], kind="block",
+                      ns=ns)
         self.depth += 1
         if self.depth > 64:
             raise error(f"block '{block.name}' is nested more than 64 deep", step.span,
@@ -560,6 +658,7 @@ class Elaborator:
         if not outputs:
             raise error(f"block '{block.name}' produced no tensor", step.span)
         main = next(iter(outputs.values()))
+        self.scopes[".".join(naming.path)]["outputs"] = {k: t.node for k, t in outputs.items() if t is not POISON}
         if len(outputs) > 1:
             frame.env.values[name] = self.instances[main.node] = Instance(".".join(naming.path), outputs)
         if main is POISON:
@@ -568,10 +667,8 @@ class Elaborator:
 
     @property
     def global_env(self) -> Env:
-        """Top-level `let` constants of the program, evaluated once."""
-        if self._globals_cache is None:
-            self._globals_cache = self._globals()
-        return self._globals_cache
+        """The main file's top-level scope."""
+        return self.global_env_of(self.program)
 
     def _bind_block_inputs(self, block, inner: Frame, inputs: list, step) -> None:
         declared = [d for s in block.body if isinstance(s, ast.Input) for d in s.decls]
@@ -623,6 +720,21 @@ class Elaborator:
             raise error("'within' needs an '==' comparison", stmt.span)
         value = evaluate(test)
         return bool(value), "true" if value else "false"
+
+
+def _unpack_value(target, value, env: Env, span: Span) -> None:
+    """Bind a loop target: a name, or a nested list of names (`[c, n]`) matched against a list."""
+    if isinstance(target, str):
+        env.values[target] = value
+        return
+    if not isinstance(value, list) or len(value) != len(target):
+        raise error(f"cannot unpack {format_value(value)} into {_target_text(target)}", span)
+    for part, item in zip(target, value):
+        _unpack_value(part, item, env, span)
+
+
+def _target_text(target) -> str:
+    return target if isinstance(target, str) else "[" + ", ".join(_target_text(t) for t in target) + "]"
 
 
 # ---------------------------------------------------------------- argument binding

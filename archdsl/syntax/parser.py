@@ -91,7 +91,10 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic
     token: Token = exc.token
     width = max(1, len(str(token.value))) if token.type != "_NL" else 1
     found = "end of line" if token.type == "_NL" else f"'{token.value}'"
-    expected = sorted({_token_word(t) for t in exc.expected})
+    expected = {_token_word(t) for t in exc.expected}
+    unclosed = _unclosed_bracket(text, (line, col))
+    expected -= {"')'", "']'"} - ({f"'{unclosed[0]}'"} if unclosed else set())  # only the open bracket closes
+    expected = sorted(expected)
     hint = None
     if 0 < len(expected) <= _MAX_EXPECTED:
         hint = "expected " + (", ".join(expected[:-1]) + " or " + expected[-1] if len(expected) > 1 else expected[0])
@@ -100,7 +103,6 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic
     used_as_name = re.match(r"[ \t]*(=[^=]|->|\.|:|,)", text[token.end_pos:] if token.end_pos else "")
     if "NAME" in exc.expected and str(token.value).isalpha() and token.type != "NAME" and used_as_name:
         hint = f"'{token.value}' is a reserved word; it cannot name a tensor or a value"
-    unclosed = _unclosed_bracket(text, (line, col))
     if unclosed and f"'{unclosed[0]}'" in expected and (unclosed[1] in "([" or token.value in (")", "]", "}")):
         hint = _unclosed_hint(text, (line, col))  # inside ( or [ a new line does not end the statement
     return Diagnostic(f"unexpected {found}", Span(file, line, col, line, col + width), hint)
@@ -159,8 +161,14 @@ class _ToAst(Transformer):
     def start(self, meta, *items):
         return [i for i in items if i is not None]
 
-    def import_decl(self, meta, path):
-        return ast.Import(self._span(meta), _unescape(str(path)[1:-1]))
+    def import_decl(self, meta, path, alias):
+        return ast.Import(self._span(meta), _unescape(str(path)[1:-1]), str(alias) if alias is not None else None)
+
+    def def_decl(self, meta, name, params, body):
+        return ast.FunctionDef(self._span(meta), str(name), params or (), body)
+
+    def qualname(self, meta, *names):
+        return ".".join(str(n) for n in names)
 
     def block_def(self, meta, name, params, body):
         return ast.BlockDef(self._span(meta), str(name), params or (), body)
@@ -170,7 +178,7 @@ class _ToAst(Transformer):
 
     def variant_def(self, meta, name, target, args, body):
         positional, keywords = args or ((), ())
-        return ast.Variant(self._span(meta), str(name), str(target), positional, keywords, body or ())
+        return ast.Variant(self._span(meta), str(name), target, positional, keywords, body or ())
 
     def params(self, meta, *params):
         return tuple(p for p in params if p is not None)
@@ -195,12 +203,19 @@ class _ToAst(Transformer):
     def assign_stmt(self, meta, name, chain):
         return ast.Assign(self._tok_span(name), str(name), chain)
 
+    def unpack_stmt(self, meta, *parts):
+        *names, chain = parts
+        return ast.Unpack(self._tok_span(names[0]), tuple(str(n) for n in names), chain)
+
     def chain_stmt(self, meta, chain):
         return ast.ChainStmt(self._span(meta), chain)
 
     def for_stmt(self, meta, *parts):
         *names, iterable, body = parts
-        return ast.For(self._span(meta), tuple(str(n) for n in names), iterable, body)
+        return ast.For(self._span(meta), tuple(n if isinstance(n, tuple) else str(n) for n in names), iterable, body)
+
+    def target_list(self, meta, *names):
+        return tuple(n if isinstance(n, tuple) else str(n) for n in names)
 
     def if_stmt(self, meta, cond, body, *rest):
         *elifs, orelse = rest
@@ -241,6 +256,15 @@ class _ToAst(Transformer):
         called = args is not None or _has_parens(self.text, name)
         positional, keywords = args or ((), ())
         return ast.Step(self._span(meta), str(name), positional, keywords, self._label(label), body, called)
+
+    def qualified_step(self, meta, *parts):
+        *names, args, label, body = parts
+        positional, keywords = args or ((), ())
+        return ast.Step(self._span(meta), ".".join(str(n) for n in names), positional, keywords, self._label(label),
+                        body, True)
+
+    def sub_chain(self, meta, chain, label):
+        return ast.SubChain(self._span(meta), chain, self._label(label))
 
     def ref_step(self, meta, *names):
         return ast.Ref(self._span(meta), tuple(str(n) for n in names))
@@ -293,6 +317,12 @@ class _ToAst(Transformer):
 
     def compare(self, meta, left, op, right):
         return ast.BinOp(self._span(meta), str(op), left, right)
+
+    def member(self, meta, left, right):
+        return ast.BinOp(self._span(meta), "in", left, right)
+
+    def not_member(self, meta, left, right):
+        return ast.BinOp(self._span(meta), "not in", left, right)
 
     def binop(self, meta, left, op, right):
         return ast.BinOp(self._span(meta), str(op), left, right)
