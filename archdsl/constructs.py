@@ -8,7 +8,8 @@ Each construct expands into ordinary IR ops when a network is elaborated:
 - ``dense(layers) { layer }``: DenseNet connectivity;
 - ``highway(kernel, bias) { H }``: y = H*T + x*(1-T), T = sigmoid(conv or fc);
 - ``groups(n) { body }``: split channels into n groups, body per group, concat;
-- ``clique(layers, k, ...)``: a CliqueNet block (see archdsl/ops/clique.py).
+- ``clique(layers, k, ...)``: a CliqueNet block (see archdsl/ops/clique.py);
+- ``reuse(name)``: a layer or block instance applied again with the same weights.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from archdsl.diagnostics import error
-from archdsl.evaluate import TensorInfo, Unknown, format_shape
-from archdsl.ops import OpError
+from archdsl.evaluate import TensorInfo, Unknown, format_shape, format_value
+from archdsl.ir import data_inputs, topological_order
+from archdsl.ops import OPS, OpError
 from archdsl.ops.base import Arg
 from archdsl.ops.clique import check_clique_args, updated_in_stage2
+from archdsl.syntax import ast
 
 
 class Construct(ABC):
@@ -301,3 +304,93 @@ class Clique(Construct):
         instance = Instance(".".join(naming.path), {"transit": transit, "feature": feature})
         frame.env.values[name] = elab.instances[transit.node] = instance
         return transit
+
+
+@register
+class Reuse(Construct):
+    name = "reuse"
+    needs_body = False
+    args = (Arg("layer", "any"),)
+    doc = ("Apply an already-defined layer, or a labelled block instance, to another tensor with the same weights "
+           "(counted once); the input shape must equal the original's.")
+
+    def expand(self, elab, step, stream, frame, args):
+        value = args["layer"]
+        expr = step.args[0] if step.args else step.kwargs[0][1]
+        written = expr.id if isinstance(expr, ast.Name) else "the layer"
+        if isinstance(value, TensorInfo):  # a layer, or the output of a block instance labelled `written`
+            scope = next((path for path, info in elab.scopes.items() if path.rsplit(".", 1)[-1] == written
+                          and value.node in info.get("outputs", {}).values()), None)
+        else:
+            scope = getattr(value, "name", None) if hasattr(value, "outputs") else None
+        if scope is None:
+            return self.layer(elab, step, stream, frame, value, written, expr.span)
+        return self.block(elab, step, stream, frame, scope, written)
+
+    def _level(self, elab, step, frame) -> str:
+        if step.label is not None:
+            return frame.naming.claim(elab._label(step.label, frame), step.label.span)
+        return frame.naming.auto("reuse")
+
+    def layer(self, elab, step, x, frame, value, written, span):
+        """One layer again: a node with the original's op and arguments, no parameters of its own."""
+        if not isinstance(value, TensorInfo):
+            raise error(f"reuse needs a layer, found {format_value(value)}", span,
+                        "name a layer with 'as NAME' or 'NAME = ...', then write reuse(NAME)")
+        g = elab.g
+        original = g.nodes[value.node]
+        sources = data_inputs(g, value.node)
+        if original["op"] == "input" or len(sources) != 1 or original["op"] in ("clique_layer", "clique_output"):
+            what = "an input" if original["op"] == "input" else f"a '{original['op']}' with {len(sources)} inputs"
+            raise error(f"reuse: '{written}' is {what}, not a one-input layer", span,
+                        "reuse applies a layer (conv, fc, bn, ...) or a labelled block instance")
+        self.check_shape(g.nodes[sources[0]]["shape"], x, written, step)
+        name = frame.naming.full(self._level(elab, step, frame))
+        return self.copy(elab, value.node, name, [x], step)
+
+    def block(self, elab, step, x, frame, scope, written):
+        """A block instance again: each of its layers applied in order, sharing their weights."""
+        from archdsl.elaborate import Instance
+
+        g, prefix = elab.g, scope + "."
+        members = [n for n in topological_order(g) if n.startswith(prefix)]
+        outside = {u for n in members for u, _, d in g.in_edges(n, data=True) if not u.startswith(prefix)}
+        if len(outside) != 1 or any(d["kind"] != "data" for n in members for *_, d in g.in_edges(n, data=True)):
+            raise error(f"reuse: block instance '{written}' reads {len(outside)} tensors from outside it", step.span,
+                        "reuse applies a block instance with one input and no clique inside")
+        source = outside.pop()
+        self.check_shape(g.nodes[source]["shape"], x, written, step)
+        level = frame.naming.full(self._level(elab, step, frame))
+        mapping = {source: x}
+        for node in members:
+            inputs = [mapping[u] for u in data_inputs(g, node)]
+            mapping[node] = self.copy(elab, node, level + "." + node[len(prefix):], inputs, step)
+        for path, info in list(elab.scopes.items()):
+            if path == scope or path.startswith(prefix):
+                copied = {**info, "span": step.span}
+                if "outputs" in info:
+                    copied["outputs"] = {k: mapping[v].node for k, v in info["outputs"].items()}
+                elab.scopes[level + path[len(scope):]] = copied
+        outputs = {k: mapping[v] for k, v in elab.scopes[scope]["outputs"].items()}
+        main = next(iter(outputs.values()))
+        if len(outputs) > 1:
+            elab.instances[main.node] = Instance(level, outputs)
+        return main
+
+    @staticmethod
+    def check_shape(expected, x: TensorInfo, written: str, step) -> None:
+        if tuple(expected) != tuple(x.shape):
+            raise error(f"reuse: '{written}' was defined on {format_shape(expected)} inputs, "
+                        f"this one is {format_shape(x.shape)}", step.span,
+                        "shared weights need the original's input shape; resize or project the input first")
+
+    @staticmethod
+    def copy(elab, node: str, name: str, inputs: list, step) -> TensorInfo:
+        """A node applying `node`'s weights to `inputs`: its op, arguments, shape and MACs, no parameters."""
+        data = elab.g.nodes[node]
+        shapes = [elab.g.nodes[u]["shape"] for u in data_inputs(elab.g, node)]
+        owns = OPS[data["op"]].module(data["args"], shapes, data["shape"]) is not None
+        tensor = elab.add_node(name, data["op"], data["args"], inputs, step.span, data["shape"], 0, data["macs"])
+        if owns:
+            elab.g.nodes[name]["shares"] = data.get("shares") or node
+        return tensor

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 from archdsl import constructs
 from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError, closest, did_you_mean, error
-from archdsl.evaluate import POISON, Evaluator, TensorInfo, Unknown, format_value
+from archdsl.evaluate import POISON, Evaluator, TensorInfo, Unknown, format_shape, format_value
 from archdsl.functions import Function
 from archdsl.ir import Graph, node_facts, total_macs, total_params
 from archdsl.loader import Namespace, Program
-from archdsl.scope import Env
 from archdsl.ops import OPS, OpError
 from archdsl.ops.base import REQUIRED
+from archdsl.scope import Env
 from archdsl.syntax import ast
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -547,7 +547,7 @@ class Elaborator:
         """`step as name` also names the step's result, unless that would hide an op or block."""
         if label in self._step_names(frame) or isinstance(frame.env.values.get(label), Instance):
             return  # a multi-output instance keeps its outputs under its label
-        frame.env.values[label] = tensor
+        frame.env.values[label] = self.instances.get(tensor.node, tensor)
 
     def _apply_known(self, step: ast.Step, stream, frame: Frame, construct):
         if stream is POISON or (isinstance(stream, list) and POISON in stream):
@@ -602,15 +602,42 @@ class Elaborator:
         if any(s is None for s in shapes):
             raise Unknown()
         try:
-            shape, params, macs = node_facts(op, args, shapes)
+            several = definition.outputs(args, shapes)
+            if several is None:
+                shape, params, macs = node_facts(op, args, shapes)
         except OpError as exc:
             span = _arg_span(exc.arg, definition, positional, keywords) or step.span
-            raise ArchError(Diagnostic(exc.message, span, exc.help)) from None
+            raise ArchError(Diagnostic(self._named_mismatch(op, exc, inputs), span, exc.help)) from None
         if local is None:
             name = naming.auto(op)
         else:
             name = local if claimed else constructs.fresh(naming, local)
+        if several is not None:
+            return self._several_outputs(op, args, inputs, step, naming, name, len(several))
         return self.add_node(naming.full(name), op, args, inputs, step.span, shape, params, macs)
+
+    def _several_outputs(self, op: str, args: dict, inputs: list, step, naming: Naming, name: str, count: int):
+        """An op with several outputs: one node per output (`NAME_1`, `NAME_2`, ...), bound together as an
+        instance whose outputs are `part1`, `part2`, ...; returns the first."""
+        outputs = {}
+        for index in range(count):
+            local = constructs.fresh(naming, f"{name}_{index + 1}")
+            shape, params, macs = node_facts(op, {**args, "index": index}, [t.shape for t in inputs])
+            outputs[f"part{index + 1}"] = self.add_node(naming.full(local), op, {**args, "index": index}, inputs,
+                                                        step.span, shape, params, macs)
+        first = next(iter(outputs.values()))
+        self.instances[first.node] = Instance(naming.full(name), outputs)
+        return first
+
+    def _named_mismatch(self, op: str, exc: OpError, inputs: list[TensorInfo]) -> str:
+        """`add: 'b' is [16, 7, 7] but 'a' is [32, 7, 7]` when the disagreeing inputs were written by name."""
+        if exc.inputs is None:
+            return exc.message
+        names = [self.source_names.get(t.node) for t in inputs]
+        i, j = exc.inputs
+        if not (names[i] and names[j]) or names[i] == names[j]:
+            return exc.message
+        return f"{op}: '{names[i]}' is {format_shape(inputs[i].shape)} but '{names[j]}' is {format_shape(inputs[j].shape)}"
 
     def add_node(self, name, op, args, inputs, span, shape, params, macs, kinds=None) -> TensorInfo:
         self.order += 1

@@ -234,11 +234,12 @@ class Evaluator:
 
     def _call(self, e: ast.Call):
         func = self(e.func)
-        if not callable(func):
+        user = hasattr(func, "invoke")  # a user function (archdsl/functions.py)
+        if not callable(func) and not user:
             raise error(f"'{format_value(func)}' is not a function", e.func.span)
         args = [self(a) for a in e.args]
         kwargs = {k: self(v) for k, v in e.kwargs}
-        if hasattr(func, "invoke"):  # a user function (archdsl/functions.py)
+        if user:
             return func.invoke(self, args, kwargs, e)
         try:
             return func(*args, **kwargs)

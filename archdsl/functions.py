@@ -28,6 +28,9 @@ class Function:
     definition: ast.FunctionDef
     scope: Env
 
+    def __str__(self) -> str:
+        return f"function {self.name}"
+
     @property
     def name(self) -> str:
         return self.definition.name

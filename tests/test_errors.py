@@ -46,7 +46,7 @@ spec.arch:3:3: error: unknown op 'zzz'
 def test_concat_spatial_mismatch():
     text = net("a = conv(16, 3)", "b = x -> conv(16, 3, stride = 2)", "[a, b] -> concat")
     assert render(text) == """\
-spec.arch:5:13: error: concat: input 2 is 16x16, input 1 is 32x32
+spec.arch:5:13: error: concat: 'b' is [16, 16, 16] but 'a' is [16, 32, 32]
   |
 5 |   [a, b] -> concat
   |             ^^^^^^

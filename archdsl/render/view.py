@@ -58,8 +58,8 @@ class Node:
 class Edge:
     tail: str
     head: str
-    kind: str  # data or feedback
-    role: str = ""  # gate inputs: carry, H, T
+    kind: str  # data, feedback, or shared (a layer applied again with the same weights: `reuse`)
+    role: str = ""  # gate inputs: carry, H, T; "shared" on a shared-weights link
     shape: tuple | None = None
 
 
@@ -261,6 +261,12 @@ def _add_edges(g, tree, states, folder, order, view: View) -> None:
                 continue
             seen.add(key)
             view.edges.append(Edge(tail, head, d["kind"], role, g.nodes[u]["shape"]))
+    for v in order:  # `reuse`: a link from the layer whose weights a node shares
+        if g.nodes[v].get("shares"):
+            tail, head = _drawn(tree, states, folder, g.nodes[v]["shares"])[0], _drawn(tree, states, folder, v)[0]
+            if tail != head and (tail, head, "shared", "shared") not in seen:
+                seen.add((tail, head, "shared", "shared"))
+                view.edges.append(Edge(tail, head, "shared", "shared"))
 
 
 def _crosses_instances(a: tuple, b: tuple) -> bool:
