@@ -30,6 +30,7 @@ class Construct(ABC):
     args: tuple = ()
     op = False  # True when the name is also an op usable without a body (`[a, b] -> concat`)
     needs_body = True
+    takes_body = True  # False: a body is an error (set where a body is optional or absent)
     doc = ""
 
     def run(self, elab, step, stream, frame):
@@ -37,7 +38,7 @@ class Construct(ABC):
 
         if self.needs_body and step.body is None:
             raise error(f"'{self.name}' needs a body: {self.name}{'(...)' if self.args else ''} {{ ... }}", step.span)
-        if not self.needs_body and step.body is not None:
+        if not self.takes_body and step.body is not None:
             raise error(f"'{self.name}' does not take a body", step.span)
         if isinstance(stream, list):
             if len(stream) != 1:
@@ -271,7 +272,8 @@ class Clique(Construct):
         Arg("dropout", "float", 0.0),
     )
     doc = ("CliqueNet block: stage I (dense-style), then `rounds` of stage II where each layer is recomputed from "
-           "the newest versions of all others with the same forward weights. Outputs: transit (main) and feature.")
+           "the newest versions of all others with the same forward weights. Outputs: transit (main) and feature. "
+           "An optional body is each layer's transformation after its aggregated edge convolution.")
 
     def expand(self, elab, step, x, frame, args):
         from archdsl.elaborate import Instance
@@ -282,6 +284,11 @@ class Clique(Construct):
             raise error(exc.message, step.span, exc.help) from None
         naming, name = self.level(elab, step, frame, labelled_only=False)
         elab.record_scope(naming.path, self.name, self.name, args, step.span)
+        if step.body is not None:
+            transit, feature = self.with_body(elab, step, x, frame, args, naming)
+            instance = Instance(".".join(naming.path), {"transit": transit, "feature": feature})
+            frame.env.values[name] = elab.instances[transit.node] = instance
+            return transit
         layers: list[TensorInfo] = []
         for i in range(1, args["layers"] + 1):
             a = {"index": i, **args}
@@ -305,11 +312,76 @@ class Clique(Construct):
         frame.env.values[name] = elab.instances[transit.node] = instance
         return transit
 
+    def with_body(self, elab, step, x, frame, args, naming):
+        """A clique block from primitives, each layer's transformation given by the body.
+
+        Update of layer i from X_j (j != i): concat -> bn -> relu -> split into the X_j, one conv W_ji per
+        part (no bias), add: the aggregated edge convolution; then the body. Stage II reuses W_ji for j < i
+        and the body's layers (same weights) and has its own BN; W_ji for j > i are new.
+        """
+        if args["bottleneck"] or args["dropout"]:
+            raise error("clique with a body: write the bottleneck or the dropout in the body", step.span,
+                        "e.g. clique(4, 36) { bn -> relu -> conv(36, 3, bias = false) -> dropout(0.2) }")
+        layers, k = args["layers"], args["k"]
+        newest = {0: x}
+        edges: dict[tuple[int, int], TensorInfo] = {}  # (j, i) -> the first application of W_ji
+        bodies: dict[int, str] = {}  # i -> the scope of layer i's body in stage I
+        for i in range(1, layers + 1):
+            level = sub_level(elab, naming, f"x{i}", "clique_update", step)
+            newest[i] = self.update(elab, step, frame, level, i, [(j, newest[j]) for j in range(i)], edges, k, args)
+            bodies[i], newest[i] = self.run_body(elab, step, frame, level, newest[i])
+        stage1 = dict(newest)
+        stage2 = args["mode"] != "I+I"
+        for r in range(1, (args["rounds"] if stage2 else 0) + 1):
+            for i in range(1, layers + 1):
+                if not updated_in_stage2({"index": i, **args}):
+                    continue
+                suffix = "ii" if args["rounds"] == 1 else f"r{r}"
+                level = sub_level(elab, naming, f"x{i}_{suffix}", "clique_update", step)
+                sources = [(j, newest[j]) for j in range(1, layers + 1) if j != i]
+                out = self.update(elab, step, frame, level, i, sources, edges, k, args)
+                scope, (source, result) = bodies[i]
+                newest[i] = Reuse.replay(elab, scope, source, out, level.full("body"), step)[result]
+        final = newest if stage2 else stage1
+        transit_from = stage1 if args["mode"] == "I+I" else final
+        feature_from = final if args["mode"] == "II+II" else stage1
+        transit = elab.make("concat", {}, [transit_from[i] for i in range(1, layers + 1)], step, naming, "transit")
+        feature = elab.make("concat", {}, [x] + [feature_from[i] for i in range(1, layers + 1)], step, naming,
+                            "feature")
+        return transit, feature
+
+    @staticmethod
+    def update(elab, step, frame, level, i, sources, edges, k, args):
+        """concat -> bn -> relu -> split -> one conv per source (W_ji) -> add."""
+        tensors = [t for _, t in sources]
+        t = tensors[0] if len(tensors) == 1 else elab.make("concat", {}, tensors, step, level)
+        t = elab.make("relu", {}, [elab.make("bn", {}, [t], step, level)], step, level)
+        parts = [t]
+        if len(tensors) > 1:
+            first = elab.make("split", {"sizes": [s.shape[0] for s in tensors]}, [t], step, level, "split")
+            parts = list(elab.instances[first.node].outputs.values())
+        terms = []
+        for (j, _), part in zip(sources, parts):
+            if (j, i) in edges:
+                terms.append(Reuse.copy(elab, edges[(j, i)].node, level.full(fresh(level, f"w{j}")), [part], step))
+            else:
+                edges[(j, i)] = elab.make("conv", {"out": k, "kernel": args["kernel"], "bias": False}, [part], step,
+                                          level, f"w{j}")
+                terms.append(edges[(j, i)])
+        return terms[0] if len(terms) == 1 else elab.make("add", {}, terms, step, level)
+
+    def run_body(self, elab, step, frame, level, x):
+        """The body on one layer's aggregated edge convolution, in the level's sub-level `body`:
+        ((its scope, (its input node, its output node)), its output)."""
+        body = sub_level(elab, level, "body", "group", step)
+        out = self.result(elab, step.body, frame, body, x)
+        return (".".join(body.path), (x.node, out.node)), out
+
 
 @register
 class Reuse(Construct):
     name = "reuse"
-    needs_body = False
+    needs_body = takes_body = False
     args = (Arg("layer", "any"),)
     doc = ("Apply an already-defined layer, or a labelled block instance, to another tensor with the same weights "
            "(counted once); the input shape must equal the original's.")
@@ -361,21 +433,29 @@ class Reuse(Construct):
         source = outside.pop()
         self.check_shape(g.nodes[source]["shape"], x, written, step)
         level = frame.naming.full(self._level(elab, step, frame))
+        mapping = self.replay(elab, scope, source, x, level, step)
+        outputs = {k: mapping[v] for k, v in elab.scopes[scope]["outputs"].items()}
+        main = next(iter(outputs.values()))
+        if len(outputs) > 1:
+            elab.instances[main.node] = Instance(level, outputs)
+        return main
+
+    @staticmethod
+    def replay(elab, scope: str, source: str, x: TensorInfo, level: str, step) -> dict:
+        """Apply the layers of `scope` (which read the node `source` from outside) to `x` again, as the scope
+        `level`, sharing their weights; returns old node -> new tensor (`source` -> `x`)."""
+        g, prefix = elab.g, scope + "."
         mapping = {source: x}
-        for node in members:
+        for node in [n for n in topological_order(g) if n.startswith(prefix)]:
             inputs = [mapping[u] for u in data_inputs(g, node)]
-            mapping[node] = self.copy(elab, node, level + "." + node[len(prefix):], inputs, step)
+            mapping[node] = Reuse.copy(elab, node, level + "." + node[len(prefix):], inputs, step)
         for path, info in list(elab.scopes.items()):
             if path == scope or path.startswith(prefix):
                 copied = {**info, "span": step.span}
                 if "outputs" in info:
                     copied["outputs"] = {k: mapping[v].node for k, v in info["outputs"].items()}
                 elab.scopes[level + path[len(scope):]] = copied
-        outputs = {k: mapping[v] for k, v in elab.scopes[scope]["outputs"].items()}
-        main = next(iter(outputs.values()))
-        if len(outputs) > 1:
-            elab.instances[main.node] = Instance(level, outputs)
-        return main
+        return mapping
 
     @staticmethod
     def check_shape(expected, x: TensorInfo, written: str, step) -> None:

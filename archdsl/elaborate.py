@@ -443,8 +443,7 @@ class Elaborator:
         return set(OPS) | set(ns.blocks) | set(constructs.CONSTRUCTS) | qualified
 
     def _tensor_names(self, frame: Frame) -> set[str]:
-        return {n for n in frame.env.names() if isinstance(frame.env.lookup(n), (TensorInfo, Instance))
-                and frame.env.lookup(n) is not POISON}
+        return {n for n in frame.env.names() if isinstance(frame.env.lookup(n), (TensorInfo, Instance))}
 
     def _unknown_tensor(self, name: str, span: Span, frame: Frame) -> ArchError:
         return error(f"unknown tensor '{name}'", span, did_you_mean(name, self._tensor_names(frame))

@@ -282,6 +282,8 @@ def _clique_rows(view: View, unroll: bool) -> None:
     """Clique layers side by side; unrolled: a stage-I row and a stage-II row with the feedback between."""
     for cluster in [c for c in view.clusters.values() if c.kind == "clique"]:
         layers = [n for n in view.nodes.values() if n.op == "clique_layer" and n.cluster == cluster.id]
+        if not layers:  # a clique written with a body: ordinary layers
+            continue
         if not unroll:
             cluster.rows.append([n.id for n in layers])
             continue

@@ -86,6 +86,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic
                           "remove it; names are letters, digits and '_', comments start with '#'")
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         lines = text.splitlines() or [""]
+        never = _never_closed(text, (len(lines) + 1, 1))
+        if never:
+            return _never_closed_diagnostic(never, file, "the end of the file")
         end = Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
         return Diagnostic("unexpected end of file", end, _unclosed_hint(text) or "the last statement is unfinished")
     token: Token = exc.token
@@ -100,12 +103,61 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic
         hint = "expected " + (", ".join(expected[:-1]) + " or " + expected[-1] if len(expected) > 1 else expected[0])
     if token.type == "_NL" and "')'" in expected:
         hint = "a ')' is missing before the end of the line"
+    never = _never_closed(text, (line, col))
+    if never and f"'{never[0]}'" in expected and token.value not in (")", "]", "}"):
+        return _never_closed_diagnostic(never, file, f"{found} at {line}:{col}")
+    if token.value == "as" and re.search(r"}\s*$", text[:token.start_pos or 0]):
+        hint = f"a label goes before the body: {_step_before(text, token.start_pos)} as {_next_word(text, token)} {{ ... }}"
     used_as_name = re.match(r"[ \t]*(=[^=]|->|\.|:|,)", text[token.end_pos:] if token.end_pos else "")
     if "NAME" in exc.expected and str(token.value).isalpha() and token.type != "NAME" and used_as_name:
         hint = f"'{token.value}' is a reserved word; it cannot name a tensor or a value"
     if unclosed and f"'{unclosed[0]}'" in expected and (unclosed[1] in "([" or token.value in (")", "]", "}")):
         hint = _unclosed_hint(text, (line, col))  # inside ( or [ a new line does not end the statement
     return Diagnostic(f"unexpected {found}", Span(file, line, col, line, col + width), hint)
+
+
+def _never_closed(text: str, before: tuple[int, int]) -> tuple[str, str, int, int] | None:
+    """The innermost bracket opened before `before` and still open at the end of the text: (closer, opener, line,
+    column)."""
+    stack: list[tuple[str, int, int]] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for number, line in enumerate(text.splitlines(), 1):
+        code = re.sub(r'"([^"\\]|\\.)*"|#.*', lambda m: " " * len(m.group()), line)
+        for col, ch in enumerate(code, 1):
+            if ch in "([{":
+                stack.append((ch, number, col))
+            elif ch in pairs and stack and stack[-1][0] == pairs[ch]:
+                stack.pop()
+    opened = [b for b in stack if (b[1], b[2]) < before]
+    if not opened:
+        return None
+    ch, number, col = opened[-1]
+    return {"(": ")", "[": "]", "{": "}"}[ch], ch, number, col
+
+
+def _never_closed_diagnostic(bracket: tuple[str, str, int, int], file: str, reached: str) -> Diagnostic:
+    closer, opener, line, col = bracket
+    return Diagnostic(f"this '{opener}' at {line}:{col} is never closed", Span(file, line, col, line, col + 1),
+                      f"add the matching '{closer}' (the parser reached {reached} without finding it)")
+
+
+def _step_before(text: str, end: int) -> str:
+    """`residual(...)` for the step whose body ends just before `end` (for the label-after-body hint)."""
+    depth, i = 0, text.rindex("}", 0, end)
+    while i >= 0:
+        depth += {"}": 1, "{": -1}.get(text[i], 0)
+        if depth == 0:
+            break
+        i -= 1
+    head = re.search(r"([A-Za-z_][\w.]*)\s*(\([^{}]*\))?\s*$", text[:max(i, 0)])
+    if head is None:
+        return "step"
+    return head.group(1) + ("(...)" if head.group(2) else "")
+
+
+def _next_word(text: str, token: Token) -> str:
+    word = re.match(r"\s*(\w+|\"[^\"\n]*\")", text[token.end_pos:] if token.end_pos else "")
+    return word.group(1) if word else "NAME"
 
 
 def _unclosed_hint(text: str, stop: tuple[int, int] | None = None) -> str | None:
