@@ -460,8 +460,8 @@ class Reuse(Construct):
     @staticmethod
     def check_shape(expected, x: TensorInfo, written: str, step) -> None:
         if tuple(expected) != tuple(x.shape):
-            raise error(f"reuse: '{written}' was defined on {format_shape(expected)} inputs, "
-                        f"this one is {format_shape(x.shape)}", step.span,
+            raise error(f"reuse: '{written}' was defined on a {format_shape(expected)} input; "
+                        f"this input is {format_shape(x.shape)}", step.span,
                         "shared weights need the original's input shape; resize or project the input first")
 
     @staticmethod

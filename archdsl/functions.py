@@ -54,18 +54,23 @@ class Function:
         finally:
             sys.setrecursionlimit(limit)
 
+    def signature(self) -> str:
+        """`def f(a, b = ...)`, for help lines."""
+        params = ", ".join(p.name if p.default is None else f"{p.name} = ..." for p in self.definition.params)
+        return f"def {self.name}({params})"
+
     def _bind(self, args: list, kwargs: dict, call: ast.Call) -> dict:
         params = self.definition.params
         names = [p.name for p in params]
         if len(args) > len(params):
             raise error(f"'{self.name}' takes {_count(params)}, found {len(args)}", call.span,
-                        f"def {self.name}({', '.join(names)})")
+                        self.signature())
         values = dict(zip(names, args))
         for key, value in kwargs.items():
             span = getattr(key, "span", None) or call.span
             if key not in names:
                 raise error(f"'{self.name}' has no parameter '{key}'", span,
-                            did_you_mean(key, names) or f"def {self.name}({', '.join(names)})")
+                            did_you_mean(key, names) or self.signature())
             if key in values:
                 raise error(f"parameter '{key}' is given twice", span)
             values[key] = value
@@ -73,7 +78,7 @@ class Function:
             if param.name not in values:
                 if param.default is None:
                     raise error(f"'{self.name}' needs a value for '{param.name}'", call.span,
-                                f"def {self.name}({', '.join(names)})")
+                                self.signature())
                 values[param.name] = Evaluator(Env(values, parent=self.scope).lookup)(param.default)
         return {name: values[name] for name in names}
 
