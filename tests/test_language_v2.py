@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -510,3 +511,23 @@ spec.arch:5:5: error: unexpected 'as'
   = help: a label goes before the body: residual(...) as res { ... }"""
     assert render(net("concat { branch { } } as mix")).splitlines()[-1] == \
         "  = help: a label goes before the body: concat as mix { ... }"
+
+
+# ---------------------------------------------------------------- a network rewritten with v2
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "language_v2"
+
+
+def test_mobilenet_v2_with_v2_features_is_torchvisions_and_the_old_spelling():
+    torchvision = pytest.importorskip("torchvision")
+    new, old = load(EXAMPLES / "mobilenet_v2.arch"), load(EXAMPLES / "mobilenet_v2_before.arch")
+    a, b = elaborate(new, "mobilenet_v2", {"alpha": 1.4}), elaborate(old, "mobilenet_v2", {"alpha": 1.4})
+    assert [(n, a.nodes[n]["shape"]) for n in ir.layers(a)] == [(n, b.nodes[n]["shape"]) for n in ir.layers(b)]
+    assert ir.total_params(a) == 6_108_776  # torchvision's mobilenet_v2(width_mult=1.4)
+    reference = torchvision.models.mobilenet_v2(weights=None, width_mult=0.35).eval()
+    module = build(EXAMPLES / "mobilenet_v2.arch", "mobilenet_v2", alpha=0.35, size=64).eval()
+    ours, theirs = module.state_dict(), reference.state_dict()
+    assert [v.shape for v in ours.values()] == [v.shape for v in theirs.values()]
+    module.load_state_dict(dict(zip(ours, theirs.values())))
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.allclose(module(x), reference(x), atol=1e-5)
