@@ -261,8 +261,9 @@ def _add_edges(g, tree, states, folder, order, view: View) -> None:
                 continue
             seen.add(key)
             view.edges.append(Edge(tail, head, d["kind"], role, g.nodes[u]["shape"]))
-    for v in order:  # `reuse`: a link from the layer whose weights a node shares
-        if g.nodes[v].get("shares"):
+    for v in order:  # `reuse`: a link from the layer whose weights (or statistics) a node shares
+        original = g.nodes[v].get("shares")
+        if original and (g.nodes[original]["params"] or OPS[g.nodes[v]["op"]].category == "norm"):
             tail, head = _drawn(tree, states, folder, g.nodes[v]["shares"])[0], _drawn(tree, states, folder, v)[0]
             if tail != head and (tail, head, "shared", "shared") not in seen:
                 seen.add((tail, head, "shared", "shared"))
