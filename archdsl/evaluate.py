@@ -158,10 +158,10 @@ _COMPARE = {
 class Evaluator:
     """Evaluates expressions against a lookup function for names."""
 
-    def __init__(self, lookup: Callable[[str], object], incoming: TensorInfo | None = None, calls: tuple = ()):
+    def __init__(self, lookup: Callable[[str], object], incoming: TensorInfo | None = None, calls=()):
         self.lookup = lookup
         self.incoming = incoming
-        self.calls = calls  # the user-function calls being evaluated, outermost first
+        self.calls = calls  # the user-function calls being evaluated (archdsl/functions.py)
 
     def __call__(self, expr: ast.Expr):
         method = getattr(self, "_" + type(expr).__name__.lower())

@@ -4,7 +4,8 @@ A function is a value in its file's global scope, so it can be called from any e
 (arguments, `let`, conditions, other functions) whatever the order of definition. Its body sees
 its parameters and its file's top-level names, never tensors or layers. Recursion is allowed
 (a ternary gives the base case); calls nest at most :data:`MAX_DEPTH` deep, and going deeper is a
-located error that shows the call chain, never Python's RecursionError.
+located error that shows the call chain, never Python's RecursionError; one expression makes at
+most :data:`MAX_CALLS` calls (a recursion that branches, such as a naive Fibonacci, grows fast).
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from archdsl.scope import Env
 from archdsl.syntax import ast
 
 MAX_DEPTH = 200  # nested user-function calls
+MAX_CALLS = 100_000  # user-function calls made while evaluating one expression
 _FRAMES_PER_CALL = 60  # Python frames one nested call may take (a generous bound for deep expressions)
+
+
+@dataclass(frozen=True)
+class _Calls:
+    """The calls being evaluated (outermost first), and how many one expression has made so far."""
+
+    chain: tuple
+    made: list  # [count], shared from the outermost call down
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,14 +48,20 @@ class Function:
     def invoke(self, caller: Evaluator, args: list, kwargs: dict, call: ast.Call):
         """Evaluate the body for one call written at `call`."""
         values = self._bind(args, kwargs, call)
-        calls = caller.calls + (f"{self.name}({', '.join(_short(v) for v in values.values())})",)
-        if len(calls) > MAX_DEPTH:
-            shown = calls if len(calls) <= 6 else (*calls[:3], "...", *calls[-2:])
+        outer = caller.calls if isinstance(caller.calls, _Calls) else _Calls((), [0])
+        calls = _Calls(outer.chain + (f"{self.name}({', '.join(_short(v) for v in values.values())})",), outer.made)
+        if len(calls.chain) > MAX_DEPTH:
+            shown = calls.chain if len(calls.chain) <= 6 else (*calls.chain[:3], "...", *calls.chain[-2:])
             raise error(f"function calls nested more than {MAX_DEPTH} deep: " + " -> ".join(shown), call.span,
                         "a recursive function needs a base case that every call reaches, "
                         f"e.g. def {self.name}(n) = n <= 1 ? 1 : n * {self.name}(n - 1)")
+        calls.made[0] += 1
+        if calls.made[0] > MAX_CALLS:
+            raise error(f"more than {MAX_CALLS:,} function calls in one expression (at {calls.chain[-1]})", call.span,
+                        "a recursion that calls itself twice per step doubles its work per level; "
+                        "pass the partial results along instead")
         body = Evaluator(Env(values, parent=self.scope).lookup, None, calls)
-        if caller.calls:
+        if outer.chain:
             return body(self.definition.body)
         limit = sys.getrecursionlimit()  # the outermost call makes room for MAX_DEPTH nested ones
         sys.setrecursionlimit(max(limit, _FRAMES_PER_CALL * MAX_DEPTH + 1000))

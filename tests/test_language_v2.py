@@ -531,3 +531,9 @@ def test_mobilenet_v2_with_v2_features_is_torchvisions_and_the_old_spelling():
     module.load_state_dict(dict(zip(ours, theirs.values())))
     x = torch.randn(2, 3, 64, 64)
     assert torch.allclose(module(x), reference(x), atol=1e-5)
+
+
+def test_a_recursion_that_branches_too_much_is_stopped():
+    text = net("conv(fib(40), 1)", head="def fib(n) = n < 2 ? n : fib(n - 1) + fib(n - 2)\n")
+    assert render(text).splitlines()[0].startswith(
+        "spec.arch:1:26: error: more than 100,000 function calls in one expression (at fib(")
