@@ -15,7 +15,9 @@ Each construct expands into ordinary IR ops when a network is elaborated:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Protocol
 
+from archdsl.binding import bind_op_args
 from archdsl.diagnostics import error
 from archdsl.evaluate import TensorInfo, Unknown, format_shape, format_value
 from archdsl.ir import data_inputs, topological_order
@@ -23,6 +25,27 @@ from archdsl.ops import OPS, OpError
 from archdsl.ops.base import Arg
 from archdsl.ops.clique import check_clique_args, updated_in_stage2
 from archdsl.syntax import ast
+from archdsl.values import Frame, Naming
+
+
+class Context(Protocol):
+    """What a construct may use of the elaborator: the graph builder (archdsl/builder.py) and running
+    bodies and arguments. Constructs never import the interpreter."""
+
+    g: object  # the IR graph, read-only here
+    scopes: dict
+    instances: dict
+
+    def make(self, op, values, inputs, step, naming, local=None, claimed=False) -> TensorInfo: ...
+    def add_node(self, name, op, args, inputs, span, shape, params, macs, shares=None) -> TensorInfo: ...
+    def mark_edge(self, source, target, port, **attrs) -> None: ...
+    def add_edge(self, source, target, port, kind, **attrs) -> None: ...
+    def several(self, name, outputs): ...
+    def record_scope(self, path, kind, definition, args, span) -> None: ...
+    def label(self, label, frame) -> str: ...
+    def evaluate(self, expr, frame, incoming=None): ...
+    def step_args(self, step, frame, incoming): ...
+    def run_body(self, body, frame) -> None: ...
 
 
 class Construct(ABC):
@@ -33,9 +56,7 @@ class Construct(ABC):
     takes_body = True  # False: a body is an error (set where a body is optional or absent)
     doc = ""
 
-    def run(self, elab, step, stream, frame):
-        from archdsl.elaborate import bind_op_args
-
+    def run(self, elab: Context, step, stream, frame: Frame):
         if self.needs_body and step.body is None:
             raise error(f"'{self.name}' needs a body: {self.name}{'(...)' if self.args else ''} {{ ... }}", step.span)
         if not self.takes_body and step.body is not None:
@@ -55,10 +76,8 @@ class Construct(ABC):
     # helpers
     def level(self, elab, step, frame, labelled_only: bool):
         """The naming for the construct's contents: a new level, or the enclosing one."""
-        from archdsl.elaborate import Naming
-
         if step.label is not None:
-            name = frame.naming.claim(elab._label(step.label, frame), step.label.span)
+            name = frame.naming.claim(elab.label(step.label, frame), step.label.span)
         elif labelled_only:
             return frame.naming, None
         else:
@@ -67,8 +86,6 @@ class Construct(ABC):
         return naming, name
 
     def body(self, elab, body, frame, naming, stream, branches=None):
-        from archdsl.elaborate import Frame
-
         inner = Frame(env=frame.env.child(), naming=naming, stream=stream, kind=frame.kind, branches=branches,
                       expects=frame.expects, ns=frame.ns)
         elab.run_body(body, inner)
@@ -90,29 +107,17 @@ def register(cls):
     return cls
 
 
-def fresh(naming, base: str) -> str:
-    """`base` if unused in this scope, else base2, base3..."""
-    if base not in naming.used:
-        naming.used.add(base)
-        return base
-    return naming.auto(base)
-
-
 def sub_level(elab, naming, base: str, kind: str, step, args=None):
-    from archdsl.elaborate import Naming
-
-    inner = Naming(naming.path + (fresh(naming, base),))
+    inner = Naming(naming.path + (naming.fresh(base),))
     elab.record_scope(inner.path, kind, kind, args or {}, step.span)
     return inner
 
 
 def run_branch(elab, stmt, frame):
     """One `branch` of a concat or sum body; returns the branch's output tensor."""
-    from archdsl.elaborate import Frame, Naming
-
     naming = frame.naming
     if stmt.label is not None:
-        naming = Naming(naming.path + (naming.claim(elab._label(stmt.label, frame), stmt.label.span),))
+        naming = Naming(naming.path + (naming.claim(elab.label(stmt.label, frame), stmt.label.span),))
         elab.record_scope(naming.path, "branch", "branch", {}, stmt.span)
     inner = Frame(env=frame.env.child(), naming=naming, stream=frame.stream, kind=frame.kind,
                   expects=frame.expects, ns=frame.ns)
@@ -276,8 +281,6 @@ class Clique(Construct):
            "An optional body is each layer's transformation after its aggregated edge convolution.")
 
     def expand(self, elab, step, x, frame, args):
-        from archdsl.elaborate import Instance
-
         try:
             check_clique_args(args["layers"], args["k"], args["mode"], args["partial"], args["rounds"])
         except OpError as exc:
@@ -286,8 +289,7 @@ class Clique(Construct):
         elab.record_scope(naming.path, self.name, self.name, args, step.span)
         if step.body is not None:
             transit, feature = self.with_body(elab, step, x, frame, args, naming)
-            instance = Instance(".".join(naming.path), {"transit": transit, "feature": feature})
-            frame.env.values[name] = elab.instances[transit.node] = instance
+            frame.env.values[name] = elab.several(".".join(naming.path), {"transit": transit, "feature": feature})
             return transit
         layers: list[TensorInfo] = []
         for i in range(1, args["layers"] + 1):
@@ -299,17 +301,16 @@ class Clique(Construct):
                 if j == i:
                     continue
                 if j < i:
-                    elab.g.edges[source.node, layer.node, j].update(weight=f"W_{j}_{i}", shared=shared and j > 0)
+                    elab.mark_edge(source.node, layer.node, j, weight=f"W_{j}_{i}", shared=shared and j > 0)
                 elif shared:
-                    elab.g.add_edge(source.node, layer.node, key=j, port=j, kind="feedback", weight=f"W_{j}_{i}",
+                    elab.add_edge(source.node, layer.node, j, "feedback", weight=f"W_{j}_{i}",
                                     shared=False)
         mode = args["mode"]
         transit = elab.make("clique_output", {"stage": "I" if mode == "I+I" else "II", "with_input": False}, layers,
                             step, naming, "transit")
         feature = elab.make("clique_output", {"stage": "II" if mode == "II+II" else "I", "with_input": True},
                             [x, *layers], step, naming, "feature")
-        instance = Instance(".".join(naming.path), {"transit": transit, "feature": feature})
-        frame.env.values[name] = elab.instances[transit.node] = instance
+        frame.env.values[name] = elab.several(".".join(naming.path), {"transit": transit, "feature": feature})
         return transit
 
     def with_body(self, elab, step, x, frame, args, naming):
@@ -325,7 +326,7 @@ class Clique(Construct):
         layers, k = args["layers"], args["k"]
         newest = {0: x}
         edges: dict[tuple[int, int], TensorInfo] = {}  # (j, i) -> the first application of W_ji
-        bodies: dict[int, str] = {}  # i -> the scope of layer i's body in stage I
+        bodies: dict[int, tuple] = {}  # i -> layer i's body in stage I: (its scope, (its input, its output))
         for i in range(1, layers + 1):
             level = sub_level(elab, naming, f"x{i}", "clique_update", step)
             newest[i] = self.update(elab, step, frame, level, i, [(j, newest[j]) for j in range(i)], edges, k, args)
@@ -363,7 +364,7 @@ class Clique(Construct):
         terms = []
         for (j, _), part in zip(sources, parts):
             if (j, i) in edges:
-                terms.append(Reuse.copy(elab, edges[(j, i)].node, level.full(fresh(level, f"w{j}")), [part], step))
+                terms.append(Reuse.copy(elab, edges[(j, i)].node, level.full(level.fresh(f"w{j}")), [part], step))
             else:
                 edges[(j, i)] = elab.make("conv", {"out": k, "kernel": args["kernel"], "bias": False}, [part], step,
                                           level, f"w{j}")
@@ -401,7 +402,7 @@ class Reuse(Construct):
 
     def _level(self, elab, step, frame) -> str:
         if step.label is not None:
-            return frame.naming.claim(elab._label(step.label, frame), step.label.span)
+            return frame.naming.claim(elab.label(step.label, frame), step.label.span)
         return frame.naming.auto("reuse")
 
     def layer(self, elab, step, x, frame, value, written, span):
@@ -422,8 +423,6 @@ class Reuse(Construct):
 
     def block(self, elab, step, x, frame, scope, written):
         """A block instance again: each of its layers applied in order, sharing their weights."""
-        from archdsl.elaborate import Instance
-
         g, prefix = elab.g, scope + "."
         members = [n for n in topological_order(g) if n.startswith(prefix)]
         outside = {u for n in members for u, _, d in g.in_edges(n, data=True) if not u.startswith(prefix)}
@@ -437,7 +436,7 @@ class Reuse(Construct):
         outputs = {k: mapping[v] for k, v in elab.scopes[scope]["outputs"].items()}
         main = next(iter(outputs.values()))
         if len(outputs) > 1:
-            elab.instances[main.node] = Instance(level, outputs)
+            elab.several(level, outputs)
         return main
 
     @staticmethod
@@ -470,7 +469,5 @@ class Reuse(Construct):
         data = elab.g.nodes[node]
         shapes = [elab.g.nodes[u]["shape"] for u in data_inputs(elab.g, node)]
         owns = OPS[data["op"]].module(data["args"], shapes, data["shape"]) is not None
-        tensor = elab.add_node(name, data["op"], data["args"], inputs, step.span, data["shape"], 0, data["macs"])
-        if owns:
-            elab.g.nodes[name]["shares"] = data.get("shares") or node
-        return tensor
+        return elab.add_node(name, data["op"], data["args"], inputs, step.span, data["shape"], 0, data["macs"],
+                             shares=(data.get("shares") or node) if owns else None)

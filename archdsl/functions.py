@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from archdsl.diagnostics import did_you_mean, error
 from archdsl.evaluate import Evaluator, format_value
-from archdsl.scope import Env
 from archdsl.syntax import ast
+from archdsl.values import Env
 
 MAX_DEPTH = 200  # nested user-function calls
 MAX_CALLS = 100_000  # user-function calls made while evaluating one expression
