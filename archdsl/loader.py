@@ -23,7 +23,7 @@ class Namespace:
     `modules` holds the namespaces of qualified imports (`import "x.arch" as x`) by alias.
     """
 
-    file: str
+    file: str = ""
     blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
     networks: dict[str, ast.NetworkDef] = field(default_factory=dict)
     variants: dict[str, ast.Variant] = field(default_factory=dict)
@@ -55,6 +55,9 @@ class Program(Namespace):
     sources: dict[str, str] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # networks and variants of the main file, in order
 
+    def __post_init__(self) -> None:
+        self.file = self.file or self.main
+
     def targets(self) -> list[str]:
         """Networks and variants of the main file, in the order written."""
         return list(self.order)
@@ -78,7 +81,7 @@ def load(path: str | Path) -> Program:
 
 def load_text(text: str, file: str = "<string>") -> Program:
     """Parse spec text (its imports are resolved relative to `file`)."""
-    program = Program(file=file, main=file)
+    program = Program(main=file)
     _Loader(program).add(file, text, stack=(), namespace=program)
     return program
 
