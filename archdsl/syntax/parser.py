@@ -119,20 +119,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic
 def _never_closed(text: str, before: tuple[int, int]) -> tuple[str, str, int, int] | None:
     """The innermost bracket opened before `before` and still open at the end of the text: (closer, opener, line,
     column)."""
-    stack: list[tuple[str, int, int]] = []
-    pairs = {")": "(", "]": "[", "}": "{"}
-    for number, line in enumerate(text.splitlines(), 1):
-        code = re.sub(r'"([^"\\]|\\.)*"|#.*', lambda m: " " * len(m.group()), line)
-        for col, ch in enumerate(code, 1):
-            if ch in "([{":
-                stack.append((ch, number, col))
-            elif ch in pairs and stack and stack[-1][0] == pairs[ch]:
-                stack.pop()
-    opened = [b for b in stack if (b[1], b[2]) < before]
-    if not opened:
-        return None
-    ch, number, col = opened[-1]
-    return {"(": ")", "[": "]", "{": "}"}[ch], ch, number, col
+    opened = [b for b in _open_brackets(text, None) if (b[1], b[2]) < before]
+    return _closing(opened[-1]) if opened else None
 
 
 def _never_closed_diagnostic(bracket: tuple[str, str, int, int], file: str, reached: str) -> Diagnostic:
@@ -170,7 +158,14 @@ def _unclosed_hint(text: str, stop: tuple[int, int] | None = None) -> str | None
 
 
 def _unclosed_bracket(text: str, stop: tuple[int, int] | None) -> tuple[str, str, int, int] | None:
-    """The innermost bracket still open before `stop`: (closer, opener, line, column)."""
+    """The innermost bracket still open before `stop` (or the end): (closer, opener, line, column)."""
+    stack = _open_brackets(text, stop)
+    return _closing(stack[-1]) if stack else None
+
+
+def _open_brackets(text: str, stop: tuple[int, int] | None) -> list[tuple[str, int, int]]:
+    """The brackets still open before `stop` (or the end), outermost first: (opener, line, column); strings and
+    comments skipped, a mismatched closer ignored."""
     stack: list[tuple[str, int, int]] = []
     pairs = {")": "(", "]": "[", "}": "{"}
     for number, line in enumerate(text.splitlines(), 1):
@@ -182,10 +177,12 @@ def _unclosed_bracket(text: str, stop: tuple[int, int] | None) -> tuple[str, str
                 stack.append((ch, number, col))
             elif ch in pairs and stack and stack[-1][0] == pairs[ch]:
                 stack.pop()
-    if not stack:
-        return None
-    ch, number, col = stack[-1]
-    return {"(": ")", "[": "]", "{": "}"}[ch], ch, number, col
+    return stack
+
+
+def _closing(bracket: tuple[str, int, int]) -> tuple[str, str, int, int]:
+    opener, number, col = bracket
+    return {"(": ")", "[": "]", "{": "}"}[opener], opener, number, col
 
 
 def _unescape(body: str) -> str:
