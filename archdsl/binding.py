@@ -47,7 +47,7 @@ def bind_op_args(definition, positional: list, keywords: dict, span: Span) -> di
     if len(positional) > len(spec):
         extra = positional[len(spec)]
         raise error(f"'{definition.name}' takes at most {len(spec)} arguments, found {len(positional)}",
-                    extra[1] or span, _signature(definition))
+                    extra[1] or span, signature(definition))
     values: dict = {}
     for arg, (value, vspan) in zip(spec, positional):
         values[arg.name] = (value, vspan)
@@ -62,7 +62,7 @@ def bind_op_args(definition, positional: list, keywords: dict, span: Span) -> di
             value, vspan = values[arg.name]
             result[arg.name] = _check_kind(definition.name, arg, value, vspan or span)
         elif arg.default is REQUIRED:
-            raise error(f"'{definition.name}' needs the argument '{arg.name}'", span, _signature(definition))
+            raise error(f"'{definition.name}' needs the argument '{arg.name}'", span, signature(definition))
         elif isinstance(arg.default, str) and arg.default.startswith("="):
             result[arg.name] = result[arg.default[1:]]
         else:
@@ -76,10 +76,10 @@ def check_keywords(definition, keywords, span: Span) -> None:
     for key in keywords:
         if key not in names:
             raise error(f"'{definition.name}' has no argument '{key}'", getattr(key, "span", None) or span,
-                        did_you_mean(key, names) or _signature(definition))
+                        did_you_mean(key, names) or signature(definition))
 
 
-def _signature(definition) -> str:
+def signature(definition) -> str:
     """`conv(out, kernel, stride=1, ...)`: the op's arguments, for help lines."""
     return f"{definition.name}(" + ", ".join(a.name if a.default is REQUIRED else f"{a.name}={_default(a)}"
                                              for a in definition.args) + ")"
