@@ -248,10 +248,11 @@ class _Generator:
             self.forward_lines.append(f"{self.variable(node)} = {inplace}")
             return
         constructor = op.module(data["args"], shapes, data["shape"])
-        if constructor is not None:
+        module = self.attr(data.get("shares") or node)  # `reuse`: the shared layer's own submodule
+        if constructor is not None and not data.get("shares"):
             self.declare(node, constructor)
-            self.init_lines.extend(op.init(data["args"], self.attr(node)))
-        expr = op.forward(data["args"], args, self.attr(node), shapes)
+            self.init_lines.extend(op.init(data["args"], module))
+        expr = op.forward(data["args"], args, module, shapes)
         self.forward_lines.append(f"{self.variable(node)} = {expr}")
 
     def _reusable(self, value: str, dying) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import re
 
+from archdsl.binding import signature as argument_signature
 from archdsl.constructs import CONSTRUCTS
-from archdsl.elaborate import _signature
 from archdsl.evaluate import BUILTIN_NAMES
 from archdsl.ops import OPS
 from archdsl.syntax.parser import GRAMMAR
@@ -61,7 +61,7 @@ def builtin_functions() -> tuple[str, ...]:
 def signature(name: str) -> str:
     """`conv(out, kernel, stride=1, ...)`: an op's or construct's arguments, as error help shows them."""
     definition = OPS.get(name) or CONSTRUCTS[name]
-    return _signature(definition)
+    return argument_signature(definition)
 
 
 def documentation(name: str) -> str:

@@ -22,11 +22,13 @@ Shape = tuple  # a tensor shape without the batch dimension
 class OpError(Exception):
     """A shape or argument error in one op; the elaborator adds the location."""
 
-    def __init__(self, message: str, help: str | None = None, arg: str | None = None):
+    def __init__(self, message: str, help: str | None = None, arg: str | None = None,
+                 inputs: tuple[int, int] | None = None):
         super().__init__(message)
         self.message = message
         self.help = help
         self.arg = arg
+        self.inputs = inputs  # the two inputs (0-based) whose shapes disagree, so that errors can name them
 
 
 REQUIRED = object()
@@ -70,6 +72,11 @@ class Op:
 
     def label(self, a: dict, out: Shape) -> str:
         return self.name
+
+    def outputs(self, a: dict, ins: list[Shape]) -> list[Shape] | None:
+        """The shapes of an op with several outputs (None: one output, `infer`'s). In the IR such an op is one
+        node per output, selected by the argument `index`; `infer` gives that output's shape."""
+        return None
 
     # PyTorch source: a constructor expression (None for stateless ops) and a forward expression.
     def module(self, a: dict, ins: list[Shape], out: Shape) -> str | None:

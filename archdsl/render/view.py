@@ -59,8 +59,8 @@ class Node:
 class Edge:
     tail: str
     head: str
-    kind: str  # data or feedback
-    role: str = ""  # gate inputs: carry, H, T
+    kind: str  # data, feedback, or shared (a layer applied again with the same weights: `reuse`)
+    role: str = ""  # gate inputs: carry, H, T; "shared" on a shared-weights link
     shape: tuple | None = None
 
 
@@ -320,6 +320,13 @@ def _add_edges(g, tree, states, folder, order, view: View) -> None:
                 continue
             seen.add(key)
             view.edges.append(Edge(tail, head, d["kind"], role, g.nodes[u]["shape"]))
+    for v in order:  # `reuse`: a link from the layer whose weights (or statistics) a node shares
+        original = g.nodes[v].get("shares")
+        if original and (g.nodes[original]["params"] or OPS[g.nodes[v]["op"]].category == "norm"):
+            tail, head = _drawn(tree, states, folder, g.nodes[v]["shares"])[0], _drawn(tree, states, folder, v)[0]
+            if tail != head and (tail, head, "shared", "shared") not in seen:
+                seen.add((tail, head, "shared", "shared"))
+                view.edges.append(Edge(tail, head, "shared", "shared"))
 
 
 def _crosses_instances(a: tuple, b: tuple) -> bool:
@@ -335,6 +342,8 @@ def _clique_rows(view: View, unroll: bool) -> None:
     """Clique layers side by side; unrolled: a stage-I row and a stage-II row with the feedback between."""
     for cluster in [c for c in view.clusters.values() if c.kind == "clique"]:
         layers = [n for n in view.nodes.values() if n.op == "clique_layer" and n.cluster == cluster.id]
+        if not layers:  # a clique written with a body: ordinary layers
+            continue
         if not unroll:
             cluster.rows.append([n.id for n in layers])
             continue

@@ -4,8 +4,9 @@ if exists("b:current_syntax")
   finish
 endif
 
-syntax keyword archKeyword as block branch elif else expect for group
-syntax keyword archKeyword if import input let network output repeat within
+syntax keyword archKeyword as block branch def elif else expect for
+syntax keyword archKeyword group if import input let network output repeat
+syntax keyword archKeyword within
 syntax keyword archConstant false none true
 syntax keyword archOperatorWord and in not or percent
 syntax keyword archOp adaptive_avgpool adaptive_maxpool add avgpool bn clique clique_layer clique_output
@@ -13,8 +14,8 @@ syntax keyword archOp concat conv crop deconv dense drop_path dropout dwconv
 syntax keyword archOp fc flatten gap gate gelu gmp groupnorm groups
 syntax keyword archOp hardsigmoid hardswish highway identity layer_scale layernorm leaky_relu log_softmax
 syntax keyword archOp lrn maxpool mul pad_channels partial_conv permute rbf relu
-syntax keyword archOp relu6 reshape residual scale shuffle sigmoid silu slice
-syntax keyword archOp softmax subsample sum tanh trainable_pool upsample
+syntax keyword archOp relu6 reshape residual reuse scale shuffle sigmoid silu
+syntax keyword archOp slice softmax split subsample sum tanh trainable_pool upsample
 syntax keyword archBuiltin abs ceil enumerate float floor int len max
 syntax keyword archBuiltin min prod range reversed round sqrt str sum
 syntax keyword archBuiltin zip
