@@ -53,8 +53,9 @@ def test_the_wheel_holds_the_package_and_nothing_else(wheel):
     info = f"archdsl-{VERSION}.dist-info"
     assert others == {f"{info}/{f}" for f in ("METADATA", "WHEEL", "RECORD", "entry_points.txt", "top_level.txt",
                                               "licenses/LICENSE")}
-    assert wheel.read(f"{info}/entry_points.txt").decode().split() == ["[console_scripts]", "archdsl", "=",
-                                                                      "archdsl.cli:main"]
+    assert wheel.read(f"{info}/entry_points.txt").decode().split() == [  # the command, the Pygments lexer plugin
+        "[console_scripts]", "archdsl", "=", "archdsl.cli:main", "[pygments.lexers]", "arch", "=",
+        "archdsl.editor.lexer:ArchLexer"]
 
 
 def test_the_metadata_names_version_license_urls_extras_and_classifiers(wheel):
