@@ -4,22 +4,48 @@ Each construct expands into ordinary IR ops when a network is elaborated:
 
 - ``concat { branch {..} .. }`` and ``sum { branch {..} .. }``: parallel branches
   (Inception; an empty branch is the identity);
-- ``residual(shortcut) { F }``: y = F(x) + S(x), S identity, projection or option A;
+- ``residual(shortcut, drop_path) { F }``: y = F(x) + S(x), S identity, projection or option A;
 - ``dense(layers) { layer }``: DenseNet connectivity;
 - ``highway(kernel, bias) { H }``: y = H*T + x*(1-T), T = sigmoid(conv or fc);
 - ``groups(n) { body }``: split channels into n groups, body per group, concat;
-- ``clique(layers, k, ...)``: a CliqueNet block (see archdsl/ops/clique.py).
+- ``clique(layers, k, ...)``: a CliqueNet block (see archdsl/ops/clique.py);
+- ``reuse(name)``: a layer or block instance applied again with the same weights.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Protocol
 
+from archdsl.binding import bind_op_args
 from archdsl.diagnostics import error
-from archdsl.evaluate import TensorInfo, Unknown, format_shape
-from archdsl.ops import OpError
+from archdsl.evaluate import TensorInfo, Unknown, format_shape, format_value
+from archdsl.ir import data_inputs, topological_order
+from archdsl.ops import OPS, OpError
 from archdsl.ops.base import Arg
 from archdsl.ops.clique import check_clique_args, updated_in_stage2
+from archdsl.syntax import ast
+from archdsl.values import Frame, Naming
+
+
+class Context(Protocol):
+    """What a construct may use of the elaborator: the graph builder (archdsl/builder.py) and running
+    bodies and arguments. Constructs never import the interpreter."""
+
+    g: object  # the IR graph, read-only here
+    scopes: dict
+    instances: dict
+
+    def make(self, op, values, inputs, step, naming, local=None, claimed=False) -> TensorInfo: ...
+    def add_node(self, name, op, args, inputs, span, shape, params, macs, shares=None) -> TensorInfo: ...
+    def mark_edge(self, source, target, port, **attrs) -> None: ...
+    def add_edge(self, source, target, port, kind, **attrs) -> None: ...
+    def several(self, name, outputs): ...
+    def record_scope(self, path, kind, definition, args, span) -> None: ...
+    def label(self, label, frame) -> str: ...
+    def evaluate(self, expr, frame, incoming=None): ...
+    def step_args(self, step, frame, incoming): ...
+    def run_body(self, body, frame) -> None: ...
 
 
 class Construct(ABC):
@@ -27,14 +53,13 @@ class Construct(ABC):
     args: tuple = ()
     op = False  # True when the name is also an op usable without a body (`[a, b] -> concat`)
     needs_body = True
+    takes_body = True  # False: a body is an error (set where a body is optional or absent)
     doc = ""
 
-    def run(self, elab, step, stream, frame):
-        from archdsl.elaborate import bind_op_args
-
+    def run(self, elab: Context, step, stream, frame: Frame):
         if self.needs_body and step.body is None:
             raise error(f"'{self.name}' needs a body: {self.name}{'(...)' if self.args else ''} {{ ... }}", step.span)
-        if not self.needs_body and step.body is not None:
+        if not self.takes_body and step.body is not None:
             raise error(f"'{self.name}' does not take a body", step.span)
         if isinstance(stream, list):
             if len(stream) != 1:
@@ -51,10 +76,8 @@ class Construct(ABC):
     # helpers
     def level(self, elab, step, frame, labelled_only: bool):
         """The naming for the construct's contents: a new level, or the enclosing one."""
-        from archdsl.elaborate import Naming
-
         if step.label is not None:
-            name = frame.naming.claim(elab._label(step.label, frame), step.label.span)
+            name = frame.naming.claim(elab.label(step.label, frame), step.label.span)
         elif labelled_only:
             return frame.naming, None
         else:
@@ -63,10 +86,8 @@ class Construct(ABC):
         return naming, name
 
     def body(self, elab, body, frame, naming, stream, branches=None):
-        from archdsl.elaborate import Frame
-
         inner = Frame(env=frame.env.child(), naming=naming, stream=stream, kind=frame.kind, branches=branches,
-                      expects=frame.expects)
+                      expects=frame.expects, ns=frame.ns)
         elab.run_body(body, inner)
         return inner
 
@@ -86,32 +107,20 @@ def register(cls):
     return cls
 
 
-def fresh(naming, base: str) -> str:
-    """`base` if unused in this scope, else base2, base3..."""
-    if base not in naming.used:
-        naming.used.add(base)
-        return base
-    return naming.auto(base)
-
-
 def sub_level(elab, naming, base: str, kind: str, step, args=None):
-    from archdsl.elaborate import Naming
-
-    inner = Naming(naming.path + (fresh(naming, base),))
+    inner = Naming(naming.path + (naming.fresh(base),))
     elab.record_scope(inner.path, kind, kind, args or {}, step.span)
     return inner
 
 
 def run_branch(elab, stmt, frame):
     """One `branch` of a concat or sum body; returns the branch's output tensor."""
-    from archdsl.elaborate import Frame, Naming
-
     naming = frame.naming
     if stmt.label is not None:
-        naming = Naming(naming.path + (naming.claim(elab._label(stmt.label, frame), stmt.label.span),))
+        naming = Naming(naming.path + (naming.claim(elab.label(stmt.label, frame), stmt.label.span),))
         elab.record_scope(naming.path, "branch", "branch", {}, stmt.span)
     inner = Frame(env=frame.env.child(), naming=naming, stream=frame.stream, kind=frame.kind,
-                  expects=frame.expects)
+                  expects=frame.expects, ns=frame.ns)
     elab.run_body(stmt.body, inner)
     return inner.stream
 
@@ -147,21 +156,25 @@ class SumConstruct(_Parallel):
 @register
 class Residual(Construct):
     name = "residual"
-    args = (Arg("shortcut", "str", "B"),)
+    args = (Arg("shortcut", "str", "B"), Arg("drop_path", "float", None))
     doc = ("y = F(x) + S(x). shortcut: 'A' zero-pad (+ subsample), 'B' projection only when the shape changes, "
-           "'C' projection always, 'identity', or 'none' (a plain network: y = F(x)).")
-    modes = ("A", "B", "C", "identity", "none")
+           "'C' projection always, 'identity', 'if_same' (the identity when F keeps the shape, else no shortcut: "
+           "inverted residuals), or 'none' (a plain network: y = F(x)). drop_path = p adds stochastic depth "
+           "to F where there is a shortcut.")
+    modes = ("A", "B", "C", "identity", "if_same", "none")
 
     def expand(self, elab, step, x, frame, args):
         mode = args["shortcut"]
         if mode not in self.modes:
-            raise error(f"unknown shortcut '{mode}'", step.span, "use 'A', 'B', 'C', 'identity' or 'none'")
+            raise error(f"unknown shortcut '{mode}'", step.span, "use 'A', 'B', 'C', 'identity', 'if_same' or 'none'")
         naming, name = self.level(elab, step, frame, labelled_only=True)
         if name:
             elab.record_scope(naming.path, self.name, self.name, args, step.span)
         f = self.result(elab, step.body, frame, naming, x)
-        if mode == "none":
+        if mode == "none" or (mode == "if_same" and f.shape != x.shape):
             return f
+        if args["drop_path"] is not None:
+            f = elab.make("drop_path", {"p": args["drop_path"]}, [f], step, naming)
         shortcut = x
         if f.shape != x.shape or mode == "C":
             if mode == "identity":
@@ -268,17 +281,20 @@ class Clique(Construct):
         Arg("dropout", "float", 0.0),
     )
     doc = ("CliqueNet block: stage I (dense-style), then `rounds` of stage II where each layer is recomputed from "
-           "the newest versions of all others with the same forward weights. Outputs: transit (main) and feature.")
+           "the newest versions of all others with the same forward weights. Outputs: transit (main) and feature. "
+           "An optional body is each layer's transformation after its aggregated edge convolution.")
 
     def expand(self, elab, step, x, frame, args):
-        from archdsl.elaborate import Instance
-
         try:
             check_clique_args(args["layers"], args["k"], args["mode"], args["partial"], args["rounds"])
         except OpError as exc:
             raise error(exc.message, step.span, exc.help) from None
         naming, name = self.level(elab, step, frame, labelled_only=False)
         elab.record_scope(naming.path, self.name, self.name, args, step.span)
+        if step.body is not None:
+            transit, feature = self.with_body(elab, step, x, frame, args, naming)
+            frame.env.values[name] = elab.several(".".join(naming.path), {"transit": transit, "feature": feature})
+            return transit
         layers: list[TensorInfo] = []
         for i in range(1, args["layers"] + 1):
             a = {"index": i, **args}
@@ -289,15 +305,173 @@ class Clique(Construct):
                 if j == i:
                     continue
                 if j < i:
-                    elab.g.edges[source.node, layer.node, j].update(weight=f"W_{j}_{i}", shared=shared and j > 0)
+                    elab.mark_edge(source.node, layer.node, j, weight=f"W_{j}_{i}", shared=shared and j > 0)
                 elif shared:
-                    elab.g.add_edge(source.node, layer.node, key=j, port=j, kind="feedback", weight=f"W_{j}_{i}",
+                    elab.add_edge(source.node, layer.node, j, "feedback", weight=f"W_{j}_{i}",
                                     shared=False)
         mode = args["mode"]
         transit = elab.make("clique_output", {"stage": "I" if mode == "I+I" else "II", "with_input": False}, layers,
                             step, naming, "transit")
         feature = elab.make("clique_output", {"stage": "II" if mode == "II+II" else "I", "with_input": True},
                             [x, *layers], step, naming, "feature")
-        instance = Instance(".".join(naming.path), {"transit": transit, "feature": feature})
-        frame.env.values[name] = elab.instances[transit.node] = instance
+        frame.env.values[name] = elab.several(".".join(naming.path), {"transit": transit, "feature": feature})
         return transit
+
+    def with_body(self, elab, step, x, frame, args, naming):
+        """A clique block from primitives, each layer's transformation given by the body.
+
+        Update of layer i from X_j (j != i): concat -> bn -> relu -> split into the X_j, one conv W_ji per
+        part (no bias), add: the aggregated edge convolution; then the body. Stage II reuses W_ji for j < i
+        and the body's layers (same weights) and has its own BN; W_ji for j > i are new.
+        """
+        if args["bottleneck"] or args["dropout"]:
+            raise error("clique with a body: write the bottleneck or the dropout in the body", step.span,
+                        "e.g. clique(4, 36) { bn -> relu -> conv(36, 3, bias = false) -> dropout(0.2) }")
+        layers, k = args["layers"], args["k"]
+        newest = {0: x}
+        edges: dict[tuple[int, int], TensorInfo] = {}  # (j, i) -> the first application of W_ji
+        bodies: dict[int, tuple] = {}  # i -> layer i's body in stage I: (its scope, (its input, its output))
+        for i in range(1, layers + 1):
+            level = sub_level(elab, naming, f"x{i}", "clique_update", step)
+            newest[i] = self.update(elab, step, frame, level, i, [(j, newest[j]) for j in range(i)], edges, k, args)
+            bodies[i], newest[i] = self.run_body(elab, step, frame, level, newest[i])
+        stage1 = dict(newest)
+        stage2 = args["mode"] != "I+I"
+        for r in range(1, (args["rounds"] if stage2 else 0) + 1):
+            for i in range(1, layers + 1):
+                if not updated_in_stage2({"index": i, **args}):
+                    continue
+                suffix = "ii" if args["rounds"] == 1 else f"r{r}"
+                level = sub_level(elab, naming, f"x{i}_{suffix}", "clique_update", step)
+                sources = [(j, newest[j]) for j in range(1, layers + 1) if j != i]
+                out = self.update(elab, step, frame, level, i, sources, edges, k, args)
+                scope, (source, result) = bodies[i]
+                newest[i] = Reuse.replay(elab, scope, source, out, level.full("body"), step)[result]
+        final = newest if stage2 else stage1
+        transit_from = stage1 if args["mode"] == "I+I" else final
+        feature_from = final if args["mode"] == "II+II" else stage1
+        transit = elab.make("concat", {}, [transit_from[i] for i in range(1, layers + 1)], step, naming, "transit")
+        feature = elab.make("concat", {}, [x] + [feature_from[i] for i in range(1, layers + 1)], step, naming,
+                            "feature")
+        return transit, feature
+
+    @staticmethod
+    def update(elab, step, frame, level, i, sources, edges, k, args):
+        """concat -> bn -> relu -> split -> one conv per source (W_ji) -> add."""
+        tensors = [t for _, t in sources]
+        t = tensors[0] if len(tensors) == 1 else elab.make("concat", {}, tensors, step, level)
+        t = elab.make("relu", {}, [elab.make("bn", {}, [t], step, level)], step, level)
+        parts = [t]
+        if len(tensors) > 1:
+            first = elab.make("split", {"sizes": [s.shape[0] for s in tensors]}, [t], step, level, "split")
+            parts = list(elab.instances[first.node].outputs.values())
+        terms = []
+        for (j, _), part in zip(sources, parts):
+            if (j, i) in edges:
+                terms.append(Reuse.copy(elab, edges[(j, i)].node, level.full(level.fresh(f"w{j}")), [part], step))
+            else:
+                edges[(j, i)] = elab.make("conv", {"out": k, "kernel": args["kernel"], "bias": False}, [part], step,
+                                          level, f"w{j}")
+                terms.append(edges[(j, i)])
+        return terms[0] if len(terms) == 1 else elab.make("add", {}, terms, step, level)
+
+    def run_body(self, elab, step, frame, level, x):
+        """The body on one layer's aggregated edge convolution, in the level's sub-level `body`:
+        ((its scope, (its input node, its output node)), its output)."""
+        body = sub_level(elab, level, "body", "group", step)
+        out = self.result(elab, step.body, frame, body, x)
+        return (".".join(body.path), (x.node, out.node)), out
+
+
+@register
+class Reuse(Construct):
+    name = "reuse"
+    needs_body = takes_body = False
+    args = (Arg("layer", "any"),)
+    doc = ("Apply an already-defined layer, or a labelled block instance, to another tensor with the same weights "
+           "(counted once); the input shape must equal the original's.")
+
+    def expand(self, elab, step, stream, frame, args):
+        value = args["layer"]
+        expr = step.args[0] if step.args else step.kwargs[0][1]
+        written = expr.id if isinstance(expr, ast.Name) else "the layer"
+        if isinstance(value, TensorInfo):  # a layer, or the output of a block instance labelled `written`
+            scope = next((path for path, info in elab.scopes.items() if path.rsplit(".", 1)[-1] == written
+                          and value.node in info.get("outputs", {}).values()), None)
+        else:
+            scope = getattr(value, "name", None) if hasattr(value, "outputs") else None
+        if scope is None:
+            return self.layer(elab, step, stream, frame, value, written, expr.span)
+        return self.block(elab, step, stream, frame, scope, written)
+
+    def _level(self, elab, step, frame) -> str:
+        if step.label is not None:
+            return frame.naming.claim(elab.label(step.label, frame), step.label.span)
+        return frame.naming.auto("reuse")
+
+    def layer(self, elab, step, x, frame, value, written, span):
+        """One layer again: a node with the original's op and arguments, no parameters of its own."""
+        if not isinstance(value, TensorInfo):
+            raise error(f"reuse needs a layer, found {format_value(value)}", span,
+                        "name a layer with 'as NAME' or 'NAME = ...', then write reuse(NAME)")
+        g = elab.g
+        original = g.nodes[value.node]
+        sources = data_inputs(g, value.node)
+        if original["op"] == "input" or len(sources) != 1 or original["op"] in ("clique_layer", "clique_output"):
+            what = "an input" if original["op"] == "input" else f"a '{original['op']}' with {len(sources)} inputs"
+            raise error(f"reuse: '{written}' is {what}, not a one-input layer", span,
+                        "reuse applies a layer (conv, fc, bn, ...) or a labelled block instance")
+        self.check_shape(g.nodes[sources[0]]["shape"], x, written, step)
+        name = frame.naming.full(self._level(elab, step, frame))
+        return self.copy(elab, value.node, name, [x], step)
+
+    def block(self, elab, step, x, frame, scope, written):
+        """A block instance again: each of its layers applied in order, sharing their weights."""
+        g, prefix = elab.g, scope + "."
+        members = [n for n in topological_order(g) if n.startswith(prefix)]
+        outside = {u for n in members for u, _, d in g.in_edges(n, data=True) if not u.startswith(prefix)}
+        if len(outside) != 1 or any(d["kind"] != "data" for n in members for *_, d in g.in_edges(n, data=True)):
+            raise error(f"reuse: block instance '{written}' reads {len(outside)} tensors from outside it", step.span,
+                        "reuse applies a block instance with one input and no clique inside")
+        source = outside.pop()
+        self.check_shape(g.nodes[source]["shape"], x, written, step)
+        level = frame.naming.full(self._level(elab, step, frame))
+        mapping = self.replay(elab, scope, source, x, level, step)
+        outputs = {k: mapping[v] for k, v in elab.scopes[scope]["outputs"].items()}
+        main = next(iter(outputs.values()))
+        if len(outputs) > 1:
+            elab.several(level, outputs)
+        return main
+
+    @staticmethod
+    def replay(elab, scope: str, source: str, x: TensorInfo, level: str, step) -> dict:
+        """Apply the layers of `scope` (which read the node `source` from outside) to `x` again, as the scope
+        `level`, sharing their weights; returns old node -> new tensor (`source` -> `x`)."""
+        g, prefix = elab.g, scope + "."
+        mapping = {source: x}
+        for node in [n for n in topological_order(g) if n.startswith(prefix)]:
+            inputs = [mapping[u] for u in data_inputs(g, node)]
+            mapping[node] = Reuse.copy(elab, node, level + "." + node[len(prefix):], inputs, step)
+        for path, info in list(elab.scopes.items()):
+            if path == scope or path.startswith(prefix):
+                copied = {**info, "span": step.span}
+                if "outputs" in info:
+                    copied["outputs"] = {k: mapping[v].node for k, v in info["outputs"].items()}
+                elab.scopes[level + path[len(scope):]] = copied
+        return mapping
+
+    @staticmethod
+    def check_shape(expected, x: TensorInfo, written: str, step) -> None:
+        if tuple(expected) != tuple(x.shape):
+            raise error(f"reuse: '{written}' was defined on a {format_shape(expected)} input; "
+                        f"this input is {format_shape(x.shape)}", step.span,
+                        "shared weights need the original's input shape; resize or project the input first")
+
+    @staticmethod
+    def copy(elab, node: str, name: str, inputs: list, step) -> TensorInfo:
+        """A node applying `node`'s weights to `inputs`: its op, arguments, shape and MACs, no parameters."""
+        data = elab.g.nodes[node]
+        shapes = [elab.g.nodes[u]["shape"] for u in data_inputs(elab.g, node)]
+        owns = OPS[data["op"]].module(data["args"], shapes, data["shape"]) is not None
+        return elab.add_node(name, data["op"], data["args"], inputs, step.span, data["shape"], 0, data["macs"],
+                             shares=(data.get("shares") or node) if owns else None)

@@ -147,6 +147,12 @@ def error(message: str, span: Span | None = None, help: str | None = None) -> Ar
 hints_left: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("archdsl_hints", default=None)
 
 
+def closest(word: str, candidates) -> str | None:
+    """The candidate a misspelt name most resembles, or None."""
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, candidates) -> str | None:
     """A 'did you mean' hint for a misspelt name, or None."""
     left = hints_left.get()
@@ -154,5 +160,5 @@ def did_you_mean(word: str, candidates) -> str | None:
         if left[0] <= 0:
             return None
         left[0] -= 1
-    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    close = closest(word, candidates)
+    return f"did you mean '{close}'?" if close else None

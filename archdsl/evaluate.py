@@ -57,6 +57,8 @@ class _Unknown(Exception):
 
 Unknown = _Unknown
 
+POISON = TensorInfo("<error>", None)  # what a failed statement would have named; its uses stay quiet
+
 
 def format_shape(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]" if shape is not None else "[?]"
@@ -225,9 +227,10 @@ _COMPARE = {
 class Evaluator:
     """Evaluates expressions against a lookup function for names."""
 
-    def __init__(self, lookup: Callable[[str], object], incoming: TensorInfo | None = None):
+    def __init__(self, lookup: Callable[[str], object], incoming: TensorInfo | None = None, calls=()):
         self.lookup = lookup
         self.incoming = incoming
+        self.calls = calls  # the user-function calls being evaluated (archdsl/functions.py)
 
     def __call__(self, expr: ast.Expr):
         method = getattr(self, "_" + type(expr).__name__.lower())
@@ -243,13 +246,16 @@ class Evaluator:
 
     def _name(self, e: ast.Name):
         try:
-            return self.lookup(e.id)
+            value = self.lookup(e.id)
         except KeyError:
             builtins = _builtins(e.span)
             if e.id in builtins:
                 return builtins[e.id]
             raise error(f"unknown name '{e.id}'", e.span, did_you_mean(e.id, self._known()) or
                         "define it with 'let', as a parameter, or as a tensor") from None
+        if value is POISON:
+            raise Unknown()  # left undefined by an error already reported
+        return value
 
     def _known(self):
         try:
@@ -271,6 +277,8 @@ class Evaluator:
         if e.op == "or":
             return self(e.left) or self(e.right)
         left, right = self(e.left), self(e.right)
+        if e.op in ("in", "not in"):
+            return _member(left, right, e) == (e.op == "in")
         if e.op in _COMPARE:
             if e.op in ("==", "!=") or (_is_num(left) and _is_num(right)) or type(left) is type(right):
                 try:
@@ -305,11 +313,14 @@ class Evaluator:
 
     def _call(self, e: ast.Call):
         func = self(e.func)
-        if not callable(func):
+        user = hasattr(func, "invoke")  # a user function (archdsl/functions.py)
+        if not callable(func) and not user:
             raise error(f"'{format_value(func)}' is not a function", e.func.span)
         args = [self(a) for a in e.args]
         kwargs = {k: self(v) for k, v in e.kwargs}
         limits.budget().charge(1, e.span)
+        if user:
+            return func.invoke(self, args, kwargs, e)
         try:
             return checked(func(*args, **kwargs), e.span)
         except TypeError as exc:
@@ -378,6 +389,18 @@ def _formatted(value, span: Span) -> str:
     if isinstance(value, list):
         _measure(value, span)
     return format_value(value)
+
+
+def _member(item, container, e: ast.BinOp) -> bool:
+    """`item in container` for a list (an equal element) or a string (a substring)."""
+    if isinstance(container, list):
+        return any(item == x and type(item) is type(x) or _is_num(item) and _is_num(x) and item == x
+                   for x in container)
+    if isinstance(container, str):
+        if not isinstance(item, str):
+            raise error(f"'{e.op}' a string needs a string on the left, found {type_name(item)}", e.left.span)
+        return item in container
+    raise error(f"'{e.op}' needs a list or a string on the right, found {type_name(container)}", e.right.span)
 
 
 def _is_num(x) -> bool:

@@ -2,7 +2,8 @@
 
 Nodes are keyed by their stable hierarchical name (``stage2.block3.conv1``) and
 carry ``op``, ``args``, ``span``, ``shape`` (no batch axis), ``params`` and
-``macs``. Edges carry ``port`` (input position) and ``kind`` (``data`` or
+``macs``; a node that applies another node's weights again (`reuse`) names it in ``shares``
+and counts no parameters of its own. Edges carry ``port`` (input position) and ``kind`` (``data`` or
 ``feedback``; feedback edges are a clique block's backward links and are not
 shape inputs). Graph attributes: ``network``, ``inputs``, ``outputs``,
 ``params`` (the parameter values), ``scopes`` (block nesting) and ``checks``
@@ -69,7 +70,7 @@ def infer(g: Graph) -> list[tuple[str, OpError]]:
             failures.append((name, exc))
             node.update(shape=None, params=0, macs=0)
             continue
-        node.update(shape=shape, params=params, macs=macs)
+        node.update(shape=shape, params=0 if node.get("shares") else params, macs=macs)
     return failures
 
 

@@ -234,13 +234,18 @@ def _traced_order(module: nn.Module, modules: dict[str, nn.Module]) -> tuple[lis
             except Exception as exc:  # noqa: BLE001  (any tracing failure: fall back to another order)
                 problem = f"torch.fx could not trace {type(module).__name__}: {type(exc).__name__}"
                 continue
-            order = []
+            # A tensor a module reads itself (ConvNeXt's layer scale, `self.layer_scale * self.block(x)`)
+            # counts where it is first used, not where Python fetched it.
+            position = {node: i for i, node in enumerate(graph.nodes)}
+            runs = []
             for node in graph.nodes:
                 if node.op == "call_module":
                     prefix = node.target + "."
-                    order += [node.target, *(p for p in modules if p.startswith(prefix))]
+                    runs += [(position[node], p) for p in [node.target, *(p for p in modules if p.startswith(prefix))]]
                 elif node.op == "get_attr":
-                    order.append(node.target.rpartition(".")[0])
+                    used = min((position[user] for user in node.users), default=position[node])
+                    runs.append((used - 0.5, node.target.rpartition(".")[0]))
+            order = [p for _, p in sorted(runs, key=lambda run: run[0])]
             return [p for p in order if p in modules], "torch.fx trace" + ("" if training else " (eval mode)")
         return None, problem
     finally:

@@ -46,7 +46,7 @@ spec.arch:3:3: error: unknown op 'zzz'
 def test_concat_spatial_mismatch():
     text = net("a = conv(16, 3)", "b = x -> conv(16, 3, stride = 2)", "[a, b] -> concat")
     assert render(text) == """\
-spec.arch:5:13: error: concat: input 2 is 16x16, input 1 is 32x32
+spec.arch:5:13: error: concat: 'b' is [16, 16, 16] but 'a' is [16, 32, 32]
   |
 5 |   [a, b] -> concat
   |             ^^^^^^
@@ -203,23 +203,33 @@ def test_missing_import(tmp_path: Path):
 
 def test_unclosed_parenthesis_names_the_opening_one():
     assert render(net("conv(16, 3", "relu")) == """\
-spec.arch:4:3: error: unexpected 'relu'
+spec.arch:3:7: error: this '(' at 3:7 is never closed
   |
-4 |   relu
-  |   ^^^^
-  = help: expected ')' to close the '(' at 3:7"""
+3 |   conv(16, 3
+  |       ^
+  = help: add the matching ')' (the parser reached 'relu' at 4:3 without finding it)"""
 
 
 def test_unclosed_bracket_and_brace_at_the_end_of_the_file():
     text = "network n() {\n  input x: [3, 32, 32\n  relu\n}\n"
-    assert render(text).splitlines()[-1] == "  = help: expected ']' to close the '[' at 2:12"
+    assert render(text).splitlines()[0] == "spec.arch:2:12: error: this '[' at 2:12 is never closed"
     text = "network n() {\n  input x: [3, 32, 32]\n  relu\n"
     assert render(text) == """\
-spec.arch:3:7: error: unexpected end of file
+spec.arch:1:13: error: this '{' at 1:13 is never closed
   |
-3 |   relu
-  |       ^
-  = help: expected '}' to close the '{' at 1:13"""
+1 | network n() {
+  |             ^
+  = help: add the matching '}' (the parser reached the end of the file without finding it)"""
+
+
+def test_an_unclosed_brace_before_the_next_definition():
+    text = "network a() {\n  input x: [3, 8, 8]\n  relu\nnetwork b() {\n  input x: [3, 8, 8]\n}\n"
+    assert render(text) == """\
+spec.arch:1:13: error: this '{' at 1:13 is never closed
+  |
+1 | network a() {
+  |             ^
+  = help: add the matching '}' (the parser reached 'network' at 4:1 without finding it)"""
 
 
 def test_a_wrong_closing_bracket():

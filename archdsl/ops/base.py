@@ -22,11 +22,13 @@ Shape = tuple  # a tensor shape without the batch dimension
 class OpError(Exception):
     """A shape or argument error in one op; the elaborator adds the location."""
 
-    def __init__(self, message: str, help: str | None = None, arg: str | None = None):
+    def __init__(self, message: str, help: str | None = None, arg: str | None = None,
+                 inputs: tuple[int, int] | None = None):
         super().__init__(message)
         self.message = message
         self.help = help
         self.arg = arg
+        self.inputs = inputs  # the two inputs (0-based) whose shapes disagree, so that errors can name them
 
 
 REQUIRED = object()
@@ -55,6 +57,9 @@ class Op:
     # True when the op returns a new tensor that no autograd node keeps for backward, so a ReLU
     # that is its only reader may work in place (as torchvision's ReLU(inplace=True) does).
     fresh_output: bool = False
+    # Arguments a network may vary from block to block on a schedule (the stochastic depth rate):
+    # diagrams fold blocks that differ only in these into one "x N".
+    schedule_args: tuple[str, ...] = ()
 
     def infer(self, a: dict, ins: list[Shape]) -> Shape:
         return ins[0]
@@ -68,12 +73,22 @@ class Op:
     def label(self, a: dict, out: Shape) -> str:
         return self.name
 
+    def outputs(self, a: dict, ins: list[Shape]) -> list[Shape] | None:
+        """The shapes of an op with several outputs (None: one output, `infer`'s). In the IR such an op is one
+        node per output, selected by the argument `index`; `infer` gives that output's shape."""
+        return None
+
     # PyTorch source: a constructor expression (None for stateless ops) and a forward expression.
     def module(self, a: dict, ins: list[Shape], out: Shape) -> str | None:
         return None
 
     def forward(self, a: dict, x: list[str], mod: str | None, ins: list[Shape]) -> str:
         return f"{mod}({x[0]})"
+
+    def forward_inplace(self, a: dict, x: list[str]) -> str | None:
+        """The forward expression that overwrites its input's storage (`torch.relu_(x)`), for an input
+        that no other op reads and no autograd node keeps; None when the op has no in-place form."""
+        return None
 
     def returns_fresh(self, a: dict, n_inputs: int) -> bool:
         return self.fresh_output

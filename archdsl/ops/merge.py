@@ -1,19 +1,21 @@
-"""Multi-input and channel ops: add, concat, mul, gate, slice, shuffle, pad_channels."""
+"""Multi-input and channel ops: add, concat, mul, gate, slice, split, shuffle, pad_channels."""
 
 from __future__ import annotations
 
 from archdsl.ops.base import Arg, Op, OpError, fmt, fmt_hw, register
 
 
-def _describe_mismatch(ins, axis_from: int) -> str | None:
+def _describe_mismatch(ins, axis_from: int) -> tuple[str, tuple[int, int]] | None:
+    """The first input whose shape disagrees with input 1 (from axis `axis_from` on): a message and
+    the two inputs' indices."""
     first = ins[0]
     for i, shape in enumerate(ins[1:], 2):
         if len(shape) != len(first):
-            return f"input {i} is {fmt(shape)}, input 1 is {fmt(first)}"
+            return f"input {i} is {fmt(shape)}, input 1 is {fmt(first)}", (i - 1, 0)
         if shape[axis_from:] != first[axis_from:]:
             if axis_from == 1:
-                return f"input {i} is {fmt_hw(shape)}, input 1 is {fmt_hw(first)}"
-            return f"input {i} is {fmt(shape)}, input 1 is {fmt(first)}"
+                return f"input {i} is {fmt_hw(shape)}, input 1 is {fmt_hw(first)}", (i - 1, 0)
+            return f"input {i} is {fmt(shape)}, input 1 is {fmt(first)}", (i - 1, 0)
     return None
 
 
@@ -28,8 +30,9 @@ class Add(Op):
     def infer(self, a, ins):
         problem = _describe_mismatch(ins, 0)
         if problem:
-            raise OpError(f"add: {problem}",
-                          "shapes must match exactly; use a projection or padded shortcut (residual shortcut='B' or 'A')")
+            raise OpError(f"add: {problem[0]}",
+                          "shapes must match exactly; use a projection or padded shortcut (residual shortcut='B' or 'A')",
+                          inputs=problem[1])
         return ins[0]
 
     def label(self, a, out):
@@ -52,7 +55,8 @@ class Concat(Op):
     def infer(self, a, ins):
         problem = _describe_mismatch(ins, 1)
         if problem:
-            raise OpError(f"concat: {problem}", "concat joins channels; resample or crop the inputs to one size first")
+            raise OpError(f"concat: {problem[0]}", "concat joins channels; resample or crop the inputs to one size first",
+                          inputs=problem[1])
         return (sum(s[0] for s in ins), *ins[0][1:])
 
     def label(self, a, out):
@@ -68,20 +72,22 @@ class Mul(Op):
     fresh_output = True
     arity = (2, 2)
     category = "merge"
-    doc = "Element-wise product; a flat [C] second input scales the channels of the first (SE attention)."
+    doc = ("Element-wise product; a second input of [C] or [C, 1, 1] (one value per channel) scales the channels "
+           "of the first (squeeze-and-excitation).")
 
     def infer(self, a, ins):
         x, y = ins
-        if x == y or (len(y) == 1 and y[0] == x[0]):
+        per_channel = y[0] == x[0] and (len(y) == 1 or (len(y) == len(x) and all(d == 1 for d in y[1:])))
+        if x == y or per_channel:
             return x
         raise OpError(f"mul: input 2 is {fmt(y)}, input 1 is {fmt(x)}",
-                      "give equal shapes, or a [C] vector to scale the channels")
+                      "give equal shapes, or one value per channel ([C] or [C, 1, 1]) to scale the channels")
 
     def label(self, a, out):
         return "x"
 
     def forward(self, a, x, mod, ins):
-        if ins[1] != ins[0]:
+        if len(ins[1]) == 1 and len(ins[0]) > 1:
             return f"{x[0]} * {x[1]}[:, :{', None' * (len(ins[0]) - 1)}]"
         return f"{x[0]} * {x[1]}"
 
@@ -97,7 +103,7 @@ class Gate(Op):
     def infer(self, a, ins):
         problem = _describe_mismatch(ins, 0)
         if problem:
-            raise OpError(f"gate: {problem}", "a highway layer must keep the shape of its input")
+            raise OpError(f"gate: {problem[0]}", "a highway layer must keep the shape of its input", inputs=problem[1])
         return ins[0]
 
     def label(self, a, out):
@@ -126,6 +132,45 @@ class Slice(Op):
 
     def forward(self, a, x, mod, ins):
         return f"{x[0]}[:, {a['start']}:{a['stop']}]"
+
+
+@register
+class Split(Op):
+    name = "split"
+    args = (Arg("sizes", "ints"), Arg("index", "int", 0))
+    category = "shape"
+    doc = ("Split the channels into n equal chunks (`split(n)`) or chunks of the given sizes (`split([a, b, c])`); "
+           "several outputs, destructured in order: `a, b = x -> split(2)`.")
+
+    def outputs(self, a, ins):
+        c, sizes = ins[0][0], a["sizes"]
+        if isinstance(sizes, int):
+            if sizes < 1 or c % sizes:
+                raise OpError(f"split: {c} channels do not divide into {sizes} equal chunks",
+                              "give a divisor of the channels, or the chunk sizes: split([a, b, ...])", arg="sizes")
+            sizes = [c // sizes] * sizes
+        elif min(sizes) < 1 or sum(sizes) != c:
+            raise OpError(f"split: the sizes {fmt(sizes)} add up to {sum(sizes)}, but the input has {c} channels",
+                          "give positive sizes that add up to the channels", arg="sizes")
+        return [(size, *ins[0][1:]) for size in sizes]
+
+    def _range(self, a, ins) -> tuple[int, int]:
+        sizes = [s[0] for s in self.outputs(a, ins)]
+        if not 0 <= a["index"] < len(sizes):
+            raise OpError(f"split has {len(sizes)} outputs, not an output {a['index']}", arg="index")
+        start = sum(sizes[:a["index"]])
+        return start, start + sizes[a["index"]]
+
+    def infer(self, a, ins):
+        start, stop = self._range(a, ins)
+        return (stop - start, *ins[0][1:])
+
+    def label(self, a, out):
+        return f"split {a['index'] + 1}"
+
+    def forward(self, a, x, mod, ins):
+        start, stop = self._range(a, ins)
+        return f"{x[0]}[:, {start}:{stop}]"
 
 
 @register

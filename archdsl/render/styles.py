@@ -28,7 +28,7 @@ THEMES: dict[str, dict[str, str]] = {
 }
 
 GRAPH = {"fontname": FONT, "fontsize": "10", "nodesep": "0.3", "ranksep": "0.32", "newrank": "true",
-         "outputorder": "edgesfirst", "ordering": "out", "pad": "0.1", "compound": "true"}
+         "outputorder": "edgesfirst", "pad": "0.1", "compound": "true"}
 
 
 def node_style(node, theme: dict[str, str]) -> dict[str, str]:
@@ -65,6 +65,9 @@ def edge_style(edge, theme: dict[str, str]) -> dict[str, str]:
              "fontcolor": theme["label"]}
     if edge.kind == "feedback":
         attrs.update(style="dashed", color=theme["feedback"], fontcolor=theme["feedback"], penwidth="1.1")
+    if edge.kind == "shared":  # the same weights, not a data flow
+        attrs.update(style="dashed", arrowhead="none", constraint="false", color=theme["gate"],
+                     fontcolor=theme["gate"])
     if edge.role == "T":
         attrs.update(color=theme["gate"], fontcolor=theme["gate"], penwidth="1.6")
     return attrs

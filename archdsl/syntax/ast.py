@@ -133,10 +133,19 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class SubChain:
+    """`(conv -> bn -> relu) as stem`: a parenthesised chain; with a label, one naming level."""
+
+    span: Span = field(repr=False, compare=False)
+    chain: Chain | None = None
+    label: Expr | None = None
+
+
+@dataclass(frozen=True)
 class Chain:
     span: Span = field(repr=False, compare=False)
     sources: tuple | None = None  # tuple[Ref] when written `[a, b] -> ...`
-    steps: tuple = ()  # Step | Ref (a Ref only first)
+    steps: tuple = ()  # Step | SubChain | Ref (a Ref only first)
 
 
 # ---------------------------------------------------------------- statements
@@ -178,13 +187,21 @@ class Assign(Stmt):
 
 
 @dataclass(frozen=True)
+class Unpack(Stmt):
+    """`a, b = chain`: the outputs of a step with several outputs, in order."""
+
+    names: tuple = ()
+    chain: Chain | None = None
+
+
+@dataclass(frozen=True)
 class ChainStmt(Stmt):
     chain: Chain | None = None
 
 
 @dataclass(frozen=True)
 class For(Stmt):
-    names: tuple = ()
+    names: tuple = ()  # each a str, or a tuple of targets for a nested list (`[c, n]`)
     iterable: Expr | None = None
     body: tuple = ()
 
@@ -234,6 +251,17 @@ class Param:
 class Import:
     span: Span = field(repr=False, compare=False)
     path: str = ""
+    alias: str | None = None  # `import "x.arch" as x`: names reachable only as x.NAME
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    """`def NAME(params) = expr`: a pure compile-time function."""
+
+    span: Span = field(repr=False, compare=False)
+    name: str = ""
+    params: tuple = ()
+    body: Expr | None = None
 
 
 @dataclass(frozen=True)

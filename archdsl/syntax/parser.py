@@ -10,17 +10,17 @@ from __future__ import annotations
 import functools
 import math
 import re
-from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from archdsl import limits
 from archdsl.diagnostics import ArchError, Diagnostic, Span, source_lines
+from archdsl.resources import grammar_file
 from archdsl.syntax import ast
 from archdsl.syntax.newlines import NewlinePostLex, TooManyTokens
 
-GRAMMAR = Path(__file__).resolve().parents[2] / "grammar" / "archdsl.lark"
+GRAMMAR = grammar_file()
 
 
 @functools.cache
@@ -65,6 +65,7 @@ def _parse_tree(text: str, file: str, start: str):
 
 # Rules that nest: a body in braces, and every operator, call, index and list of an expression.
 _NESTING = frozenset({"body", "cond_expr", "or_op", "and_op", "not_op", "compare", "binop", "unary_op", "pow_op",
+                      "member", "not_member", "sub_chain",
                       "call", "index", "slice", "attr", "list_lit"})
 
 
@@ -119,24 +120,66 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic
                           "remove it; names are letters, digits and '_', comments start with '#'")
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         lines = list(source_lines(text)) or [""]
+        never = _never_closed(text, (len(lines) + 1, 1))
+        if never:
+            return _never_closed_diagnostic(never, file, "the end of the file")
         end = Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
         return Diagnostic("unexpected end of file", end, _unclosed_hint(text) or "the last statement is unfinished")
     token: Token = exc.token
     width = max(1, len(str(token.value))) if token.type != "_NL" else 1
     found = "end of line" if token.type == "_NL" else f"'{token.value}'"
-    expected = sorted({_token_word(t) for t in exc.expected})
+    expected = {_token_word(t) for t in exc.expected}
+    unclosed = _unclosed_bracket(text, (line, col))
+    expected -= {"')'", "']'"} - ({f"'{unclosed[0]}'"} if unclosed else set())  # only the open bracket closes
+    expected = sorted(expected)
     hint = None
     if 0 < len(expected) <= _MAX_EXPECTED:
         hint = "expected " + (", ".join(expected[:-1]) + " or " + expected[-1] if len(expected) > 1 else expected[0])
     if token.type == "_NL" and "')'" in expected:
         hint = "a ')' is missing before the end of the line"
+    never = _never_closed(text, (line, col))
+    if never and f"'{never[0]}'" in expected and token.value not in (")", "]", "}"):
+        return _never_closed_diagnostic(never, file, f"{found} at {line}:{col}")
+    if token.value == "as" and re.search(r"}\s*$", text[:token.start_pos or 0]):
+        hint = f"a label goes before the body: {_step_before(text, token.start_pos)} as {_next_word(text, token)} {{ ... }}"
     used_as_name = re.match(r"[ \t]*(=[^=]|->|\.|:|,)", text[token.end_pos:] if token.end_pos else "")
     if "NAME" in exc.expected and str(token.value).isalpha() and token.type != "NAME" and used_as_name:
         hint = f"'{token.value}' is a reserved word; it cannot name a tensor or a value"
-    unclosed = _unclosed_bracket(text, (line, col))
     if unclosed and f"'{unclosed[0]}'" in expected and (unclosed[1] in "([" or token.value in (")", "]", "}")):
         hint = _unclosed_hint(text, (line, col))  # inside ( or [ a new line does not end the statement
     return Diagnostic(f"unexpected {found}", Span(file, line, col, line, col + width), hint)
+
+
+def _never_closed(text: str, before: tuple[int, int]) -> tuple[str, str, int, int] | None:
+    """The innermost bracket opened before `before` and still open at the end of the text: (closer, opener, line,
+    column)."""
+    opened = [b for b in _open_brackets(text, None) if (b[1], b[2]) < before]
+    return _closing(opened[-1]) if opened else None
+
+
+def _never_closed_diagnostic(bracket: tuple[str, str, int, int], file: str, reached: str) -> Diagnostic:
+    closer, opener, line, col = bracket
+    return Diagnostic(f"this '{opener}' at {line}:{col} is never closed", Span(file, line, col, line, col + 1),
+                      f"add the matching '{closer}' (the parser reached {reached} without finding it)")
+
+
+def _step_before(text: str, end: int) -> str:
+    """`residual(...)` for the step whose body ends just before `end` (for the label-after-body hint)."""
+    depth, i = 0, text.rindex("}", 0, end)
+    while i >= 0:
+        depth += {"}": 1, "{": -1}.get(text[i], 0)
+        if depth == 0:
+            break
+        i -= 1
+    head = re.search(r"([A-Za-z_][\w.]*)\s*(\([^{}]*\))?\s*$", text[:max(i, 0)])
+    if head is None:
+        return "step"
+    return head.group(1) + ("(...)" if head.group(2) else "")
+
+
+def _next_word(text: str, token: Token) -> str:
+    word = re.match(r"\s*(\w+|\"[^\"\n]*\")", text[token.end_pos:] if token.end_pos else "")
+    return word.group(1) if word else "NAME"
 
 
 def _unclosed_hint(text: str, stop: tuple[int, int] | None = None) -> str | None:
@@ -149,7 +192,14 @@ def _unclosed_hint(text: str, stop: tuple[int, int] | None = None) -> str | None
 
 
 def _unclosed_bracket(text: str, stop: tuple[int, int] | None) -> tuple[str, str, int, int] | None:
-    """The innermost bracket still open before `stop`: (closer, opener, line, column)."""
+    """The innermost bracket still open before `stop` (or the end): (closer, opener, line, column)."""
+    stack = _open_brackets(text, stop)
+    return _closing(stack[-1]) if stack else None
+
+
+def _open_brackets(text: str, stop: tuple[int, int] | None) -> list[tuple[str, int, int]]:
+    """The brackets still open before `stop` (or the end), outermost first: (opener, line, column); strings and
+    comments skipped, a mismatched closer ignored."""
     stack: list[tuple[str, int, int]] = []
     pairs = {")": "(", "]": "[", "}": "{"}
     for number, line in enumerate(source_lines(text), 1):
@@ -161,10 +211,12 @@ def _unclosed_bracket(text: str, stop: tuple[int, int] | None) -> tuple[str, str
                 stack.append((ch, number, col))
             elif ch in pairs and stack and stack[-1][0] == pairs[ch]:
                 stack.pop()
-    if not stack:
-        return None
-    ch, number, col = stack[-1]
-    return {"(": ")", "[": "]", "{": "}"}[ch], ch, number, col
+    return stack
+
+
+def _closing(bracket: tuple[str, int, int]) -> tuple[str, str, int, int]:
+    opener, number, col = bracket
+    return {"(": ")", "[": "]", "{": "}"}[opener], opener, number, col
 
 
 def _unescape(body: str) -> str:
@@ -192,8 +244,14 @@ class _ToAst(Transformer):
     def start(self, meta, *items):
         return [i for i in items if i is not None]
 
-    def import_decl(self, meta, path):
-        return ast.Import(self._span(meta), _unescape(str(path)[1:-1]))
+    def import_decl(self, meta, path, alias):
+        return ast.Import(self._span(meta), _unescape(str(path)[1:-1]), str(alias) if alias is not None else None)
+
+    def def_decl(self, meta, name, params, body):
+        return ast.FunctionDef(self._span(meta), str(name), params or (), body)
+
+    def qualname(self, meta, *names):
+        return ".".join(str(n) for n in names)
 
     def block_def(self, meta, name, params, body):
         return ast.BlockDef(self._span(meta), str(name), params or (), body)
@@ -203,7 +261,7 @@ class _ToAst(Transformer):
 
     def variant_def(self, meta, name, target, args, body):
         positional, keywords = args or ((), ())
-        return ast.Variant(self._span(meta), str(name), str(target), positional, keywords, body or ())
+        return ast.Variant(self._span(meta), str(name), target, positional, keywords, body or ())
 
     def params(self, meta, *params):
         return tuple(p for p in params if p is not None)
@@ -228,12 +286,19 @@ class _ToAst(Transformer):
     def assign_stmt(self, meta, name, chain):
         return ast.Assign(self._tok_span(name), str(name), chain)
 
+    def unpack_stmt(self, meta, *parts):
+        *names, chain = parts
+        return ast.Unpack(self._tok_span(names[0]), tuple(str(n) for n in names), chain)
+
     def chain_stmt(self, meta, chain):
         return ast.ChainStmt(self._span(meta), chain)
 
     def for_stmt(self, meta, *parts):
         *names, iterable, body = parts
-        return ast.For(self._span(meta), tuple(str(n) for n in names), iterable, body)
+        return ast.For(self._span(meta), tuple(n if isinstance(n, tuple) else str(n) for n in names), iterable, body)
+
+    def target_list(self, meta, *names):
+        return tuple(n if isinstance(n, tuple) else str(n) for n in names)
 
     def if_stmt(self, meta, cond, body, *rest):
         *elifs, orelse = rest
@@ -274,6 +339,15 @@ class _ToAst(Transformer):
         called = args is not None or _has_parens(self.text, name)
         positional, keywords = args or ((), ())
         return ast.Step(self._span(meta), str(name), positional, keywords, self._label(label), body, called)
+
+    def qualified_step(self, meta, *parts):
+        *names, args, label, body = parts
+        positional, keywords = args or ((), ())
+        return ast.Step(self._span(meta), ".".join(str(n) for n in names), positional, keywords, self._label(label),
+                        body, True)
+
+    def sub_chain(self, meta, chain, label):
+        return ast.SubChain(self._span(meta), chain, self._label(label))
 
     def ref_step(self, meta, *names):
         return ast.Ref(self._span(meta), tuple(str(n) for n in names))
@@ -326,6 +400,12 @@ class _ToAst(Transformer):
 
     def compare(self, meta, left, op, right):
         return ast.BinOp(self._span(meta), str(op), left, right)
+
+    def member(self, meta, left, right):
+        return ast.BinOp(self._span(meta), "in", left, right)
+
+    def not_member(self, meta, left, right):
+        return ast.BinOp(self._span(meta), "not in", left, right)
 
     def binop(self, meta, left, op, right):
         return ast.BinOp(self._span(meta), str(op), left, right)
