@@ -7,7 +7,7 @@ kind (archdsl/ops/base.py `Arg`). Errors point at the argument that is wrong.
 from __future__ import annotations
 
 from archdsl.diagnostics import Span, did_you_mean, error
-from archdsl.evaluate import Evaluator, TensorInfo, format_value
+from archdsl.evaluate import Evaluator, format_value
 from archdsl.ops.base import REQUIRED
 from archdsl.values import Env
 
@@ -112,8 +112,7 @@ def _check_kind(op: str, arg, value, span: Span):
         wanted = {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string",
                   "ints": "an int or a list of ints", "pad": "an int, a list of ints, 'same' or 'valid'"}[kind]
         raise error(f"'{op}' argument '{arg.name}' must be {wanted}, found {_describe(value)}", span)
-    if callable(value) or isinstance(value, TensorInfo) or \
-            (isinstance(value, list) and any(callable(v) or isinstance(v, TensorInfo) for v in value)):
+    if callable(value) or (isinstance(value, list) and any(callable(v) for v in value)):
         raise error(f"'{op}' argument '{arg.name}' must be a number, a string, true/false or a list, "
                     f"found {_describe(value)}", span)
     if kind == "float":

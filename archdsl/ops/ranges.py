@@ -8,7 +8,7 @@ so that `check` refuses what `compile` could not build.
 
 from __future__ import annotations
 
-POSITIVE = frozenset({"out", "kernel", "stride", "dilation", "size", "scale", "multiplier", "k", "index"})
+POSITIVE = frozenset({"out", "kernel", "stride", "dilation", "size", "scale", "multiplier", "k"})
 AT_LEAST_ONE = frozenset({"groups", "n", "rounds"})  # (a construct's `layers` has its own, larger minimum)
 NOT_NEGATIVE = frozenset({"pad", "output_pad", "offset", "start"})
 PROBABILITY = frozenset({"p", "dropout"})
