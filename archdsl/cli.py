@@ -193,7 +193,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        for text in args.limit:
+        for text in getattr(args, "limit", []):
             limits.set_limit(text)
         if hasattr(args, "file"):
             _resolve_target(args)

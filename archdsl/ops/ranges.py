@@ -11,7 +11,7 @@ from __future__ import annotations
 POSITIVE = frozenset({"out", "kernel", "stride", "dilation", "size", "scale", "multiplier", "k"})
 AT_LEAST_ONE = frozenset({"groups", "n", "rounds"})  # (a construct's `layers` has its own, larger minimum)
 NOT_NEGATIVE = frozenset({"pad", "output_pad", "offset", "start"})
-PROBABILITY = frozenset({"p", "dropout"})
+PROBABILITY = frozenset({("dropout", "p"), ("clique", "dropout"), ("clique_layer", "dropout")})  # others say their own
 POSITIVE_FLOAT = frozenset({"eps"})
 ODD_KERNEL = frozenset({"clique", "clique_layer"})  # 'same' padding of kernel // 2 needs an odd kernel
 
@@ -35,7 +35,7 @@ def problem(op: str, name: str, value) -> str | None:
     if name in NOT_NEGATIVE and any(v < 0 for v in _ints(value)):
         return f"{name} must not be negative, found {_show(value)}"
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if name in PROBABILITY and number and not 0 <= value < 1:
+    if (op, name) in PROBABILITY and number and not 0 <= value < 1:
         return f"dropout probability must be in [0, 1), found {_show(value)}"
     if name in POSITIVE_FLOAT and number and not value > 0:
         return f"{name} must be positive, found {_show(value)}"
