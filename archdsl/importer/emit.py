@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from archdsl.importer.model import ImportFailure, Region, Step, Trace
-from archdsl.importer.structure import Dense, find_dense, hoist, produced, used
+from archdsl.importer.structure import Dense, find_dense, fuse_gap, hoist, produced, used
 
 RESERVED = set("import def block network let input output for in if elif else repeat group branch expect "
                "within as and or not true false none percent".split())
@@ -43,6 +43,16 @@ def literal(v) -> str:
 @dataclass
 class Hole:
     index: int
+
+
+@dataclass
+class Args:
+    """An argument list; a keyword argument whose text equals its default is left out."""
+
+    items: list  # (keyword or None, Hole | str, default value or None)
+
+
+DEFAULTED = {"conv": lambda args: 1, "maxpool": lambda args: args[0][1], "avgpool": lambda args: args[0][1]}
 
 
 @dataclass
@@ -141,9 +151,7 @@ class Emitter:
         body = self.body(region, ins, outs, False)
         header = f"input {', '.join(body.names[v] for v in ins)}"
         parts = [INDENT + header + "\n"] + body.parts
-        key = (region.cls, len(ins), tuple(p if isinstance(p, str) else
-                                           (p.index if isinstance(p, Hole) else (id(p.definition), tuple(p.holes)))
-                                           for p in parts))
+        key = (region.cls, len(ins), tuple(_key(p) for p in parts))
         d = self.defs.get(key)
         if d is None:
             base = snake(region.cls)
@@ -168,6 +176,7 @@ class Emitter:
 
     # --- text ---------------------------------------------------------------------------------------
     def run(self) -> str:
+        fuse_gap(self.trace.root, self.trace.outputs)
         hoist(self.trace.root)
         find_dense(self.trace.root)
         t = self.trace
@@ -178,20 +187,42 @@ class Emitter:
                  "# Blocks are the source's module classes; layer names follow its attribute names."]
         lines += [f"# {n}" for n in t.notes]
         lines.append("")
+        self._rename()
         for d in self._ordered_defs():
             params = ", ".join(d.params)
             text = self.render(d.parts, lambda i, d=d: d.text_of[i])
             lines.append(f"block {d.name}({params}) {{")
-            lines += fold_loops(text.rstrip("\n").split("\n"))
+            lines += wrap(fold_loops(text.rstrip("\n").split("\n")))
             lines += ["}", ""]
         ins = ", ".join(f"{body.names[i]}: {literal(shape)}" for i, _, shape in t.inputs)
         lines.append(f"network {self.network}() {{")
         lines.append(f"{INDENT}input {ins}")
         text = self.render(body.parts, lambda i: literal(body.values[i]))
-        lines += fold_loops(text.rstrip("\n").split("\n"))
+        lines += wrap(fold_loops(text.rstrip("\n").split("\n")))
         lines.append(f"{INDENT}expect params == {t.params:_}")
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+    def _rename(self) -> None:
+        """Per class, the definition used most keeps the plain name; the others say what they add."""
+        by_base: dict[str, list[Definition]] = {}
+        for d in self.defs.values():
+            by_base.setdefault(re.sub(r"_\d+$", "", d.name), []).append(d)
+        for base, defs in by_base.items():
+            if len(defs) < 2:
+                continue
+            defs.sort(key=lambda d: -len(d.instances))
+            main_groups = set(GROUP.findall("".join(p for p in defs[0].parts if isinstance(p, str))))
+            used_names = {base}
+            defs[0].name = base
+            for n, d in enumerate(defs[1:], 2):
+                extra = [g for g in GROUP.findall("".join(p for p in d.parts if isinstance(p, str)))
+                         if g not in main_groups]
+                name = f"{base}_{extra[0]}" if extra else f"{base}_{n}"
+                while name in used_names:
+                    name += "_"
+                used_names.add(name)
+                d.name = name
 
     def _ordered_defs(self) -> list[Definition]:
         order: list[Definition] = []
@@ -215,10 +246,28 @@ class Emitter:
                 out.append(p)
             elif isinstance(p, Hole):
                 out.append(hole_text(p.index))
+            elif isinstance(p, Args):
+                texts = []
+                for kw, v, default in p.items:
+                    t = hole_text(v.index) if isinstance(v, Hole) else v
+                    if default is not None and t == literal(default):
+                        continue
+                    texts.append(f"{kw} = {t}" if kw else t)
+                out.append(f"({', '.join(texts)})" if texts else "")
             else:
                 d = p.definition
                 out.append(f"{d.name}({d.call_args(lambda i, p=p: hole_text(p.holes[i]))})")
         return "".join(out)
+
+
+def _key(p):
+    if isinstance(p, str):
+        return p
+    if isinstance(p, Hole):
+        return p.index
+    if isinstance(p, Args):
+        return tuple((kw, _key(v), default) for kw, v, default in p.items)
+    return id(p.definition), tuple(p.holes)
 
 
 def _walk(region):
@@ -252,7 +301,7 @@ class _Body:
         self.values: list = []
         self.hints: list[str] = []
         self.names: dict[int, str] = {}
-        self.labels: set[str] = set()
+        self.scopes: list[set[str]] = [set()]
         self.owners: dict[str, str] = {}
         self.outputs = outputs
         taken = set()
@@ -274,12 +323,22 @@ class _Body:
 
     def run(self, items: list, depth: int) -> None:
         flat = list(self._events(items, depth))
+        self.count: dict[int, int] = {}
+        for kind, item, _ in flat:
+            if kind == "step":
+                for v in _inputs(item):
+                    self.count[v] = self.count.get(v, 0) + 1
+        for v in self.outputs:
+            self.count[v] = self.count.get(v, 0) + 1
         for n, (kind, item, d) in enumerate(flat):
             if kind == "open":
                 self._close()
+                self.scopes[-1].add(item)
+                self.scopes.append(set())
                 self.parts.append(f"{INDENT * d}group {literal(item)} {{\n")
             elif kind == "close":
                 self._close()
+                self.scopes.pop()
                 self.parts.append(f"{INDENT * d}}}\n")
             else:
                 nxt = next((e for e in flat[n + 1:] if e[0] == "step"), None)
@@ -305,15 +364,18 @@ class _Body:
             return None
         base = ident(text, prefix)
         name, n = base, 2
-        while name in self.labels:
+        while name in self.scopes[-1]:
             name, n = f"{base}_{n}", n + 1
-        self.labels.add(name)
+        self.scopes[-1].add(name)
         return name
 
     def _step(self, item, depth: int, nxt) -> None:
         ins = used(item) if not isinstance(item, Step) else item.inputs
         out = _output(item)
         text = self._text(item)
+        atomic = not isinstance(item, Step)  # a block or dense instance: a line of its own (loops fold lines)
+        if atomic:
+            self._close()
         chained = (self.line is not None and ins == [self.line_end] and self.flow == self.line_end)
         if chained:
             self.line += [" -> "] + text
@@ -328,13 +390,15 @@ class _Body:
             self.line = [INDENT * depth, None] + start + text
         self.line_end = out
         self.flow = out
-        needs_name = self.e.consumers.get(out, 0) > (1 if (nxt is not None and _inputs(nxt) == [out]) else 0)
-        if out in self.outputs and (nxt is None and self.e.consumers.get(out, 0) == 1):
+        needs_name = self.count.get(out, 0) > (1 if (nxt is not None and _inputs(nxt) == [out]) else 0)
+        if out in self.outputs and nxt is None and self.count.get(out, 0) == 1:
             needs_name = False
         if needs_name:
             name = self._tensor_name(item)
             self.names[out] = name
             self.line[1] = f"{name} = "
+            self._close()
+        if atomic:
             self._close()
 
     def parts_have_flow(self) -> bool:
@@ -388,19 +452,18 @@ class _Body:
                                             "block, which a spec cannot express",
                                 help="share whole blocks, or apply the layer twice within one module")
         parts: list = [step.op]
-        if step.args:
-            parts.append("(")
-            for n, (kw, v) in enumerate(step.args):
-                if n:
-                    parts.append(", ")
-                if kw:
-                    parts.append(f"{kw} = ")
+        args = list(step.args)
+        if step.op in DEFAULTED and not any(kw == "stride" for kw, _ in args):
+            args.insert(2 if step.op == "conv" else 1, ("stride", DEFAULTED[step.op](args)))
+        if args:
+            items = []
+            for n, (kw, v) in enumerate(args):
                 if isinstance(v, bool) or isinstance(v, str):
-                    parts.append(literal(v))
+                    items.append((kw, literal(v), None))
                 else:
-                    parts.append(self.hole(v, kw or ("out" if n == 0 and step.op in ("conv", "fc") else
-                                                     "kernel" if n == 1 else "size")))
-            parts.append(")")
+                    hint = kw or ("out" if n == 0 and step.op in ("conv", "fc") else "kernel" if n == 1 else "size")
+                    items.append((kw, self.hole(v, hint), DEFAULTED[step.op](args) if kw == "stride" else None))
+            parts.append(Args(items))
         label = self._label(step.label, step.op) if step.label else None
         if step.owner:
             self.owners[step.owner] = label
@@ -428,6 +491,30 @@ def _output(item) -> int:
     if isinstance(item, (Step, Dense)):
         return item.id
     return _output(item.items[-1])
+
+
+GROUP = re.compile(r'group "(\w+)"')
+WIDTH = 100
+
+
+def wrap(lines: list[str]) -> list[str]:
+    """Long chains go on over lines that start with `->`."""
+    out = []
+    for line in lines:
+        if len(line) <= WIDTH or " -> " not in line:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        pieces = line.strip().split(" -> ")
+        current = indent + pieces[0]
+        for piece in pieces[1:]:
+            if len(current) + 4 + len(piece) > WIDTH:
+                out.append(current)
+                current = indent + "  -> " + piece
+            else:
+                current += " -> " + piece
+        out.append(current)
+    return out
 
 
 LOOP_LINE = re.compile(r"^(\s*)(\w+ = )?(.*) as ([A-Za-z_]*?)(\d+)$")

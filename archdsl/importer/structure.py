@@ -95,3 +95,31 @@ def _dense_at(items: list, i: int):
 def _last(region: Region) -> int:
     item = region.items[-1]
     return item.id if isinstance(item, (Step, Dense)) else _last(item)
+
+
+def _steps(region: Region):
+    for item in region.items:
+        if isinstance(item, Step):
+            yield region, item
+        elif isinstance(item, Region):
+            yield from _steps(item)
+
+
+def fuse_gap(root: Region, outputs: list[int]) -> None:
+    """`adaptive_avgpool(1) -> flatten` is global average pooling: one `gap` step, named after the pool."""
+    steps = list(_steps(root))
+    by_id = {s.id: s for _, s in steps}
+    uses: dict[int, int] = {}
+    for _, s in steps:
+        for v in s.inputs:
+            uses[v] = uses.get(v, 0) + 1
+    rename: dict[int, int] = {}
+    for region, s in steps:
+        src = by_id.get(s.inputs[0]) if s.op == "flatten" else None
+        if src is not None and src.op == "adaptive_avgpool" and src.args == [(None, 1)] and uses[src.id] == 1:
+            src.op, src.args = "gap", []
+            region.items.remove(s)
+            rename[s.id] = src.id
+    for _, s in steps:
+        s.inputs = [rename.get(v, v) for v in s.inputs]
+    outputs[:] = [rename.get(v, v) for v in outputs]
