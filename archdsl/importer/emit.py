@@ -347,7 +347,10 @@ class _Body:
 
     def _events(self, items, depth):
         for item in items:
-            if isinstance(item, Region) and (item.kind == "group" or self._several_outputs(item)):
+            if isinstance(item, Region) and len(item.items) == 1 and isinstance(item.items[0], Dense):
+                item.items[0].label = item.label  # a module that is only DenseNet wiring: `dense(n) as label`
+                yield "step", item.items[0], depth
+            elif isinstance(item, Region) and (item.kind == "group" or self._several_outputs(item)):
                 label = ident(item.label, "group")
                 yield "open", label, depth
                 yield from self._events(item.items, depth + 1)
@@ -432,7 +435,7 @@ class _Body:
                 d2, v2, _ = self.e.definition(layer)
                 if d2 is not d or v2 != values:
                     raise ImportFailure(layer.path, "dense layers of one block differ; not expressible as dense(n)")
-            label = self._label(_parent_label(first), "dense")
+            label = self._label(item.label, "dense")
             n = self.hole(len(item.layers), "layers")
             holes = [self.hole(v, h).index for v, h in zip(values, hints)]
             return ["dense(", n, ")" + (f" as {label}" if label else "") + " { ", Call(d, holes), " }"]
@@ -477,10 +480,6 @@ def _seen_owners(e: Emitter) -> set:
     if not hasattr(e, "_owners"):
         e._owners = set()
     return e._owners
-
-
-def _parent_label(region: Region) -> str | None:
-    return region.path.rsplit(".", 2)[-2] if region.path.count(".") >= 1 else None
 
 
 def _inputs(item) -> list[int]:

@@ -21,7 +21,7 @@ def produced(item) -> set[int]:
     if isinstance(item, Step):
         return {item.id}
     if isinstance(item, Dense):
-        return set().union(*(produced(c) for c in item.layers)) | {item.id}
+        return {item.id}  # its layers' outputs are its own business
     return set().union(*(produced(c) for c in item.items)) if item.items else set()
 
 
