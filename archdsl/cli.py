@@ -16,6 +16,7 @@ from archdsl.api import build_ir
 from archdsl.checking import check_program
 from archdsl.diagnostics import ArchError, UsageError
 from archdsl.evaluate import Evaluator
+from archdsl.importer.cli import add_parser as add_import_parser
 from archdsl.library import library_files, pick_network, resolve
 from archdsl.loader import load
 from archdsl.summary import summary_data, summary_table
@@ -182,6 +183,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200)")
     p.add_argument("--standalone", action="store_true", help="with -o OUT.tex: a whole LaTeX document, not a picture")
     p.set_defaults(run=cmd_render)
+    add_import_parser(sub)
     p = sub.add_parser("lsp", help="language server for editors (stdio): diagnostics, hover, definitions")
     p.set_defaults(run=cmd_lsp)
     return top

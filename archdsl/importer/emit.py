@@ -413,6 +413,8 @@ class _Body:
             base = ident(item.label, "t")
         elif isinstance(item, Region):
             base = ident(item.label, "t")
+        if base in _op_names():
+            base += "_out"  # a tensor may not hide an op
         name, n = base, 2
         while name in self.taken:
             name, n = f"{base}_{n}", n + 1
@@ -540,7 +542,8 @@ def fold_loops(lines: list[str]) -> list[str]:
             last = LOOP_LINE.match(lines[j - 1])
             assign = last.group(2) or ""
             ind = m.group(1)
-            out.append(f'{ind}for i in range({start}, {start + j - i}) {{ {assign}{m.group(3)} as '
+            bounds = f"{start}, {start + j - i}" if start else f"{j - i}"
+            out.append(f'{ind}for i in range({bounds}) {{ {assign}{m.group(3)} as '
                        f'"{m.group(4)}{{i}}" }}')
             i = j
         else:
