@@ -50,7 +50,7 @@ def load_source(source: str):
         sys.path.insert(0, str(Path.cwd()))  # classes of a pickled module import as for any unpickling
         try:
             obj = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # unpickling runs the file's code: report what failed, no traceback
+        except Exception as exc:  # noqa: BLE001 - unpickling runs the file's code: report what failed, no traceback
             raise _usage(f"cannot load {source}: {exc}", help="the module's classes must be importable (the "
                          "working directory and PYTHONPATH are searched)") from None
         finally:
@@ -74,7 +74,7 @@ def load_source(source: str):
             mod = importlib.import_module(where)
     except UsageError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any error of the imported code is reported
         raise _usage(f"cannot import {where}: {exc}") from None
     factory = getattr(mod, name, None)
     if not callable(factory):

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from archdsl.importer.model import ImportFailure, Region, Step, Trace
 from archdsl.importer.structure import Dense, find_dense, fuse_gap, hoist, produced, used
 
-RESERVED = set("import def block network let input output for in if elif else repeat group branch expect "
-               "within as and or not true false none percent".split())
+RESERVED = {"import", "def", "block", "network", "let", "input", "output", "for", "in", "if", "elif", "else", "repeat", "group", "branch", "expect", "within", "as", "and", "or", "not", "true", "false", "none", "percent"}
 INDENT = "  "
 
 
@@ -409,9 +408,7 @@ class _Body:
 
     def _tensor_name(self, item) -> str:
         base = "t"
-        if isinstance(item, Step) and item.label:
-            base = ident(item.label, "t")
-        elif isinstance(item, Region):
+        if isinstance(item, Step) and item.label or isinstance(item, Region):
             base = ident(item.label, "t")
         if base in _op_names():
             base += "_out"  # a tensor may not hide an op
@@ -463,7 +460,7 @@ class _Body:
         if args:
             items = []
             for n, (kw, v) in enumerate(args):
-                if isinstance(v, bool) or isinstance(v, str):
+                if isinstance(v, (bool, str)):
                     items.append((kw, literal(v), None))
                 else:
                     hint = kw or ("out" if n == 0 and step.op in ("conv", "fc") else "kernel" if n == 1 else "size")

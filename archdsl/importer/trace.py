@@ -173,7 +173,7 @@ def trace_module(module: nn.Module, shapes: list[list[int]], source: str) -> Tra
     tracer = _Tracer(root)
     try:
         graph = tracer.trace(module)
-    except Exception as exc:  # fx's own errors name no module; say where it happened
+    except Exception as exc:  # noqa: BLE001 - fx's own errors name no module; say where it happened
         where = tracer.failed_at or ""
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "control flow" in text or "iterate" in text or "len(" in text:
@@ -314,7 +314,6 @@ class _Converter:
 
     def alias_to(self, node, arg, where):
         self.alias[node.name] = self.value(arg, where)
-        return None
 
     def simple(self, node, op, args, where):
         return self.emit(node, op, args, [self.value(node.args[0], where)], where)
