@@ -108,6 +108,21 @@ def _module_step(m: nn.Module, where: str, in_rank: int) -> tuple[str, list]:
         return "gelu", [] if m.approximate == "none" else [("approximate", m.approximate)]
     if isinstance(m, nn.GroupNorm):
         return "groupnorm", [(None, m.num_groups)] + ([("eps", m.eps)] if m.eps != 1e-5 else [])
+    if isinstance(m, nn.LocalResponseNorm):
+        return "lrn", [("size", m.size), ("alpha", m.alpha / m.size), ("beta", m.beta), ("k", m.k)]
+    name = type(m).__name__
+    if name in ("ChannelLayerNorm", "LayerNorm2d") or isinstance(m, nn.LayerNorm):
+        if len(m.normalized_shape) != 1:
+            raise ImportFailure(where, "op 'LayerNorm' over several axes has no archdsl equivalent")
+        axis = 0 if name in ("ChannelLayerNorm", "LayerNorm2d") else -1
+        return "layernorm", [("axis", axis)] + ([("eps", m.eps)] if m.eps != 1e-5 else []) + (
+            [] if m.elementwise_affine else [("affine", False)])
+    if name in ("DropPath", "StochasticDepth"):
+        if getattr(m, "mode", "row") != "row":
+            raise ImportFailure(where, "op 'StochasticDepth(mode=\"batch\")' has no archdsl equivalent")
+        return "drop_path", [(None, m.p)]
+    if name == "LayerScale":
+        return "layer_scale", []
     simple = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Hardswish: "hardswish",
               nn.Hardsigmoid: "hardsigmoid", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Identity: "identity"}
     for cls, name in simple.items():
@@ -117,6 +132,7 @@ def _module_step(m: nn.Module, where: str, in_rank: int) -> tuple[str, list]:
                         help="replace the module by ops the language has (docs/language.md, op reference)")
 
 
+LEAF_CLASSES = {"ChannelLayerNorm", "LayerNorm2d", "DropPath", "StochasticDepth", "LayerScale"}  # archdsl's, torchvision's
 RELU = {F.relu, torch.relu, torch.relu_}
 ADD = {operator.add, operator.iadd, torch.add}
 MUL = {operator.mul, operator.imul, torch.mul}
@@ -140,6 +156,9 @@ class _Tracer(torch.fx.Tracer):
         self.current = root_region
         self.failed_at: str | None = None
         self.node_region: dict[str, Region] = {}
+
+    def is_leaf_module(self, m, qualname) -> bool:
+        return type(m).__name__ in LEAF_CLASSES or super().is_leaf_module(m, qualname)
 
     def call_module(self, m, forward, args, kwargs):
         path = self.path_of_module(m)
@@ -306,6 +325,12 @@ class _Converter:
         if target is F.adaptive_avg_pool2d:
             size = _pair(node.args[1] if len(node.args) > 1 else node.kwargs["output_size"])
             return self.emit(node, "adaptive_avgpool", [(None, size)], [self.value(tensors[0], where)], where)
+        if node.op == "call_method" and target == "permute":
+            order = [int(a) for a in node.args[1:]] if not isinstance(node.args[1], (list, tuple)) else list(node.args[1])
+            if order[0] != 0:
+                raise ImportFailure(where, "op 'Tensor.permute' that moves the batch axis has no archdsl equivalent")
+            return self.emit(node, "permute", [(None, [a - 1 for a in order[1:]])], [self.value(tensors[0], where)],
+                             where)
         if target is F.dropout:
             return self.alias_to(node, tensors[0], where)
         if node.op == "call_method" and target in ("contiguous",):
