@@ -331,6 +331,16 @@ class _Converter:
                 raise ImportFailure(where, "op 'Tensor.permute' that moves the batch axis has no archdsl equivalent")
             return self.emit(node, "permute", [(None, [a - 1 for a in order[1:]])], [self.value(tensors[0], where)],
                              where)
+        if node.op == "call_method" and target in ("mean", "amax"):
+            dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+            dims = [dims] if isinstance(dims, int) else list(dims or [])
+            rank = self.rank(tensors[0]) + 1
+            if sorted(d % rank for d in dims) != list(range(2, rank)) or node.kwargs.get("keepdim", False):
+                raise ImportFailure(where, f"op '{name}' other than a global pool has no archdsl equivalent")
+            return self.emit(node, "gap" if target == "mean" else "gmp", [], [self.value(tensors[0], where)], where)
+        if target is F.gelu:
+            approximate = node.kwargs.get("approximate", "none")
+            return self.simple(node, "gelu", [] if approximate == "none" else [("approximate", approximate)], where)
         if target is F.dropout:
             return self.alias_to(node, tensors[0], where)
         if node.op == "call_method" and target in ("contiguous",):
