@@ -158,7 +158,7 @@ def test_python_file_source_and_network_name(tmp_path, capsys, monkeypatch):
     assert main(["import", "mine.py:make", "--input", "1,8,8", "-o", "m.arch", "--network", "tiny"]) == 0
     text = (tmp_path / "m.arch").read_text()
     assert "network tiny() {\n  input x: [1, 8, 8]\n  conv(4, 3, pad = 0) as conv0 -> relu as relu1\n" in text
-    assert archdsl.build_ir(tmp_path / "m.arch").graph["params"] == 40
+    assert sum(d["params"] for _, d in archdsl.build_ir(tmp_path / "m.arch").nodes(data=True)) == 40
 
 
 class Gate(nn.Module):

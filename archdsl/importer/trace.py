@@ -238,7 +238,8 @@ class _Converter:
         inputs = []
         for i, (node, shape) in enumerate(zip(self.placeholders, self.shapes)):
             self.ids[node.name] = self.new_id()
-            inputs.append((self.ids[node.name], node.name if node.name.isidentifier() else f"x{i}", list(shape)))
+            name = node.name if node.name.isidentifier() and not node.name.startswith("input") else "x"
+            inputs.append((self.ids[node.name], name if i == 0 or name != "x" else f"x{i + 1}", list(shape)))
         self.convert(self.root, "")
         out_node = next(n for n in self.gm.graph.nodes if n.op == "output")
         outs = out_node.args[0]
