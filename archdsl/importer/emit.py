@@ -464,7 +464,7 @@ class _Body:
                     items.append((kw, literal(v), None))
                 else:
                     hint = kw or ("out" if n == 0 and step.op in ("conv", "fc") else "kernel" if n == 1 else "size")
-                    items.append((kw, self.hole(v, hint), DEFAULTED[step.op](args) if kw == "stride" else None))
+                    items.append((kw, self.hole(v, hint), DEFAULTED[step.op](args) if kw == "stride" and step.op in DEFAULTED else None))
             parts.append(Args(items))
         label = self._label(step.label, step.op) if step.label else None
         if step.owner:

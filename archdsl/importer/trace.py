@@ -339,6 +339,15 @@ class _Converter:
             if sorted(d % rank for d in dims) != list(range(2, rank)) or node.kwargs.get("keepdim", False):
                 raise ImportFailure(where, f"op '{name}' other than a global pool has no archdsl equivalent")
             return self.emit(node, "gap" if target == "mean" else "gmp", [], [self.value(tensors[0], where)], where)
+        if target is operator.getitem and isinstance(node.args[1], tuple):
+            return self.getitem(node, tensors[0], node.args[1], where, fail)
+        if target is F.pad or name in ("F.pad", "torch._C._nn.pad"):
+            pad = list(node.args[1] if len(node.args) > 1 else node.kwargs["pad"])
+            rank = self.rank(tensors[0])
+            if len(pad) == 2 * rank and not any(pad[:-1]) and node.kwargs.get("value") in (0, None):
+                channels = node.meta["tensor_meta"].shape[1]
+                return self.emit(node, "pad_channels", [(None, channels)], [self.value(tensors[0], where)], where)
+            raise fail
         if target is F.gelu:
             approximate = node.kwargs.get("approximate", "none")
             return self.simple(node, "gelu", [] if approximate == "none" else [("approximate", approximate)], where)
@@ -346,6 +355,21 @@ class _Converter:
             return self.alias_to(node, tensors[0], where)
         if node.op == "call_method" and target in ("contiguous",):
             return self.alias_to(node, tensors[0], where)
+        raise fail
+
+    def getitem(self, node, tensor, index: tuple, where: str, fail):
+        """`x[:, :, ::s, ::s]` (subsample) and `x[:, a:b]` (a slice of the channels)."""
+        rank = self.rank(tensor)
+        full = slice(None, None, None)
+        if len(index) == rank + 1 and index[0] == full and index[1] == full and all(
+                isinstance(i, slice) and i.start is None and i.stop is None for i in index[2:]):
+            steps = {i.step or 1 for i in index[2:]}
+            if len(steps) == 1:
+                return self.emit(node, "subsample", [("stride", steps.pop())], [self.value(tensor, where)], where)
+        if len(index) == 2 and index[0] == full and isinstance(index[1], slice) and index[1].step in (None, 1):
+            start, stop = index[1].start or 0, index[1].stop
+            if stop is not None:
+                return self.emit(node, "slice", [(None, start), (None, stop)], [self.value(tensor, where)], where)
         raise fail
 
     def alias_to(self, node, arg, where):
