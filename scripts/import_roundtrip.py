@@ -46,7 +46,7 @@ def round_trip(path: Path, name: str) -> tuple[int, int, float]:
     second = archdsl.build(text).eval()
     load_weights(second, first)
     rel = check_same(first, second, [shape])
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    count = lambda m: sum(p.numel() for p in m.parameters())
     lines = sum(1 for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
     return count(first), count(second), rel, lines
 

@@ -236,4 +236,4 @@ def test_round_trip_of_library_specs(variant, size):
 
 def test_front_end_does_not_import_torch():
     code = "import sys, archdsl, archdsl.cli, archdsl.importer; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "False\n"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="the spec to write (OUT.arch)")
     p.add_argument("--weights", metavar="OUT.pt", help="also write the source's weights as a state_dict for the "
                                                        "spec-built module (checked: same outputs)")
-    p.add_argument("--network", help="the network's name in the spec (default: the model's class, snake_case)")
+    p.add_argument("--network", help="the network's name in the spec (default: the callable's or the file's name)")
     p.set_defaults(run=import_command)
 
 
@@ -85,6 +85,14 @@ def load_source(source: str):
     return model
 
 
+def _default_name(source: str) -> str | None:
+    """The callable's name (`torchvision.models:resnet50` -> resnet50) or the file's stem, when a valid name."""
+    from archdsl.importer.emit import ident
+
+    name = source.rsplit(":", 1)[1] if ":" in source and not source.endswith((".pt", ".pth")) else Path(source).stem
+    return ident(name, "net") if name else None
+
+
 def import_command(args: argparse.Namespace) -> int:
     from archdsl.importer import import_module, import_onnx
 
@@ -97,13 +105,13 @@ def import_command(args: argparse.Namespace) -> int:
             from archdsl.importer.onnx_reader import onnx_weights, require_onnx
 
             require_onnx()
-            text = import_onnx(args.source, network=args.network)
+            text = import_onnx(args.source, network=args.network or _default_name(args.source))
             weights = onnx_weights(args.source, text) if args.weights else None
         else:
             if not shapes:
                 raise _usage("a PyTorch model needs the shape of its input", help="add --input C,H,W (once per input)")
             model = load_source(args.source)
-            text = import_module(model, *shapes, network=args.network, source=args.source)
+            text = import_module(model, *shapes, network=args.network or _default_name(args.source), source=args.source)
             weights = None
             if args.weights:
                 from archdsl.importer.verify import spec_weights
