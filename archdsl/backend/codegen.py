@@ -280,8 +280,8 @@ class _Generator:
                 stmts.append(self._call(what, values, names))
             elif kind == "segment":
                 stmts.append(self._segment(scope, what, values, names, methods))
-            else:
-                stmts.append(self._node(scope, what, values, names, stmts))
+            elif (stmt := self._node(scope, what, values, names, stmts)) is not None:
+                stmts.append(stmt)
         returns = [values[v] for v in scope.outputs]
         forward = _with_deletes(stmts, set(returns))
         if scope is self.p.root:
@@ -358,14 +358,16 @@ class _Generator:
             outs.append(values[value])
         return _Stmt(outs, [f"self.{child.attr}({args})"], reads)
 
-    def _node(self, scope: Scope, node: str, values: dict, names: _Names, stmts: list[_Stmt]) -> _Stmt:
+    def _node(self, scope: Scope, node: str, values: dict, names: _Names, stmts: list[_Stmt]) -> _Stmt | None:
         data = self.g.nodes[node]
         sources = ir.data_inputs(self.g, node)
         args = [values[s] for s in sources]
+        if scope.features and node == f"{scope.name}.concat1" and node in self.p.listed:
+            values[node] = "features"  # handed on as it came: the child concatenates
+            return None
         values[node] = names.new(scope.local(node))
         if scope.features and node == f"{scope.name}.concat1":
-            text = "features" if node in self.p.listed else "torch.cat(features, 1)"
-            return _Stmt([values[node]], [text], ["features"])
+            return _Stmt([values[node]], ["torch.cat(features, 1)"], ["features"])
         if node in self.p.listed:
             return _Stmt([values[node]], [f"[{', '.join(args)}]"], args)
         if data["op"] == "relu" and self._in_place(scope, sources[0], node, stmts):
