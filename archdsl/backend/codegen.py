@@ -253,7 +253,8 @@ class _Generator:
         for j, first in enumerate(self.made[run[0].name].values):
             values = [self.made[c.name].values[j].value for c in run]
             step = values[1] - values[0] if all(type(v) is int for v in values) else 0
-            if any(type(v) is not type(values[0]) or v != values[0] + step * i for i, v in enumerate(values)):
+            expected = [values[0] + step * i for i in range(len(values))] if step else [values[0]] * len(values)
+            if any(type(v) is not type(values[0]) or v != e for v, e in zip(values, expected)):
                 return None
             steps.append((first.param, values[0], step))
         return steps
