@@ -200,3 +200,17 @@ def test_same_parameter_names_order_and_shapes_as_the_flat_generator(file, netwo
     assert list(a) == list(b)
     assert [v.shape for v in a.values()] == [v.shape for v in b.values()]
     assert isinstance(new, nn.Module)
+
+
+def test_backend_page_examples_run(monkeypatch):
+    """The 'Working with PyTorch's tools' examples of docs/backend.md (the torchrun script excepted)."""
+    page = (SPECS.parent / "docs" / "backend.md").read_text(encoding="utf-8")
+    section = page.split("## Working with PyTorch's tools", 1)[1].split("\n## ", 1)[0]
+    code = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "torchrun" not in b]
+    assert len(code) == 4
+    monkeypatch.chdir(SPECS.parent)
+    namespace: dict = {}
+    torch._dynamo.reset()
+    for block in code:
+        exec(compile(block, "backend.md", "exec"), namespace)  # noqa: S102  (the page's own examples)
+    torch._dynamo.reset()
