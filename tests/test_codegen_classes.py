@@ -77,10 +77,12 @@ def _gradients(model, x):
 
 
 def test_activation_checkpointing_per_stage_and_per_block_class_gives_the_same_gradients():
-    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (apply_activation_checkpointing,
-                                                                             checkpoint_wrapper)
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+        apply_activation_checkpointing,
+        checkpoint_wrapper,
+    )
 
-    spec = dict(blocks=[1, 2, 2, 1], bottleneck=True, size=32, classes=10)
+    spec = {"blocks": [1, 2, 2, 1], "bottleneck": True, "size": 32, "classes": 10}
     x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     expected = _gradients(build(RESNET, "resnet", seed=0, **spec).train(), x)
     staged = build(RESNET, "resnet", seed=0, **spec).train()
@@ -120,7 +122,7 @@ def test_regional_compilation_compiles_a_block_class_once_for_all_its_instances(
 
 
 def _classes(source: str) -> list[str]:
-    return re.findall(r"^class (\w+)\(", source, re.M)
+    return re.findall(r"^class (\w+)\(", source, re.MULTILINE)
 
 
 @pytest.mark.parametrize("file, network, limit", [("resnet.arch", "resnet152", 250),
@@ -130,7 +132,7 @@ def test_generated_files_are_short_with_each_block_class_written_once(file, netw
     assert len(source.splitlines()) <= limit
     classes = _classes(source)
     assert len(classes) == len(set(classes))
-    bodies = [block.split("\n", 1)[1] for block in re.split(r"^class ", source, flags=re.M)[1:]]
+    bodies = [block.split("\n", 1)[1] for block in re.split(r"^class ", source, flags=re.MULTILINE)[1:]]
     assert len(bodies) == len(set(bodies))  # no two classes with the same code
 
 
@@ -206,7 +208,7 @@ def test_backend_page_examples_run(monkeypatch):
     """The 'Working with PyTorch's tools' examples of docs/backend.md (the torchrun script excepted)."""
     page = (SPECS.parent / "docs" / "backend.md").read_text(encoding="utf-8")
     section = page.split("## Working with PyTorch's tools", 1)[1].split("\n## ", 1)[0]
-    code = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "torchrun" not in b]
+    code = [b for b in re.findall(r"```python\n(.*?)```", section, re.DOTALL) if "torchrun" not in b]
     assert len(code) == 4
     monkeypatch.chdir(SPECS.parent)
     namespace: dict = {}

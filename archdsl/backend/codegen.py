@@ -27,8 +27,7 @@ from torch import nn
 from archdsl import __version__, ir
 from archdsl.backend import runtime
 from archdsl.backend.scopes import Plan, Scope, constructor, plan
-from archdsl.backend.templates import (Affine, Line, Slot, Template, literals, open_parameters, render_class,
-                                       slot)
+from archdsl.backend.templates import Affine, Line, Slot, Template, literals, open_parameters, render_class, slot
 from archdsl.backend.templates import constructor as bound_constructor
 from archdsl.evaluate import format_shape
 from archdsl.ops import OPS
@@ -428,11 +427,11 @@ class _Generator:
         steps = " -> ".join(g.nodes[n]["op"] for n in own)
         methods.append([[f"def {method}(self, {', '.join(params)}) -> torch.Tensor:"],
                         [f'    """{steps}, recomputed in backward."""'],
-                        *([f"    ", *line] for line in _with_deletes(body, {result})), [f"    return {result}"]])
+                        *(["    ", *line] for line in _with_deletes(body, {result})), [f"    return {result}"]])
         values[chain[-1]] = names.new(scope.local(chain[-1]))
         reads = [star] if star else call_args
-        return _Stmt([values[chain[-1]]], [f"recompute_in_backward(self.{method}, self.{scope.local(norm)}, "
-                                           f"{', '.join(call_args)})"], reads)
+        call = f"recompute_in_backward(self.{method}, self.{scope.local(norm)}, {', '.join(call_args)})"
+        return _Stmt([values[chain[-1]]], [call], reads)
 
     # ------------------------------------------------------------ constructs with their own wiring
 

@@ -132,7 +132,7 @@ def constructor(text: str, attr: str, namespace: dict) -> Line:
     try:
         call = ast.parse(text, mode="eval").body
         func = ast.unparse(call.func)
-        signature = inspect.signature(eval(func, dict(namespace)))  # noqa: S307 (an op's own constructor name)
+        signature = inspect.signature(eval(func, dict(namespace)))
         positional = [ast.literal_eval(a) for a in call.args]
         keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
         bound = signature.bind(*positional, **keywords)

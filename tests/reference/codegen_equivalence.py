@@ -35,8 +35,8 @@ def compare(g: ir.Graph, memory_efficient: bool = False, batch: int = 2, device:
     new = compile_module(g, seed=0, memory_efficient=memory_efficient, device=device)
     a, b = old.state_dict(), new.state_dict()
     if list(a) != list(b):
-        return [f"state_dict keys differ: {[k for k in a if k not in b][:3]} / {[k for k in b if k not in a][:3]} "
-                f"(or their order)"]
+        only_old, only_new = [k for k in a if k not in b][:3], [k for k in b if k not in a][:3]
+        return [f"state_dict keys differ: {only_old} / {only_new} (or their order)"]
     problems += [f"initial value of {k}" for k in a if not torch.equal(a[k], b[k])]
     generator = torch.Generator().manual_seed(1)
     inputs = [torch.randn(batch, *g.nodes[n]["shape"], generator=generator).to(device) for n in g.graph["inputs"]]
