@@ -26,7 +26,7 @@ from torch import nn
 
 from archdsl import __version__, ir
 from archdsl.backend import runtime
-from archdsl.backend.scopes import Plan, Scope, constructor, plan
+from archdsl.backend.scopes import Plan, Scope, plan
 from archdsl.backend.templates import Affine, Line, Slot, Template, literals, open_parameters, render_class, slot
 from archdsl.backend.templates import constructor as bound_constructor
 from archdsl.evaluate import format_shape
@@ -190,7 +190,7 @@ class _Generator:
 
     def _init(self, scope: Scope, target: str = "self") -> list[Line]:
         """Submodules in creation order (the IR's): the scope's own layers and its children."""
-        entries = sorted([(self.p.position[n], n) for n in scope.nodes if constructor(self.g, n) is not None]
+        entries = sorted([(self.p.position[n], n) for n in scope.nodes if self.p.constructors[n] is not None]
                          + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children],
                          key=lambda e: e[0])
         lines: list[Line] = []
@@ -211,7 +211,7 @@ class _Generator:
                 continue
             attr = scope.local(entry)
             data = self.g.nodes[entry]
-            call = bound_constructor(constructor(self.g, entry), attr, self.namespace)
+            call = bound_constructor(self.p.constructors[entry], attr, self.namespace)
             if self.memory_efficient and data["op"] == "clique_layer":
                 call = [_with_keyword(call[0], "memory_efficient", True)]
             lines.append([f"{target}.{attr} = " if target == "self" else f'{target}.add_module("{attr}", ', *call,
@@ -329,7 +329,7 @@ class _Generator:
         needs = []
         for _, (kind, what) in items:
             reads = what.inputs if kind == "child" else self._segment_reads(what) if kind == "segment" \
-                else ir.data_inputs(self.g, what)
+                else self.p.inputs[what]
             needs.append({produced[r] for r in reads if r in produced})
         done: list[int] = []
         waiting = sorted(range(len(items)), key=lambda i: items[i][0])
@@ -343,7 +343,7 @@ class _Generator:
         return [items[i] for i in done]
 
     def _segment_reads(self, chain: list[str]) -> list[str]:
-        return [chain[0]] if chain[0] in self.p.listed else ir.data_inputs(self.g, chain[0])
+        return [chain[0]] if chain[0] in self.p.listed else self.p.inputs[chain[0]]
 
     def _call(self, child: Scope, values: dict, names: _Names) -> _Stmt:
         if child.features:
@@ -360,7 +360,7 @@ class _Generator:
 
     def _node(self, scope: Scope, node: str, values: dict, names: _Names, stmts: list[_Stmt]) -> _Stmt | None:
         data = self.g.nodes[node]
-        sources = ir.data_inputs(self.g, node)
+        sources = self.p.inputs[node]
         args = [values[s] for s in sources]
         if scope.features and node == f"{scope.name}.concat1" and node in self.p.listed:
             values[node] = "features"  # handed on as it came: the child concatenates
@@ -376,7 +376,7 @@ class _Generator:
 
     def _expression(self, scope: Scope, node: str, args: list[str]) -> Line:
         data = self.g.nodes[node]
-        shapes = [self.g.nodes[s]["shape"] for s in ir.data_inputs(self.g, node)]
+        shapes = [self.g.nodes[s]["shape"] for s in self.p.inputs[node]]
         text = OPS[data["op"]].forward(data["args"], args, f"self.{scope.local(node)}", shapes)
         return literals(text, list(data["args"].items()), in_forward=True)
 
@@ -388,7 +388,7 @@ class _Generator:
             return False
         if list(self.g.successors(source)) != [reader]:
             return False
-        return OPS[data["op"]].returns_fresh(data["args"], len(ir.data_inputs(self.g, source)))
+        return OPS[data["op"]].returns_fresh(data["args"], len(self.p.inputs[source]))
 
     def _segment(self, scope: Scope, chain: list[str], values: dict, names: _Names, methods: list) -> _Stmt:
         """A chain recomputed in backward: a method called through `recompute_in_backward`."""
@@ -400,7 +400,7 @@ class _Generator:
             params, call_args = [f"*{star}: torch.Tensor"], [f"*{star}"]
         else:
             star = None
-            sources = [values[s] for s in ir.data_inputs(g, head)]
+            sources = [values[s] for s in self.p.inputs[head]]
             params, call_args = [f"{s}: torch.Tensor" for s in dict.fromkeys(sources)], list(dict.fromkeys(sources))
         local = _Names(set(names.used))
         body: list[_Stmt] = []
@@ -412,12 +412,13 @@ class _Generator:
                 continue
             var = local.new(scope.local(node))
             if not body:
-                sources = [values[s] for s in ir.data_inputs(g, node)]
+                sources = [values[s] for s in self.p.inputs[node]]
                 body.append(_Stmt([var], self._expression(scope, node, sources), sources))
                 continue
             previous = body[-1].targets[0]
             before = g.nodes[chain[index - 1]]
-            if g.nodes[node]["op"] == "relu" and OPS[before["op"]].returns_fresh(before["args"], len(ir.data_inputs(g, chain[index - 1]))):
+            fresh = OPS[before["op"]].returns_fresh(before["args"], len(self.p.inputs[chain[index - 1]]))
+            if g.nodes[node]["op"] == "relu" and fresh:
                 body.append(_Stmt([var], [f"torch.relu_({previous})"], [previous]))
             else:
                 body.append(_Stmt([var], self._expression(scope, node, [previous]), [previous]))
@@ -446,7 +447,7 @@ class _Generator:
             if child.inputs != features:
                 return False
             features = features + child.outputs
-        return ir.data_inputs(self.g, scope.nodes[0]) == features and self.g.nodes[scope.nodes[0]]["op"] == "concat"
+        return self.p.inputs[scope.nodes[0]] == features and self.g.nodes[scope.nodes[0]]["op"] == "concat"
 
     def _dense(self, scope: Scope) -> Template:
         forward = [["features = [x]"], ["for _, layer in self.items():"], ["    features.append(layer(features))"],

@@ -64,6 +64,8 @@ class Plan:
     position: dict[str, int]
     scope_of: dict[str, Scope]
     listed: set[str]
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # node -> its data inputs in port order
+    constructors: dict[str, str | None] = field(default_factory=dict)  # node -> its submodule's source
 
 
 def plan(g: ir.Graph, memory_efficient: bool = False) -> Plan:
@@ -89,7 +91,8 @@ def plan(g: ir.Graph, memory_efficient: bool = False) -> Plan:
         parent.nodes.append(node)
         scope_of[node] = parent
     root.subtree = set(order)
-    result = Plan(g, root, order, position, scope_of, set())
+    inputs = {n: ir.data_inputs(g, n) for n in order}
+    result = Plan(g, root, order, position, scope_of, set(), inputs, {n: constructor(g, n, inputs[n]) for n in order})
     for scope in root.walk():
         _interface(result, scope)
     if memory_efficient:
@@ -127,22 +130,22 @@ def _interface(p: Plan, scope: Scope) -> None:
         return
     outputs = set(p.g.graph["outputs"].values())
     for node in sorted(scope.subtree, key=p.position.get):
-        for source in ir.data_inputs(p.g, node):
+        for source in p.inputs[node]:
             if source not in scope.subtree and source not in scope.inputs:
                 scope.inputs.append(source)
     scope.outputs = [n for n in sorted(scope.subtree, key=p.position.get)
                      if n in outputs or any(v not in scope.subtree for v in p.g.successors(n))]
     lead = f"{scope.name}.concat1"
     scope.features = (scope.kind == "dense_layer" and lead in scope.nodes
-                      and ir.data_inputs(p.g, lead) == scope.inputs)
+                      and p.inputs[lead] == scope.inputs)
 
 
-def constructor(g: ir.Graph, node: str) -> str | None:
+def constructor(g: ir.Graph, node: str, inputs: list[str]) -> str | None:
     """The source that builds the node's submodule, None for an op without one."""
     data = g.nodes[node]
     if data["op"] not in OPS:  # a network input
         return None
-    return OPS[data["op"]].module(data["args"], [g.nodes[u]["shape"] for u in ir.data_inputs(g, node)], data["shape"])
+    return OPS[data["op"]].module(data["args"], [g.nodes[u]["shape"] for u in inputs], data["shape"])
 
 
 def _chain(g: ir.Graph, start: str) -> list[str] | None:
@@ -186,7 +189,7 @@ def _place_segments(p: Plan) -> None:
     """Host each chain in the scope of its layers with weights; a leading concatenation from another
     scope is handed over as the list of its parts (the host concatenates inside the recomputation)."""
     for chain in recompute_chains(p):
-        weighted = [n for n in chain if constructor(p.g, n) is not None]
+        weighted = [n for n in chain if p.constructors[n] is not None]
         host = p.scope_of[weighted[0]]
         if any(p.scope_of[n] is not host for n in chain[1:]):
             continue  # a chain across module boundaries stays stored (no spec builds one today)

@@ -132,7 +132,7 @@ def constructor(text: str, attr: str, namespace: dict) -> Line:
     try:
         call = ast.parse(text, mode="eval").body
         func = ast.unparse(call.func)
-        signature = inspect.signature(eval(func, dict(namespace)))
+        signature = _signature(func, namespace)
         positional = [ast.literal_eval(a) for a in call.args]
         keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
         bound = signature.bind(*positional, **keywords)
@@ -147,6 +147,15 @@ def constructor(text: str, attr: str, namespace: dict) -> Line:
             return literals(text)
         args.append((name, slot(value, (name, f"{attr}_{name}")), index < len(positional), parameter.default))
     return [Call(func, args)]
+
+
+_SIGNATURES: dict[str, inspect.Signature] = {}  # constructor name (`nn.Conv2d`) -> its signature
+
+
+def _signature(func: str, namespace: dict) -> inspect.Signature:
+    if func not in _SIGNATURES:
+        _SIGNATURES[func] = inspect.signature(eval(func, dict(namespace)))  # an op's own constructor name
+    return _SIGNATURES[func]
 
 
 @dataclass
