@@ -293,9 +293,12 @@ class _Generator:
                 pairs = ", ".join(f'"{k}": {values[v]}' for k, v in outputs.items())
                 forward.append([f"return {{{pairs}}}"])
                 annotation = "dict[str, torch.Tensor]"
-        else:
+        elif returns:
             forward.append([f"return {', '.join(returns)}"])
             annotation = self._annotation(scope.outputs)
+        else:  # nothing reads what it computes
+            forward.append(["return None"])
+            annotation = "None"
         signature = f"({', '.join(['self', *(f'{n}: {t}' for n, t in self._typed(scope, params))])}) -> {annotation}"
         return self._new(scope, forward, signature, methods=methods)
 
@@ -531,7 +534,7 @@ def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
     lines = []
     for index, stmt in enumerate(stmts):
         dying = [n for n in dict.fromkeys(stmt.reads) if last[n] == index and n not in keep]
-        line = [f"{', '.join(stmt.targets)} = ", *stmt.expr]
+        line = [f"{', '.join(stmt.targets)} = " if stmt.targets else "", *stmt.expr]
         lines.append(line + ([f"; del {', '.join(dying)}"] if dying else []))
     return lines
 
