@@ -96,7 +96,6 @@ class _Generator:
         self.taken.add(class_name(g.graph["network"]))
         self.namespace = {"nn": nn, "torch": torch, "F": F, **{n: o for n, o in vars(runtime).items()
                                                                if inspect.isclass(o)}}
-        self.uses_sequential = False
 
     # ------------------------------------------------------------ driver
 
@@ -157,7 +156,7 @@ class _Generator:
         return self._generic(scope)
 
     def _new(self, scope: Scope, forward: list[Line], signature: str, superclass: str = "nn.Module",
-             init: list[Line] | None = None, methods=None) -> Template:
+             methods=None) -> Template:
         info = self.graph.graph.get("scopes", {}).get(scope.name, {})
         if scope is self.p.root:
             base, doc = class_name(scope.definition), self._root_doc()
@@ -169,7 +168,7 @@ class _Generator:
             label = re.sub(r"\d+$", "", scope.definition) or scope.definition
             base, doc = _camel(label), f"A group of layers (`{scope.attr}`)."
         channels = (self._channels(scope.inputs[:1]), self._channels(scope.outputs[:1]))
-        return Template(base, superclass, doc, init if init is not None else self._init(scope), signature, forward,
+        return Template(base, superclass, doc, self._init(scope), signature, forward,
                         methods or [], dict(info.get("args", {})) if scope.kind == "block" else {}, channels)
 
     def _channels(self, values: list[str]):
@@ -205,7 +204,6 @@ class _Generator:
             lines += self._children(run, target)
             run = []
             if isinstance(entry, Scope):  # an nn.Sequential group
-                self.uses_sequential = True
                 lines.append([f"{target}.{entry.attr} = nn.Sequential()"])
                 lines += self._init(entry, f"{target}.{entry.attr}")
                 continue
