@@ -48,7 +48,7 @@ def cmd_check(args) -> int:
     for file in args.files:
         try:
             program = load(file)
-            targets = program.targets()
+            targets = [args.network] if args.network else program.targets()
             checks = 0
             errors = []
             for target in targets:
@@ -56,6 +56,8 @@ def cmd_check(args) -> int:
                     g = elaborate(program, target)
                     checks += len(g.graph["checks"])
                 except UsageError:
+                    if args.network:  # asked for by name: an unknown network, or one that needs parameters
+                        raise
                     continue  # a network whose parameters have no defaults: checked through its variants
                 except ArchError as exc:
                     errors.extend(d for d in exc.diagnostics if d not in errors)
@@ -129,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate specs and their stated figures")
     p.add_argument("files", nargs="+")
+    p.add_argument("--network", "-n", help="check only this network or variant (default: all of them)")
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("summary", help="per-layer shapes, parameters and MACs")
     target(p)
@@ -139,8 +142,15 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_list)
     p = sub.add_parser("compile", help="build the PyTorch module, run it once, write an artifact")
     target(p)
-    p.add_argument("-o", "--output", help="output file (default: NETWORK.py beside the spec)")
-    p.add_argument("--emit", choices=("py", "pt2", "onnx", "yaml"), default="py")
+    p.add_argument("-o", "--output", help="output file (default: NETWORK.py, .pt2, .onnx or .yaml in the current "
+                   "directory)")
+    p.add_argument("--emit", choices=("py", "pt2", "onnx", "yaml"), default="py",
+                   help="py: a standalone PyTorch module (default); pt2: a torch.export program; onnx: an ONNX "
+                        "model (opset 18, needs archdsl[onnx]); both with a dynamic batch axis; yaml: the IR")
+    p.add_argument("--weights", metavar="SOURCE", help="load these weights (a .pt, .pth or .safetensors "
+                   "checkpoint, e.g. a torchvision state_dict) by name or structure; with --emit py, also write "
+                   "them under the module's own names beside the output (NETWORK.pt)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the written paths")
     p.add_argument("--device", default="cpu", help="torch device for the test forward pass (cpu, cuda, cuda:1)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed")
     p.add_argument("--memory-efficient", action="store_true",

@@ -43,6 +43,32 @@ def class_name(network: str) -> str:
     return name if name and not name[0].isdigit() else "Net" + name
 
 
+def model_class_name(g: ir.Graph) -> str:
+    """The generated class's name: the network's with its -D overrides (`CliquenetCifarK24T12`)."""
+    given = [f"{k}{_value(v)}" for k, v in (g.graph.get("overrides") or {}).items()]
+    return class_name("_".join([g.graph["network"], *given]))
+
+
+def network_title(g: ir.Graph) -> str:
+    """The network with its -D overrides, for docstrings: `cliquenet_cifar (k=24, T=12)`."""
+    given = ", ".join(f"{k}={_value(v)}" for k, v in (g.graph.get("overrides") or {}).items())
+    if not given:
+        return g.graph["network"]
+    safe = given.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")  # a value cannot end the docstring
+    return f"{g.graph['network']} ({safe})"
+
+
+def _value(value) -> str:
+    """An override's value as the spec writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
 def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
     """The whole standalone file for one network."""
     return _Generator(g, memory_efficient).source()
@@ -321,19 +347,19 @@ class _Generator:
         outs = ", ".join(f"{k} {format_shape(nodes[v]['shape'])}" for k, v in g.graph["outputs"].items())
         body = "\n".join(self.init_lines + self.forward_lines)
         helpers = [inspect.getsource(obj) for obj in _runtime_code(body)]
-        header = HEADER.format(title=f"{g.graph['network']}: a PyTorch module generated from an archdsl spec.",
+        header = HEADER.format(title=f"{network_title(g)}: a PyTorch module generated from an archdsl spec.",
                                version=__version__, file=g.graph["file"], network=g.graph["network"],
                                s_in="s" if len(g.graph["inputs"]) > 1 else "", inputs=ins,
                                s_out="s" if len(g.graph["outputs"]) > 1 else "", outputs=outs,
                                params=ir.total_params(g),
                                imports="import contextlib\n" if any("contextlib." in h for h in helpers) else "")
-        name = class_name(g.graph["network"])
+        name = model_class_name(g)
         returns = "torch.Tensor" if len(g.graph["outputs"]) == 1 else "dict[str, torch.Tensor]"
         signature = ", ".join(f"{i}: torch.Tensor" for i in inputs)
         lines = [header]
         for source in helpers:
             lines += ["", source]
-        lines += ["", f"class {name}(nn.Module):", f'    """{g.graph["network"]}: {ins} -> {outs}."""', "",
+        lines += ["", f"class {name}(nn.Module):", f'    """{network_title(g)}: {ins} -> {outs}."""', "",
                   "    def __init__(self) -> None:", "        super().__init__()"]
         lines += [f"        {line}" for line in self.init_lines]
         lines += ["", f"    def forward(self, {signature}) -> {returns}:"]
