@@ -126,3 +126,27 @@ def test_compile_weights_errors(capsys, tmp_path):
                  str(tmp_path / "lenet.py")]) == 2
     assert "error: the weights do not fit this network" in capsys.readouterr().err
     assert not (tmp_path / "lenet.py").exists()
+
+
+def test_readme_opens_with_the_cpu_build():
+    opening = "\n".join((ROOT / "README.md").read_text().splitlines()[:12])
+    assert "`ARCHDSL_CPU=1 bash scripts/install.sh`" in opening and "CUDA build" in opening
+
+
+def test_install_script_cpu_build_and_no_editable_warning(tmp_path):
+    """install.sh against a stand-in .venv/bin/python that records each call and its PYTHONWARNINGS."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "install.sh").write_text((ROOT / "scripts" / "install.sh").read_text())
+    fake = tmp_path / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "$* | ${PYTHONWARNINGS:-}" >> "$(dirname "$0")/calls"\n')
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "ARCHDSL_CPU": "1", "HOME": str(tmp_path)}
+    result = subprocess.run(["bash", str(tmp_path / "scripts" / "install.sh")], env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == result.stderr == ""
+    assert (fake.parent / "calls").read_text().splitlines() == [
+        "-m pip install -q --upgrade pip | ",
+        "-m pip install -q torch torchvision --index-url https://download.pytorch.org/whl/cpu | ",
+        "-m pip install -q -e .[test] | ignore::UserWarning"]
