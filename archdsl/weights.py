@@ -132,6 +132,9 @@ def load_weights(model: nn.Module, source, *, strict: bool = True, example_input
     matches is loaded and the rest is listed in the report. `example_inputs` (a tensor or tuple)
     is only needed when a module cannot be traced with torch.fx and was not built by archdsl.
     """
+    if not isinstance(model, nn.Module):
+        raise WeightsError(f"weights are loaded into an nn.Module, not a {type(model).__name__}",
+                           help="build the module first: archdsl.build(spec, network)")
     notes: list[str] = []
     if isinstance(source, nn.Module):
         name = type(source).__name__

@@ -125,6 +125,8 @@ def test_bad_sources(tmp_path):
         load_weights(nn.Linear(2, 2), tmp_path / "junk.pt")
     with pytest.raises(WeightsError, match="cannot load weights from a int"):
         load_weights(nn.Linear(2, 2), 3)
+    with pytest.raises(WeightsError, match="weights are loaded into an nn.Module, not a dict"):
+        load_weights({}, nn.Linear(2, 2))
 
 
 def test_split_form_against_grouped_conv_is_refused_and_nothing_is_loaded():

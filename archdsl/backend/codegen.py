@@ -45,7 +45,7 @@ def class_name(network: str) -> str:
 
 def model_class_name(g: ir.Graph) -> str:
     """The generated class's name: the network's with its -D overrides (`CliquenetCifarK24T12`)."""
-    given = [f"{k}{_value(v)}" for k, v in (g.graph.get("overrides") or {}).items()]
+    given = [f"{k}_{_value(v)}" for k, v in (g.graph.get("overrides") or {}).items()]
     return class_name("_".join([g.graph["network"], *given]))
 
 
