@@ -51,7 +51,10 @@ def test_onnx_has_the_spec_names_and_a_dynamic_batch(capsys, tmp_path, file, var
             assert np.abs(a - b.numpy()).max() < 1e-4
 
 
-@pytest.mark.parametrize("file, variant, overrides, outputs", [NETWORKS[0], NETWORKS[2]], ids=["cliquenet", "googlenet"])
+PT2 = [NETWORKS[0], ("deep_supervision.arch", "dsn", {}, ["logits", "companion1", "companion2"])]
+
+
+@pytest.mark.parametrize("file, variant, overrides, outputs", PT2, ids=["cliquenet", "dsn"])
 def test_pt2_has_a_dynamic_batch(capsys, tmp_path, file, variant, overrides, outputs):
     path = compile_(capsys, tmp_path, file, variant, overrides, "pt2")
     program = torch.export.load(path).module()
