@@ -18,10 +18,8 @@ SUFFIXES = {"py": ".py", "pt2": ".pt2", "onnx": ".onnx", "yaml": ".yaml"}
 
 
 def compile_command(args, overrides: dict) -> int:
-    from archdsl.backend.exports import export_onnx, export_pt2, require_onnx
+    from archdsl.backend.exports import export_onnx, export_pt2
 
-    if args.emit == "onnx":
-        require_onnx()  # before any work
     if args.weights and args.emit == "yaml":
         raise UsageError(Diagnostic("--weights needs --emit py, pt2 or onnx: the YAML IR holds no weights",
                                     help="drop --weights, or choose another --emit"))

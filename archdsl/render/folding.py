@@ -3,8 +3,9 @@
 A scope is a naming level of the IR (a block instance, a `group`, a construct such as
 `dense` or `clique`). This module resolves, for one level of detail, whether each scope
 is *expanded* (drawn as a cluster of its layers) or *collapsed* (drawn as one node), and
-finds *runs*: chains of sibling scopes with the same definition, arguments and structure,
-each feeding only the next, which a folded diagram draws once, marked "x N".
+finds *runs*: chains of sibling scopes with the same definition and the same drawing
+(layers, shapes, parameter counts, wiring), each feeding only the next, which a folded
+diagram draws once, marked "x N" (with the range of any argument that differs).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from archdsl.ir import Graph
+from archdsl.ops import OPS
 
 # Scope kinds that name parts of a construct rather than a unit a reader thinks of as a block.
 INNER_KINDS = ("branch", "shortcut", "dense_layer", "group_member")
@@ -110,16 +112,33 @@ def scope_states(tree: ScopeTree, detail: str | int, expand: list[str], collapse
 
 
 def _signature(g: Graph, tree: ScopeTree, scope: str, expanded: bool) -> tuple:
-    """Everything that must agree for two sibling scopes to be drawn as one: contents, wiring, args."""
+    """What must agree for two sibling scopes to be drawn as one: the definition, the layers
+    (ops, shapes, parameter counts), the internal wiring and, when drawn open, every label.
+
+    Arguments themselves may differ where the drawing does not show them (a drop-path rate
+    growing block by block): the folded node or cluster then shows their range ("p=0.1..0.3").
+    """
     cut = len(scope) + 1
     inside = set(tree.members[scope])
-    nodes = tuple((n[cut:], g.nodes[n]["op"], repr(sorted(g.nodes[n]["args"].items())), g.nodes[n]["shape"])
-                  for n in tree.members[scope])
+
+    def layer(n: str) -> tuple:
+        d = g.nodes[n]
+        op = OPS.get(d["op"])
+        drawn = None
+        if expanded and op is not None:
+            # an op's schedule arguments (a drop-path rate) may differ: the view shows their range
+            schedule = getattr(op, "schedule_args", ())
+            drawn = repr(sorted((k, v) for k, v in d["args"].items() if k not in schedule)) if schedule \
+                else op.label(d["args"], d["shape"])
+        return n[cut:], d["op"], drawn, d["shape"], d["params"]
+
+    nodes = tuple(layer(n) for n in tree.members[scope])
     edges = tuple(sorted((u[cut:], v[cut:], d["port"], d["kind"]) for n in tree.members[scope]
                          for u, v, d in g.in_edges(n, data=True) if u in inside))
     info = tree.scopes[scope]
-    inner = tuple(sorted((s[cut:], tree.scopes[s]["definition"]) for s in tree.scopes if s.startswith(scope + ".")))
-    return info["kind"], info["definition"], repr(sorted(info["args"].items())), expanded, nodes, edges, inner
+    inner = tuple(sorted((s[cut:], tree.scopes[s]["definition"], repr(sorted(tree.scopes[s]["args"].items()))
+                          if expanded else None) for s in tree.scopes if s.startswith(scope + ".")))
+    return info["kind"], info["definition"], expanded, nodes, edges, inner
 
 
 def _feeds_only(g: Graph, tree: ScopeTree, a: str, b: str) -> bool:

@@ -6,7 +6,11 @@ A spec file or network that does not exist yet is skipped with a message.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,22 +86,38 @@ def main() -> int:
             continue
         view = build_view(g, options)
         dg = to_digraph(view, options)
-        dg.attr(dpi="110")  # a plain graphviz.Digraph: sharper PNGs for the README
-        write(dg, HERE / f"{name}.png")
-        dg.attr(dpi="72")
+        write(dg, HERE / f"{name}.png", dpi=110)
         write(dg, HERE / f"{name}.pdf")
         print(f"wrote examples/gallery/{name}.png and .pdf: {view.note}")
         drawn += 1
+    drawn += tikz()
     for name, file, network, caption in FAMILIES:
         g = build_ir(ROOT / "specs" / file, network)
         view = build_view(g, RenderOptions())
         dg = to_digraph(view, RenderOptions())
-        dg.attr(dpi="60")
-        write(dg, HERE / "families" / f"{name}.png")
+        write(dg, HERE / "families" / f"{name}.png", dpi=60)
         print(f"wrote examples/gallery/families/{name}.png: {view.note}")
         drawn += 1
-    print(f"{drawn} of {len(GALLERY) + len(FAMILIES)} diagrams drawn")
+    print(f"{drawn} of {len(GALLERY) + len(FAMILIES) + 1} diagrams drawn")
     return 0
+
+
+def tikz() -> int:
+    """ResNet-50 as a TikZ picture for LaTeX, and compiled alone with pdflatex when it is installed."""
+    options = RenderOptions(fold=True, params=True)
+    dg = to_digraph(build_view(build_ir(ROOT / "specs" / "resnet.arch", "resnet50"), options), options)
+    write(dg, HERE / "resnet50.tex")
+    if shutil.which("pdflatex") is None:
+        print("wrote examples/gallery/resnet50.tex (install pdflatex to compile resnet50_tikz.pdf)")
+        return 1
+    with tempfile.TemporaryDirectory() as folder:
+        write(dg, Path(folder) / "resnet50_tikz.tex", standalone=True)
+        fixed_date = {**os.environ, "SOURCE_DATE_EPOCH": "946684800", "FORCE_SOURCE_DATE": "1"}  # same bytes each run
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "resnet50_tikz.tex"], cwd=folder,
+                       check=True, capture_output=True, env=fixed_date)
+        shutil.copyfile(Path(folder) / "resnet50_tikz.pdf", HERE / "resnet50_tikz.pdf")
+    print("wrote examples/gallery/resnet50.tex and resnet50_tikz.pdf (pdflatex)")
+    return 1
 
 
 if __name__ == "__main__":
