@@ -486,7 +486,7 @@ def test_compile_memory_efficient_writes_a_standalone_file_that_trains_like_the_
     sys.modules["densenet_me"] = module
     spec.loader.exec_module(module)
     torch.manual_seed(0)
-    standalone = module.DensenetCifar().train()
+    standalone = module.DensenetCifarDepth40BcTrue().train()  # the class is named with its -D overrides
     plain = build(SPECS / "densenet.arch", "densenet_cifar", depth=40, bc=True, seed=0).train()
     x = torch.randn(2, 3, 32, 32)
     for model in (standalone, plain):

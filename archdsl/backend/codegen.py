@@ -58,6 +58,32 @@ def class_name(network: str) -> str:
     return name if name and not name[0].isdigit() else "Net" + name
 
 
+def model_class_name(g: ir.Graph) -> str:
+    """The generated class's name: the network's with its -D overrides (`CliquenetCifarK24T12`)."""
+    given = [f"{k}_{_value(v)}" for k, v in (g.graph.get("overrides") or {}).items()]
+    return class_name("_".join([g.graph["network"], *given]))
+
+
+def network_title(g: ir.Graph) -> str:
+    """The network with its -D overrides, for docstrings: `cliquenet_cifar (k=24, T=12)`."""
+    given = ", ".join(f"{k}={_value(v)}" for k, v in (g.graph.get("overrides") or {}).items())
+    if not given:
+        return g.graph["network"]
+    safe = given.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")  # a value cannot end the docstring
+    return f"{g.graph['network']} ({safe})"
+
+
+def _value(value) -> str:
+    """An override's value as the spec writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
 def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
     """The whole standalone file for one network."""
     return _Generator(g, memory_efficient).source()
@@ -93,7 +119,7 @@ class _Generator:
         self.made: dict[str, _Made] = {}  # scope name -> how its parent builds it
         self.classes: list[str] = []
         self.taken = set(RESERVED) | {n for n, o in vars(runtime).items() if inspect.isclass(o) or inspect.isfunction(o)}
-        self.taken.add(class_name(g.graph["network"]))
+        self.taken.add(model_class_name(g))
         self.namespace = {"nn": nn, "torch": torch, "F": F, **{n: o for n, o in vars(runtime).items()
                                                                if inspect.isclass(o)}}
 
@@ -181,7 +207,7 @@ class _Generator:
              methods=None) -> Template:
         info = self.graph.graph.get("scopes", {}).get(scope.name, {})
         if scope is self.p.root:
-            base, doc = class_name(scope.definition), self._root_doc()
+            base, doc = model_class_name(self.graph), self._root_doc()
         elif scope.kind == "block":
             base, doc = _camel(scope.definition), f"Block `{scope.definition}`."
         elif scope.kind in KIND_CLASSES:
@@ -199,7 +225,7 @@ class _Generator:
 
     def _root_doc(self) -> str:
         ins, outs = self._io_text()
-        return f"{self.graph.graph['network']}: {ins} -> {outs}."
+        return f"{network_title(self.graph)}: {ins} -> {outs}."
 
     def _io_text(self) -> tuple[str, str]:
         g = self.graph
@@ -522,10 +548,10 @@ class _Generator:
     def _assemble(self, root: Template) -> str:
         g = self.graph
         ins, outs = self._io_text()
-        root_class = render_class(class_name(g.graph["network"]), root, [])
+        root_class = render_class(model_class_name(g), root, [])
         body = "\n".join(self.classes + [root_class])
         helpers = [inspect.getsource(obj) for obj in _runtime_code(body)]
-        header = HEADER.format(title=f"{g.graph['network']}: a PyTorch module generated from an archdsl spec.",
+        header = HEADER.format(title=f"{network_title(g)}: a PyTorch module generated from an archdsl spec.",
                                version=__version__, file=g.graph["file"], network=g.graph["network"],
                                s_in="s" if len(g.graph["inputs"]) > 1 else "", inputs=ins,
                                s_out="s" if len(g.graph["outputs"]) > 1 else "", outputs=outs,
