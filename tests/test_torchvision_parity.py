@@ -1,0 +1,193 @@
+"""The specs named after torchvision's classification CNNs against torchvision itself.
+
+Every pair of scripts/check_torchvision.py (a spec variant and the torchvision builder it bears the
+name of) has exactly torchvision's parameter count; one variant per family, at a small input, gives
+torchvision's eval outputs after `archdsl.load_weights` (relative difference < 1e-5, BN statistics
+randomised). The RegNet width rule is checked on its own against torchvision's BlockParams, and the
+paper's (pycls's) rounding against the published models' figures. `python scripts/check_torchvision.py`
+runs the outputs of every pair.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from archdsl import build_ir, ir
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("check_torchvision", ROOT / "scripts" / "check_torchvision.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+check = _script()
+PAIRS = {pair.variant: pair for pair in check.VARIANTS}
+
+
+@pytest.mark.parametrize("pair", check.VARIANTS, ids=[p.variant for p in check.VARIANTS])
+def test_parameter_count_equals_torchvision(pair):
+    assert check.spec_params(pair) == check.torchvision_params(pair)
+
+
+def test_every_torchvision_classification_cnn_has_a_variant():
+    import torchvision.models
+
+    transformers = ("vit_", "swin_", "maxvit_")  # not convolutional networks
+    # builders whose CNN specs come from part A of issue 14 (EfficientNet, MobileNet, MNASNet, ConvNeXt)
+    part_a = ("efficientnet_", "mobilenet_", "mnasnet", "convnext_")
+    builders = {name for name in torchvision.models.list_models(module=torchvision.models)
+                if not name.startswith(transformers + part_a)}
+    assert builders == {pair.builder for pair in check.VARIANTS}
+    for pair in check.VARIANTS:  # the exact name, or NAME_torchvision where a paper variant has the name
+        assert pair.variant.removesuffix("_aux").removesuffix("_torchvision") == pair.builder
+
+
+# One variant per family: (variant, input side).
+OUTPUTS = [
+    ("regnet_y_400mf", 64),
+    ("squeezenet1_1", 64),
+    ("shufflenet_v2_x0_5", 64),
+    ("densenet161", 64),
+    ("wide_resnet50_2", 64),
+    ("resnext101_64x4d", 64),
+    ("resnet50_torchvision", 64),
+    ("alexnet_torchvision", 96),
+    ("inception_v3_torchvision", 96),
+]
+
+
+@pytest.mark.parametrize("variant, size", OUTPUTS, ids=[v for v, _ in OUTPUTS])
+def test_outputs_equal_torchvision_after_load_weights(variant, size):
+    assert check.output_difference(PAIRS[variant], size) < check.TOLERANCE
+
+
+def test_load_weights_is_what_makes_the_outputs_equal():
+    """The comparison is not vacuous: without the weights the outputs differ."""
+    import torch
+
+    import archdsl
+
+    pair = PAIRS["squeezenet1_1"]
+    torch.manual_seed(0)
+    reference = check.torchvision_model(pair).eval()
+    check.randomise_bn(reference)
+    model = archdsl.build(SPECS / pair.spec, pair.variant, seed=0, size=64).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        before = (model(x) - reference(x)).norm() / reference(x).norm()
+        archdsl.load_weights(model, reference)
+        after = (model(x) - reference(x)).norm() / reference(x).norm()
+    assert before > 0.1 and after < check.TOLERANCE
+
+
+# ---------------------------------------------------------------- RegNet's design space
+
+
+def _stages(g: ir.Graph) -> tuple[list[int], list[int], list[int]]:
+    """Per stage: depth, width and group width, read back from the IR."""
+    depths, widths, group_widths = [], [], []
+    s = 1
+    while f"stage{s}.block0.c" in g.nodes:
+        n = 0
+        while f"stage{s}.block{n}.c" in g.nodes:
+            n += 1
+        depths.append(n)
+        widths.append(g.nodes[f"stage{s}.block0.c"]["args"]["out"])
+        b = g.nodes[f"stage{s}.block0.b"]
+        group_widths.append(b["args"]["out"] // b["args"]["groups"])
+        s += 1
+    return depths, widths, group_widths
+
+
+# torchvision's eight RegNetY models' design-space points and points off every published model.
+DESIGN_POINTS = [
+    dict(depth=16, w_0=48, w_a=27.89, w_m=2.09, group_width=8, se=0.25),
+    dict(depth=27, w_0=456, w_a=160.83, w_m=2.52, group_width=264, se=0.25),
+    dict(depth=13, w_0=24, w_a=36.44, w_m=2.49, group_width=8),
+    dict(depth=10, w_0=16, w_a=12.5, w_m=1.9, group_width=4),
+    dict(depth=20, w_0=32, w_a=50.0, w_m=3.1, group_width=24, se=0.5),
+    dict(depth=12, w_0=64, w_a=8.0, w_m=2.0, group_width=48),
+    dict(depth=8, w_0=40, w_a=17.3, w_m=2.7, group_width=16, bottleneck=0.5),
+]
+
+
+@pytest.mark.parametrize("point", DESIGN_POINTS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+def test_regnet_widths_follow_torchvision_block_params(point):
+    from torchvision.models.regnet import BlockParams
+
+    kwargs = {k: v for k, v in point.items() if k not in ("se", "bottleneck")}
+    reference = BlockParams.from_init_params(**kwargs, bottleneck_multiplier=point.get("bottleneck", 1.0))
+    g = build_ir(SPECS / "regnet.arch", "regnet", size=64, **point)
+    depths, widths, group_widths = _stages(g)
+    assert depths == reference.depths
+    assert widths == reference.widths
+    assert group_widths == reference.group_widths
+
+
+def _pycls_widths(depth, w_0, w_a, w_m, group_width, **_):
+    """The paper's code (pycls generate_regnet + adjust_block_compatibility for b = 1), in plain Python."""
+    ws = [round(w_0 * w_m ** round(math.log((w_0 + w_a * j) / w_0) / math.log(w_m)) / 8) * 8 for j in range(depth)]
+    stages = sorted(set(ws))
+    groups = [min(group_width, w) for w in stages]
+    return [ws.count(w) for w in stages], [max(g, round(w / g) * g) for w, g in zip(stages, groups)], groups
+
+
+# The variants with the paper's rounding and their design-space points (pycls's configs).
+PAPER_POINTS = {
+    "regnet_x_400mf_paper": dict(depth=22, w_0=24, w_a=24.48, w_m=2.54, group_width=16),
+    "regnet_y_800mf_paper": dict(depth=14, w_0=56, w_a=38.84, w_m=2.4, group_width=16),
+    "regnet_y_8gf_paper": dict(depth=17, w_0=192, w_a=76.82, w_m=2.19, group_width=56),
+    "regnet_x_200mf": dict(depth=13, w_0=24, w_a=36.44, w_m=2.49, group_width=8),
+    "regnet_x_600mf": dict(depth=16, w_0=48, w_a=36.97, w_m=2.24, group_width=24),
+    "regnet_x_4gf": dict(depth=23, w_0=96, w_a=38.65, w_m=2.43, group_width=40),
+    "regnet_x_6_4gf": dict(depth=17, w_0=184, w_a=60.83, w_m=2.07, group_width=56),
+    "regnet_x_12gf": dict(depth=19, w_0=168, w_a=73.36, w_m=2.37, group_width=112),
+    "regnet_y_200mf": dict(depth=13, w_0=24, w_a=36.44, w_m=2.49, group_width=8),
+    "regnet_y_600mf": dict(depth=15, w_0=48, w_a=32.54, w_m=2.32, group_width=16),
+    "regnet_y_4gf": dict(depth=22, w_0=96, w_a=31.41, w_m=2.24, group_width=64),
+    "regnet_y_6_4gf": dict(depth=25, w_0=112, w_a=33.22, w_m=2.27, group_width=72),
+    "regnet_y_12gf": dict(depth=19, w_0=168, w_a=73.36, w_m=2.37, group_width=112),
+}
+
+
+@pytest.mark.parametrize("variant", PAPER_POINTS)
+def test_regnet_paper_rounding_is_pycls(variant):
+    g = build_ir(SPECS / "regnet.arch", variant)
+    assert _stages(g) == _pycls_widths(**PAPER_POINTS[variant])
+    assert all(c["ok"] for c in g.graph["checks"])  # the paper's parameter and flop figures
+
+
+def test_regnet_roundings_differ_where_torchvision_retrained():
+    """X-400MF: the paper's last stage has 384 channels, torchvision's 400 (and its own weights)."""
+    tv = _stages(build_ir(SPECS / "regnet.arch", "regnet_x_400mf"))
+    paper = _stages(build_ir(SPECS / "regnet.arch", "regnet_x_400mf_paper"))
+    assert tv[1] == [32, 64, 160, 400] and paper[1] == [32, 64, 160, 384]
+    assert paper == _pycls_widths(depth=22, w_0=24, w_a=24.48, w_m=2.54, group_width=16)
+
+
+def test_regnet_y_block_has_squeeze_excitation_on_the_input_width():
+    g = build_ir(SPECS / "regnet.arch", "regnet_y_400mf")
+    # stage 2, block 0: input 48 channels, width 104; SE squeezes to round(0.25 * 48) = 12
+    assert g.nodes["stage2.block0.se.fc1"]["args"]["out"] == 12
+    assert tuple(g.nodes["stage2.block0.se.fc1"]["shape"]) == (12, 1, 1)
+    assert ir.data_inputs(g, "stage2.block0.se.excite") == ["stage2.block0.b_relu", "stage2.block0.se.flatten1"]
+    # a block that keeps the shape has no projection; the first of each stage has one (stride 2)
+    assert "stage2.block1.proj" not in g.nodes and g.nodes["stage2.block0.proj"]["args"]["stride"] == 2
+
+
+def test_regnet_rejects_a_point_outside_the_design_space():
+    from archdsl.diagnostics import ArchError
+
+    with pytest.raises(ArchError, match="w_0 % 8 == 0"):
+        build_ir(SPECS / "regnet.arch", "regnet", depth=10, w_0=20, w_a=10.0, w_m=2.0, group_width=8)
