@@ -112,13 +112,13 @@ def _stages(g: ir.Graph) -> tuple[list[int], list[int], list[int]]:
 
 # torchvision's eight RegNetY models' design-space points and points off every published model.
 DESIGN_POINTS = [
-    dict(depth=16, w_0=48, w_a=27.89, w_m=2.09, group_width=8, se=0.25),
-    dict(depth=27, w_0=456, w_a=160.83, w_m=2.52, group_width=264, se=0.25),
-    dict(depth=13, w_0=24, w_a=36.44, w_m=2.49, group_width=8),
-    dict(depth=10, w_0=16, w_a=12.5, w_m=1.9, group_width=4),
-    dict(depth=20, w_0=32, w_a=50.0, w_m=3.1, group_width=24, se=0.5),
-    dict(depth=12, w_0=64, w_a=8.0, w_m=2.0, group_width=48),
-    dict(depth=8, w_0=40, w_a=17.3, w_m=2.7, group_width=16, bottleneck=0.5),
+    {"depth": 16, "w_0": 48, "w_a": 27.89, "w_m": 2.09, "group_width": 8, "se": 0.25},
+    {"depth": 27, "w_0": 456, "w_a": 160.83, "w_m": 2.52, "group_width": 264, "se": 0.25},
+    {"depth": 13, "w_0": 24, "w_a": 36.44, "w_m": 2.49, "group_width": 8},
+    {"depth": 10, "w_0": 16, "w_a": 12.5, "w_m": 1.9, "group_width": 4},
+    {"depth": 20, "w_0": 32, "w_a": 50.0, "w_m": 3.1, "group_width": 24, "se": 0.5},
+    {"depth": 12, "w_0": 64, "w_a": 8.0, "w_m": 2.0, "group_width": 48},
+    {"depth": 8, "w_0": 40, "w_a": 17.3, "w_m": 2.7, "group_width": 16, "bottleneck": 0.5},
 ]
 
 
@@ -145,19 +145,19 @@ def _pycls_widths(depth, w_0, w_a, w_m, group_width, **_):
 
 # The variants with the paper's rounding and their design-space points (pycls's configs).
 PAPER_POINTS = {
-    "regnet_x_400mf_paper": dict(depth=22, w_0=24, w_a=24.48, w_m=2.54, group_width=16),
-    "regnet_y_800mf_paper": dict(depth=14, w_0=56, w_a=38.84, w_m=2.4, group_width=16),
-    "regnet_y_8gf_paper": dict(depth=17, w_0=192, w_a=76.82, w_m=2.19, group_width=56),
-    "regnet_x_200mf": dict(depth=13, w_0=24, w_a=36.44, w_m=2.49, group_width=8),
-    "regnet_x_600mf": dict(depth=16, w_0=48, w_a=36.97, w_m=2.24, group_width=24),
-    "regnet_x_4gf": dict(depth=23, w_0=96, w_a=38.65, w_m=2.43, group_width=40),
-    "regnet_x_6_4gf": dict(depth=17, w_0=184, w_a=60.83, w_m=2.07, group_width=56),
-    "regnet_x_12gf": dict(depth=19, w_0=168, w_a=73.36, w_m=2.37, group_width=112),
-    "regnet_y_200mf": dict(depth=13, w_0=24, w_a=36.44, w_m=2.49, group_width=8),
-    "regnet_y_600mf": dict(depth=15, w_0=48, w_a=32.54, w_m=2.32, group_width=16),
-    "regnet_y_4gf": dict(depth=22, w_0=96, w_a=31.41, w_m=2.24, group_width=64),
-    "regnet_y_6_4gf": dict(depth=25, w_0=112, w_a=33.22, w_m=2.27, group_width=72),
-    "regnet_y_12gf": dict(depth=19, w_0=168, w_a=73.36, w_m=2.37, group_width=112),
+    "regnet_x_400mf_paper": {"depth": 22, "w_0": 24, "w_a": 24.48, "w_m": 2.54, "group_width": 16},
+    "regnet_y_800mf_paper": {"depth": 14, "w_0": 56, "w_a": 38.84, "w_m": 2.4, "group_width": 16},
+    "regnet_y_8gf_paper": {"depth": 17, "w_0": 192, "w_a": 76.82, "w_m": 2.19, "group_width": 56},
+    "regnet_x_200mf": {"depth": 13, "w_0": 24, "w_a": 36.44, "w_m": 2.49, "group_width": 8},
+    "regnet_x_600mf": {"depth": 16, "w_0": 48, "w_a": 36.97, "w_m": 2.24, "group_width": 24},
+    "regnet_x_4gf": {"depth": 23, "w_0": 96, "w_a": 38.65, "w_m": 2.43, "group_width": 40},
+    "regnet_x_6_4gf": {"depth": 17, "w_0": 184, "w_a": 60.83, "w_m": 2.07, "group_width": 56},
+    "regnet_x_12gf": {"depth": 19, "w_0": 168, "w_a": 73.36, "w_m": 2.37, "group_width": 112},
+    "regnet_y_200mf": {"depth": 13, "w_0": 24, "w_a": 36.44, "w_m": 2.49, "group_width": 8},
+    "regnet_y_600mf": {"depth": 15, "w_0": 48, "w_a": 32.54, "w_m": 2.32, "group_width": 16},
+    "regnet_y_4gf": {"depth": 22, "w_0": 96, "w_a": 31.41, "w_m": 2.24, "group_width": 64},
+    "regnet_y_6_4gf": {"depth": 25, "w_0": 112, "w_a": 33.22, "w_m": 2.27, "group_width": 72},
+    "regnet_y_12gf": {"depth": 19, "w_0": 168, "w_a": 73.36, "w_m": 2.37, "group_width": 112},
 }
 
 
