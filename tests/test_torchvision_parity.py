@@ -191,3 +191,22 @@ def test_regnet_rejects_a_point_outside_the_design_space():
 
     with pytest.raises(ArchError, match="w_0 % 8 == 0"):
         build_ir(SPECS / "regnet.arch", "regnet", depth=10, w_0=20, w_a=10.0, w_m=2.0, group_width=8)
+
+
+# ---------------------------------------------------------------- diagrams
+
+
+@pytest.mark.parametrize("file, variant, block", [
+    ("regnet.arch", "regnet_y_128gf", "regnet_block"),
+    ("shufflenet_v2.arch", "shufflenet_v2_x2_0", "shufflenet_v2_unit"),
+    ("squeezenet.arch", "squeezenet1_0", "fire"),
+    ("wide_resnet.arch", "wide_resnet101_2", "aggregated"),
+    ("densenet.arch", "densenet161", "dense block"),
+])
+def test_each_family_draws_legibly_at_auto_detail(file, variant, block):
+    from archdsl.render import LEGIBLE, build_view
+
+    v = build_view(build_ir(SPECS / file, variant))
+    assert len(v.nodes) <= LEGIBLE
+    labels = [n.label for n in v.nodes.values()] + [c.label for c in v.clusters.values()]
+    assert any(label.startswith(block) or f": {block}" in label for label in labels)
