@@ -12,5 +12,14 @@ from archdsl.syntax.parser import parse
 
 __version__ = "0.1.0"
 
-__all__ = ["ArchError", "__version__", "build", "build_ir", "load_program", "parse", "summary_data",
-           "summary_table"]
+__all__ = ["ArchError", "__version__", "build", "build_ir", "load_program", "load_weights", "parse",
+           "summary_data", "summary_table"]
+
+
+def __getattr__(name: str):
+    """`archdsl.load_weights` imports torch, so it is imported on first use."""
+    if name == "load_weights":
+        from archdsl.weights import load_weights
+
+        return load_weights
+    raise AttributeError(f"module 'archdsl' has no attribute '{name}'")

@@ -48,6 +48,7 @@ def compile_module(g: ir.Graph, device=None, dtype=None, seed: int | None = None
                    memory_efficient: bool = False) -> nn.Module:
     """Build the network's module; `seed` makes the initial weights deterministic."""
     cls = load_class(compile_source(g, memory_efficient), g.graph["network"])
+    cls.__archdsl_inputs__ = tuple(tuple(g.nodes[n]["shape"]) for n in g.graph["inputs"])  # for load_weights
     if seed is None:
         model = cls()
     else:
