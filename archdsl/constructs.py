@@ -4,7 +4,7 @@ Each construct expands into ordinary IR ops when a network is elaborated:
 
 - ``concat { branch {..} .. }`` and ``sum { branch {..} .. }``: parallel branches
   (Inception; an empty branch is the identity);
-- ``residual(shortcut) { F }``: y = F(x) + S(x), S identity, projection or option A;
+- ``residual(shortcut, drop_path) { F }``: y = F(x) + S(x), S identity, projection or option A;
 - ``dense(layers) { layer }``: DenseNet connectivity;
 - ``highway(kernel, bias) { H }``: y = H*T + x*(1-T), T = sigmoid(conv or fc);
 - ``groups(n) { body }``: split channels into n groups, body per group, concat;
@@ -147,21 +147,25 @@ class SumConstruct(_Parallel):
 @register
 class Residual(Construct):
     name = "residual"
-    args = (Arg("shortcut", "str", "B"),)
+    args = (Arg("shortcut", "str", "B"), Arg("drop_path", "float", None))
     doc = ("y = F(x) + S(x). shortcut: 'A' zero-pad (+ subsample), 'B' projection only when the shape changes, "
-           "'C' projection always, 'identity', or 'none' (a plain network: y = F(x)).")
-    modes = ("A", "B", "C", "identity", "none")
+           "'C' projection always, 'identity', 'if_same' (the identity when F keeps the shape, else no shortcut: "
+           "inverted residuals), or 'none' (a plain network: y = F(x)). drop_path = p adds stochastic depth "
+           "to F where there is a shortcut.")
+    modes = ("A", "B", "C", "identity", "if_same", "none")
 
     def expand(self, elab, step, x, frame, args):
         mode = args["shortcut"]
         if mode not in self.modes:
-            raise error(f"unknown shortcut '{mode}'", step.span, "use 'A', 'B', 'C', 'identity' or 'none'")
+            raise error(f"unknown shortcut '{mode}'", step.span, "use 'A', 'B', 'C', 'identity', 'if_same' or 'none'")
         naming, name = self.level(elab, step, frame, labelled_only=True)
         if name:
             elab.record_scope(naming.path, self.name, self.name, args, step.span)
         f = self.result(elab, step.body, frame, naming, x)
-        if mode == "none":
+        if mode == "none" or (mode == "if_same" and f.shape != x.shape):
             return f
+        if args["drop_path"] is not None:
+            f = elab.make("drop_path", {"p": args["drop_path"]}, [f], step, naming)
         shortcut = x
         if f.shape != x.shape or mode == "C":
             if mode == "identity":

@@ -243,8 +243,9 @@ class _Generator:
         sources = ir.data_inputs(self.g, node)
         shapes = [self.g.nodes[s]["shape"] for s in sources]
         args = args or [self.variable(s) for s in sources]
-        if data["op"] == "relu" and self._reusable(sources[0], dying):
-            self.forward_lines.append(f"{self.variable(node)} = torch.relu_({args[0]})")
+        inplace = op.forward_inplace(data["args"], args) if sources else None
+        if inplace is not None and self._reusable(sources[0], dying):
+            self.forward_lines.append(f"{self.variable(node)} = {inplace}")
             return
         constructor = op.module(data["args"], shapes, data["shape"])
         if constructor is not None:

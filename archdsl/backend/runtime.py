@@ -187,3 +187,45 @@ class EuclideanRBF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return ((x.unsqueeze(1) - self.weight) ** 2).sum(-1)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """Layer normalisation over the channel axis of [N, C, ...] at every position (torchvision's
+    LayerNorm2d in ConvNeXt): the channels are moved last, normalised, and moved back."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.movedim(1, -1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.movedim(-1, 1)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample (torchvision's StochasticDepth, mode "row"): in training each
+    sample is zeroed with probability ``p`` and otherwise scaled by 1/(1-p); the identity in eval."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        noise = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+        if keep > 0.0:
+            noise.div_(keep)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class LayerScale(nn.Module):
+    """A learnable scale per channel, initialised to ``init``; ``weight`` has torchvision's shape
+    [C, 1, ...] for an input with ``rank`` axes besides the batch."""
+
+    def __init__(self, channels: int, init: float, rank: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels,) + (1,) * (rank - 1), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight

@@ -55,6 +55,9 @@ class Op:
     # True when the op returns a new tensor that no autograd node keeps for backward, so a ReLU
     # that is its only reader may work in place (as torchvision's ReLU(inplace=True) does).
     fresh_output: bool = False
+    # Arguments a network may vary from block to block on a schedule (the stochastic depth rate):
+    # diagrams fold blocks that differ only in these into one "x N".
+    schedule_args: tuple[str, ...] = ()
 
     def infer(self, a: dict, ins: list[Shape]) -> Shape:
         return ins[0]
@@ -74,6 +77,11 @@ class Op:
 
     def forward(self, a: dict, x: list[str], mod: str | None, ins: list[Shape]) -> str:
         return f"{mod}({x[0]})"
+
+    def forward_inplace(self, a: dict, x: list[str]) -> str | None:
+        """The forward expression that overwrites its input's storage (`torch.relu_(x)`), for an input
+        that no other op reads and no autograd node keeps; None when the op has no in-place form."""
+        return None
 
     def returns_fresh(self, a: dict, n_inputs: int) -> bool:
         return self.fresh_output

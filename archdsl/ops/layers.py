@@ -56,6 +56,7 @@ class LocalResponseNorm(Op):
 class _Pointwise(Op):
     category = "act"
     code = ""
+    inplace_code = ""  # the in-place form, when torch has one
 
     def label(self, a, out):
         return self.name
@@ -63,18 +64,47 @@ class _Pointwise(Op):
     def forward(self, a, x, mod, ins):
         return self.code.format(x=x[0], **a)
 
+    def forward_inplace(self, a, x):
+        return self.inplace_code.format(x=x[0], **a) if self.inplace_code else None
 
-def _pointwise(name: str, code: str, doc: str, args: tuple = ()) -> None:
-    register(type(name.capitalize(), (_Pointwise,), {"name": name, "code": code, "doc": doc, "args": args}))
+
+def _pointwise(name: str, code: str, doc: str, args: tuple = (), inplace: str = "") -> None:
+    register(type(name.capitalize(), (_Pointwise,),
+                  {"name": name, "code": code, "doc": doc, "args": args, "inplace_code": inplace}))
 
 
-_pointwise("relu", "torch.relu({x})", "Rectified linear unit.")
+_pointwise("relu", "torch.relu({x})", "Rectified linear unit.", inplace="torch.relu_({x})")
 _pointwise("relu6", "F.relu6({x})", "ReLU clipped at 6 (MobileNet).")
 _pointwise("sigmoid", "torch.sigmoid({x})", "Logistic sigmoid.")
 _pointwise("tanh", "torch.tanh({x})", "Hyperbolic tangent.")
 _pointwise("leaky_relu", "F.leaky_relu({x}, {slope})", "Leaky ReLU.", (Arg("slope", "float", 0.01),))
 _pointwise("scale", "{x} * {factor}", "Multiply by a constant (residual scaling).", (Arg("factor", "float"),))
 _pointwise("identity", "{x}", "Pass the input through unchanged.")
+_pointwise("silu", "F.silu({x})", "SiLU (swish): x * sigmoid(x) (EfficientNet).", inplace="F.silu({x}, inplace=True)")
+_pointwise("hardswish", "F.hardswish({x})", "Hard swish: x * relu6(x + 3) / 6 (MobileNetV3).",
+           inplace="F.hardswish({x}, inplace=True)")
+_pointwise("hardsigmoid", "F.hardsigmoid({x})", "Hard sigmoid: relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate).",
+           inplace="F.hardsigmoid({x}, inplace=True)")
+
+
+@register
+class Gelu(_Pointwise):
+    name = "gelu"
+    args = (Arg("approximate", "str", "none"),)
+    doc = ("GELU: x * Phi(x), exact (`approximate = \"none\"`, ConvNeXt) or with the tanh approximation "
+           "(`approximate = \"tanh\"`).")
+
+    def infer(self, a, ins):
+        if a["approximate"] not in ("none", "tanh"):
+            raise OpError(f"unknown GELU approximation '{a['approximate']}'", "use 'none' (exact) or 'tanh'",
+                          arg="approximate")
+        return ins[0]
+
+    def label(self, a, out):
+        return "gelu" if a["approximate"] == "none" else "gelu (tanh)"
+
+    def forward(self, a, x, mod, ins):
+        return f"F.gelu({x[0]})" if a["approximate"] == "none" else f"F.gelu({x[0]}, approximate='tanh')"
 
 
 _pointwise("softmax", "torch.softmax({x}, dim=1)", "Softmax over the channel / feature axis.")
@@ -119,30 +149,35 @@ class Linear(Op):
     name = "fc"
     fresh_output = True
     args = (Arg("out", "int"), Arg("bias", "bool", True), Arg("bias_init", "any", None),
-            Arg("init", "str", "default"))
+            Arg("init", "str", "default"), Arg("axis", "int", None))
     category = "fc"
-    doc = "Fully connected layer over a flat [F] input."
+    doc = ("Fully connected layer over a flat [F] input; with `axis = -1`, over the last axis of any tensor, "
+           "the same at every position (PyTorch's nn.Linear on a channels-last [H, W, C] tensor, as in ConvNeXt).")
 
     def infer(self, a, ins):
-        if len(ins[0]) != 1:
-            raise OpError(f"fc needs a flat [F] input, found {fmt(ins[0])}",
+        shape = ins[0]
+        if a["axis"] is not None and a["axis"] not in (-1, len(shape) - 1):
+            raise OpError(f"fc acts on the last axis only (axis = -1), found axis = {a['axis']}",
+                          "permute the axis to transform to the end first", arg="axis")
+        if len(shape) != 1 and a["axis"] is None:
+            raise OpError(f"fc needs a flat [F] input, found {fmt(shape)}",
                           "insert 'flatten' or a global pooling ('gap') before 'fc'")
         if a["out"] < 1:
             raise OpError(f"out must be positive, found {a['out']}", arg="out")
         check_init(a)
-        return (a["out"],)
+        return (*shape[:-1], a["out"])
 
     def params(self, a, ins, out):
-        return ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0)
+        return ins[0][-1] * a["out"] + (a["out"] if a["bias"] else 0)
 
     def macs(self, a, ins, out):
-        return ins[0][0] * a["out"]
+        return numel(ins[0]) * a["out"]
 
     def label(self, a, out):
         return f"fc, {a['out']}"
 
     def module(self, a, ins, out):
-        return f"nn.Linear({ins[0][0]}, {a['out']}{'' if a['bias'] else ', bias=False'})"
+        return f"nn.Linear({ins[0][-1]}, {a['out']}{'' if a['bias'] else ', bias=False'})"
 
     def init(self, a, mod):
         return layer_init(a, mod)

@@ -68,20 +68,22 @@ class Mul(Op):
     fresh_output = True
     arity = (2, 2)
     category = "merge"
-    doc = "Element-wise product; a flat [C] second input scales the channels of the first (SE attention)."
+    doc = ("Element-wise product; a second input of [C] or [C, 1, 1] (one value per channel) scales the channels "
+           "of the first (squeeze-and-excitation).")
 
     def infer(self, a, ins):
         x, y = ins
-        if x == y or (len(y) == 1 and y[0] == x[0]):
+        per_channel = y[0] == x[0] and (len(y) == 1 or (len(y) == len(x) and all(d == 1 for d in y[1:])))
+        if x == y or per_channel:
             return x
         raise OpError(f"mul: input 2 is {fmt(y)}, input 1 is {fmt(x)}",
-                      "give equal shapes, or a [C] vector to scale the channels")
+                      "give equal shapes, or one value per channel ([C] or [C, 1, 1]) to scale the channels")
 
     def label(self, a, out):
         return "x"
 
     def forward(self, a, x, mod, ins):
-        if ins[1] != ins[0]:
+        if len(ins[1]) == 1 and len(ins[0]) > 1:
             return f"{x[0]} * {x[1]}[:, :{', None' * (len(ins[0]) - 1)}]"
         return f"{x[0]} * {x[1]}"
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from archdsl.ir import Graph
+from archdsl.ops import OPS
 
 # Scope kinds that name parts of a construct rather than a unit a reader thinks of as a block.
 INNER_KINDS = ("branch", "shortcut", "dense_layer", "group_member")
@@ -109,17 +110,36 @@ def scope_states(tree: ScopeTree, detail: str | int, expand: list[str], collapse
 # ---------------------------------------------------------------- folding repeated blocks
 
 
-def _signature(g: Graph, tree: ScopeTree, scope: str, expanded: bool) -> tuple:
-    """Everything that must agree for two sibling scopes to be drawn as one: contents, wiring, args."""
+def schedule_args(g: Graph, tree: ScopeTree) -> dict[str, set[str]]:
+    """Block definition -> the arguments that carry a schedule value (a drop-path rate growing with
+    depth): those equal to a schedule argument of an op inside, in every instance that has one."""
+    names: dict[str, set[str]] = {}
+    for scope, info in tree.scopes.items():
+        values = {repr(g.nodes[n]["args"][k]) for n in tree.members[scope] for k in OPS[g.nodes[n]["op"]].schedule_args}
+        if info["kind"] == "block" and values:
+            mine = {k for k, v in info["args"].items() if repr(v) in values}
+            names[info["definition"]] = names[info["definition"]] & mine if info["definition"] in names else mine
+    return names
+
+
+def _signature(g: Graph, tree: ScopeTree, scope: str, expanded: bool, scheduled: dict[str, set[str]]) -> tuple:
+    """Everything that must agree for two sibling scopes to be drawn as one: contents, wiring, args.
+    Schedule arguments (drop-path rates) do not count: blocks differing only in them fold."""
     cut = len(scope) + 1
     inside = set(tree.members[scope])
-    nodes = tuple((n[cut:], g.nodes[n]["op"], repr(sorted(g.nodes[n]["args"].items())), g.nodes[n]["shape"])
-                  for n in tree.members[scope])
+
+    def args(n: str) -> str:
+        names = OPS[g.nodes[n]["op"]].schedule_args
+        return repr(sorted((k, v) for k, v in g.nodes[n]["args"].items() if k not in names))
+
+    nodes = tuple((n[cut:], g.nodes[n]["op"], args(n), g.nodes[n]["shape"]) for n in tree.members[scope])
     edges = tuple(sorted((u[cut:], v[cut:], d["port"], d["kind"]) for n in tree.members[scope]
                          for u, v, d in g.in_edges(n, data=True) if u in inside))
     info = tree.scopes[scope]
     inner = tuple(sorted((s[cut:], tree.scopes[s]["definition"]) for s in tree.scopes if s.startswith(scope + ".")))
-    return info["kind"], info["definition"], repr(sorted(info["args"].items())), expanded, nodes, edges, inner
+    hidden = scheduled.get(info["definition"], set()) if info["kind"] == "block" else set()
+    scope_args = sorted((k, v) for k, v in info["args"].items() if k not in hidden)
+    return info["kind"], info["definition"], repr(scope_args), expanded, nodes, edges, inner
 
 
 def _feeds_only(g: Graph, tree: ScopeTree, a: str, b: str) -> bool:
@@ -133,6 +153,7 @@ def _feeds_only(g: Graph, tree: ScopeTree, a: str, b: str) -> bool:
 def find_runs(g: Graph, tree: ScopeTree, states: dict[str, bool]) -> list[list[str]]:
     """Maximal chains (2 or more) of identical sibling scopes, each feeding only the next, in order."""
     runs = []
+    scheduled = schedule_args(g, tree)
     for siblings in tree.children.values():
         run: list[str] = []
         signature = None
@@ -140,7 +161,7 @@ def find_runs(g: Graph, tree: ScopeTree, states: dict[str, bool]) -> list[list[s
             if tree.kind(scope) in INNER_KINDS:
                 run, signature = [], None
                 continue
-            mine = _signature(g, tree, scope, states[scope])
+            mine = _signature(g, tree, scope, states[scope], scheduled)
             if run and mine == signature and _feeds_only(g, tree, run[-1], scope):
                 run.append(scope)
                 continue

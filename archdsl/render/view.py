@@ -18,7 +18,15 @@ from archdsl.evaluate import format_value
 from archdsl.ir import Graph, topological_order
 from archdsl.ops import OPS
 from archdsl.ops.clique import updated_in_stage2
-from archdsl.render.folding import INNER_KINDS, Folder, ScopeTree, find_runs, scope_states, unknown_patterns
+from archdsl.render.folding import (
+    INNER_KINDS,
+    Folder,
+    ScopeTree,
+    find_runs,
+    schedule_args,
+    scope_states,
+    unknown_patterns,
+)
 
 LEGIBLE = 60  # most drawn nodes the automatic level of detail aims for
 
@@ -124,7 +132,7 @@ def _choose(g, tree, order, options, layer_count) -> tuple[str | int, bool, str]
         detail = int(detail) if str(detail).isdigit() else detail
         return detail, bool(options.fold), f"detail '{detail}'" + (", repeated blocks folded" if options.fold else "")
     depths = sorted({tree.depth(s) for s in tree.scopes}, reverse=True)
-    candidates = [("layers", False), ("layers", True), ("blocks", False), ("blocks", True)]
+    candidates = [("layers", False), ("layers", True), ("blocks", True)]
     candidates += [(d, True) for d in depths]
     if options.fold is not None:
         candidates = list(dict.fromkeys((d, options.fold) for d, _ in candidates))
@@ -156,6 +164,7 @@ def _drawn(tree: ScopeTree, states: dict[str, bool], folder: Folder, name: str) 
 
 
 def _add_nodes(g, tree, states, folder, order, view: View) -> None:
+    scheduled = schedule_args(g, tree)  # drop-path rates: left out of labels, as folding ignores them
     for name in order:
         drawn, _ = _drawn(tree, states, folder, name)
         node = view.nodes.get(drawn)
@@ -166,8 +175,11 @@ def _add_nodes(g, tree, states, folder, order, view: View) -> None:
         if drawn.endswith("/block"):
             scope = drawn[: -len("/block")]
             count = folder.count.get(scope, 1)
-            title, lines = scope_title(tree.scopes[scope], _varying(tree, tree.scopes[scope]["definition"]),
-                                       _growth(g, tree, scope))
+            info = tree.scopes[scope]
+            shown = _varying(tree, info["definition"])
+            if scheduled.get(info["definition"]):
+                shown = set(info["args"] if shown is None else shown) - scheduled[info["definition"]]
+            title, lines = scope_title(info, shown, _growth(g, tree, scope))
             view.nodes[drawn] = Node(drawn, "block", title + (f" x{count}" if count > 1 else ""), "block",
                                      _cluster(tree, folder, view, tree.parent[scope]), lines=lines,
                                      params=data["params"], count=count)

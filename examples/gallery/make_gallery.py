@@ -1,7 +1,7 @@
 """Render the diagram gallery: PNGs (and PDFs) of the specs in specs/, shown by README.md.
 
-Run from the repository root: python examples/gallery/make_gallery.py
-A spec file or network that does not exist yet is skipped with a message.
+Run from the repository root: python examples/gallery/make_gallery.py [NAME ...]
+(names draw only those pictures). A spec file or network that does not exist yet is skipped with a message.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ GALLERY = [
     ("cliquenet_unrolled", "cliquenet.arch", "cliquenet_k36_t12",
      RenderOptions(detail=0, expand=("block1",), unroll=True),
      "CliqueNet: the first clique block unrolled into stage I and stage II"),
+    ("efficientnet_b0", "efficientnet.arch", "efficientnet_b0", RenderOptions(),
+     "EfficientNet-B0 at the automatic level of detail: MBConv blocks, repeats folded"),
+    ("convnext_tiny", "convnext.arch", "convnext_tiny", RenderOptions(),
+     "ConvNeXt-T at the automatic level of detail: each stage's blocks drawn once, open"),
 ]
 
 # Every other family of specs/, at the automatic level of detail (PNG only).
@@ -65,12 +69,18 @@ FAMILIES = [
     ("yolo_v1", "yolo.arch", "yolo_v1", "YOLO v1"),
     ("deep_supervision", "deep_supervision.arch", "c1_deepsup", "Segmentation head with an auxiliary branch"),
     ("seed002_example", "seed002_example.arch", "example", "Seed 002's 338,460-parameter example"),
+    ("efficientnet_v2_s", "efficientnet.arch", "efficientnet_v2_s", "EfficientNetV2-S: Fused-MBConv, then MBConv"),
+    ("mobilenet_v2", "mobilenet_v2.arch", "mobilenet_v2", "MobileNetV2: inverted residuals"),
+    ("mobilenet_v3_large", "mobilenet_v3.arch", "mobilenet_v3_large", "MobileNetV3-Large"),
+    ("mnasnet1_0", "mnasnet.arch", "mnasnet1_0", "MnasNet 1.0 (torchvision's B1)"),
 ]
 
 
-def main() -> int:
+def main(names: list[str] | None = None) -> int:
     drawn = 0
-    for name, file, network, options, caption in GALLERY:
+    gallery = [entry for entry in GALLERY if not names or entry[0] in names]
+    families = [entry for entry in FAMILIES if not names or entry[0] in names]
+    for name, file, network, options, caption in gallery:
         path = ROOT / "specs" / file
         if not path.exists():
             print(f"skip {name}: specs/{file} does not exist yet")
@@ -88,7 +98,7 @@ def main() -> int:
         write(dg, HERE / f"{name}.pdf")
         print(f"wrote examples/gallery/{name}.png and .pdf: {view.note}")
         drawn += 1
-    for name, file, network, caption in FAMILIES:
+    for name, file, network, caption in families:
         g = build_ir(ROOT / "specs" / file, network)
         view = build_view(g, RenderOptions())
         dg = to_digraph(view, RenderOptions())
@@ -96,9 +106,9 @@ def main() -> int:
         write(dg, HERE / "families" / f"{name}.png")
         print(f"wrote examples/gallery/families/{name}.png: {view.note}")
         drawn += 1
-    print(f"{drawn} of {len(GALLERY) + len(FAMILIES)} diagrams drawn")
+    print(f"{drawn} of {len(gallery) + len(families)} diagrams drawn")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
