@@ -2,8 +2,8 @@
 
 For each pair in VARIANTS: the spec's parameter count (from the IR) must equal torchvision's (the
 torchvision model built on the meta device, so counting costs nothing); then, unless --params-only,
-the torchvision model is built with random weights and randomised BN statistics (so BN is not a
-no-op), `archdsl.load_weights` copies its weights into the compiled spec, and both run in eval mode
+the torchvision model is built with random weights and randomised BN statistics, LayerNorm affines
+and layer scales (so none is a no-op), `archdsl.load_weights` copies its weights into the compiled spec, and both run in eval mode
 on the same random batch: the relative difference of the outputs, ||y_spec - y_tv|| / ||y_tv||,
 must stay below 1e-5.
 
@@ -11,8 +11,11 @@ must stay below 1e-5.
     python scripts/check_torchvision.py --params-only      # counts only (seconds)
     python scripts/check_torchvision.py --only regnet_y_400mf squeezenet1_1 --size 64
 
-tests/test_torchvision_parity.py runs the counts for every pair and the outputs for one variant per
-family at small inputs; this script is the exhaustive run whose figures the closing notes quote.
+tests/test_torchvision_parity.py (part B of issue 14: RegNet, SqueezeNet, ShuffleNetV2, DenseNet,
+Wide ResNet, ResNeXt and the classic families) and tests/test_torchvision_modern.py (part A:
+EfficientNet, MobileNetV2/V3, MNASNet, ConvNeXt) run the counts for every pair and the outputs for one
+variant per family at small inputs; this script is the exhaustive run whose figures the closing notes
+quote.
 """
 
 from __future__ import annotations
@@ -88,6 +91,16 @@ VARIANTS: list[Pair] = [
     Pair("inception_v3.arch", "inception_v3_torchvision", "inception_v3", _NO_INIT, size=299, small=96),
     Pair("inception_v3.arch", "inception_v3", "inception_v3", {**_NO_INIT, "aux_logits": False}, size=299,
          small=96),
+    # part A of issue 14: the mobile and modern families, at their torchvision input sizes
+    *[Pair("efficientnet.arch", f"efficientnet_b{i}", f"efficientnet_b{i}", size=size)
+      for i, size in enumerate([224, 240, 260, 300, 380, 456, 528, 600])],
+    *[Pair("efficientnet.arch", f"efficientnet_v2_{k}", f"efficientnet_v2_{k}", size=size)
+      for k, size in (("s", 384), ("m", 480), ("l", 480))],
+    Pair("mobilenet_v2.arch", "mobilenet_v2", "mobilenet_v2"),
+    Pair("mobilenet_v3.arch", "mobilenet_v3_large", "mobilenet_v3_large"),
+    Pair("mobilenet_v3.arch", "mobilenet_v3_small", "mobilenet_v3_small"),
+    *[Pair("mnasnet.arch", name, name) for name in ("mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3")],
+    *[Pair("convnext.arch", f"convnext_{k}", f"convnext_{k}", small=32) for k in ("tiny", "small", "base", "large")],
 ]
 
 
@@ -128,8 +141,9 @@ def torchvision_params(pair: Pair) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def randomise_bn(model, seed: int = 1) -> None:
-    """Random BN statistics and affine parameters, so eval-mode BN is far from the identity."""
+def randomise_norms(model, seed: int = 1) -> None:
+    """Random BN statistics and affine parameters (BN far from the identity in eval), and random
+    LayerNorm affine parameters and layer scales (torchvision starts them at 1, 0 and 1e-6)."""
     import torch
     from torch import nn
 
@@ -139,9 +153,12 @@ def randomise_bn(model, seed: int = 1) -> None:
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-                if m.affine:
-                    m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+            if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)) and m.weight is not None:
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+        for name, p in model.named_parameters():
+            if name.endswith("layer_scale"):
+                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
 
 
 def main_output(out):
@@ -162,7 +179,7 @@ def output_difference(pair: Pair, size: int | None = None, batch: int = 2) -> fl
     size = size or pair.size
     torch.manual_seed(0)
     reference = torchvision_model(pair).eval()
-    randomise_bn(reference)
+    randomise_norms(reference)
     model = archdsl.build(SPECS / pair.spec, pair.variant, seed=0, size=size).eval()
     archdsl.load_weights(model, reference)
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(2))
