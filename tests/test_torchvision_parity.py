@@ -2,9 +2,9 @@
 
 Every torchvision classification CNN has a pair in scripts/check_torchvision.py (a spec variant and
 the torchvision builder it bears the name of). Every pair of part B of issue 14 has exactly
-torchvision's parameter count (part A's: tests/test_torchvision_modern.py); one variant per family, at a small input, gives
-torchvision's eval outputs after `archdsl.load_weights` (relative difference < 1e-5, BN statistics
-randomised). The RegNet width rule is checked on its own against torchvision's BlockParams, and the
+torchvision's parameter count (part A's: tests/test_torchvision_modern.py); one variant per family,
+at a small input, gives torchvision's eval outputs after `archdsl.load_weights` (relative difference
+< 1e-5, BN statistics randomised). The RegNet width rule is checked on its own against torchvision's BlockParams, and the
 paper's (pycls's) rounding against the published models' figures. `python scripts/check_torchvision.py`
 runs the outputs of every pair.
 """
