@@ -234,13 +234,18 @@ def _traced_order(module: nn.Module, modules: dict[str, nn.Module]) -> tuple[lis
             except Exception as exc:  # noqa: BLE001  (any tracing failure: fall back to another order)
                 problem = f"torch.fx could not trace {type(module).__name__}: {type(exc).__name__}"
                 continue
-            order = []
+            index = {node: i for i, node in enumerate(graph.nodes)}
+            entries = []
             for node in graph.nodes:
                 if node.op == "call_module":
                     prefix = node.target + "."
-                    order += [node.target, *(p for p in modules if p.startswith(prefix))]
+                    entries.append((index[node], [node.target, *(p for p in modules if p.startswith(prefix))]))
                 elif node.op == "get_attr":
-                    order.append(node.target.rpartition(".")[0])
+                    # a module's own tensor counts where it is used: `self.scale * self.block(x)` (ConvNeXt's
+                    # layer scale) fetches `scale` before `block` runs, but applies it after
+                    used = min((index[user] for user in node.users), default=index[node])
+                    entries.append((used, [node.target.rpartition(".")[0]]))
+            order = [p for _, paths in sorted(entries, key=lambda entry: entry[0]) for p in paths]
             return [p for p in order if p in modules], "torch.fx trace" + ("" if training else " (eval mode)")
         return None, problem
     finally:
