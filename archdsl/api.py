@@ -6,22 +6,37 @@ from pathlib import Path
 
 from archdsl.elaborate import elaborate
 from archdsl.ir import Graph
+from archdsl.library import is_name, pick_network, resolve
 from archdsl.loader import Program, load, load_text
 
 
 def load_program(source: str | Path) -> Program:
-    """A .arch file path, or spec text."""
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(".arch")):
-        return load(source)
-    return load_text(source)
+    """A .arch file path, a network or variant name, or spec text.
+
+    A path that does not exist and a name are looked for as archdsl.library describes: in the current
+    directory, on ARCHDSL_PATH, then in the spec library. A program loaded by a name has that network
+    as its default target.
+    """
+    return _program(source, None)[0]
+
+
+def _program(source: str | Path | Program, network: str | None) -> tuple[Program, str | None]:
+    if isinstance(source, Program):
+        return source, network
+    if isinstance(source, Path) or ("\n" not in source and (source.endswith(".arch") or is_name(source))):
+        ref = resolve(source)
+        program = load(ref.path)
+        program.selected = ref.network
+        return program, pick_network(ref, network)
+    return load_text(source), network
 
 
 def build_ir(source: str | Path | Program, network: str | None = None, **params) -> Graph:
-    """The validated IR of `network` (default: the file's first variant or network).
+    """The validated IR of `network` (default: the file's first variant or network, or the one `source` names).
 
     Keyword arguments override the network's parameters, like `-D name=value`.
     """
-    program = source if isinstance(source, Program) else load_program(source)
+    program, network = _program(source, network)
     return elaborate(program, network, params)
 
 

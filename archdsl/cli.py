@@ -1,6 +1,8 @@
-"""The `archdsl` command line: check, summary, list, compile, render.
+"""The `archdsl` command line: check, summary, list, compile, render, lsp.
 
-Exit status: 0 on success, 1 for errors in a spec, 2 for usage errors.
+A spec argument is a file or the name of a network or variant, found as archdsl.library describes
+(beside, on ARCHDSL_PATH, in the spec library). Exit status: 0 on success, 1 for errors in a spec, 2
+for usage errors.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import sys
 
 from archdsl import __version__
 from archdsl.api import build_ir
+from archdsl.checking import check_program
 from archdsl.diagnostics import ArchError, UsageError
-from archdsl.elaborate import elaborate
 from archdsl.evaluate import Evaluator
+from archdsl.library import library_files, pick_network, resolve
 from archdsl.loader import load
 from archdsl.summary import summary_data, summary_table
 from archdsl.syntax.parser import parse_expr
@@ -47,21 +50,13 @@ def cmd_check(args) -> int:
     failed = usage = False
     for file in args.files:
         try:
-            program = load(file)
-            targets = program.targets()
-            checks = 0
-            errors = []
-            for target in targets:
-                try:
-                    g = elaborate(program, target)
-                    checks += len(g.graph["checks"])
-                except UsageError:
-                    continue  # a network whose parameters have no defaults: checked through its variants
-                except ArchError as exc:
-                    errors.extend(d for d in exc.diagnostics if d not in errors)
-            if errors:
-                raise ArchError(errors, program.sources)
-            print(f"{file}: ok ({len(targets)} networks, {checks} expectations met)")
+            ref = resolve(file)
+            program = load(ref.path)
+            result = check_program(program, [ref.network] if ref.network else None)
+            if result.errors:
+                raise ArchError(result.errors, program.sources)
+            where = f" ({ref.path})" if ref.searched else ""
+            print(f"{file}{where}: ok ({len(result.targets)} networks, {result.checks} expectations met)")
         except UsageError as exc:
             print(exc.render(), file=sys.stderr)
             usage = True
@@ -81,9 +76,12 @@ def cmd_summary(args) -> int:
 
 
 def cmd_list(args) -> int:
-    for file in args.files:
-        program = load(file)
-        print(f"{file}:")
+    if not args.files and not args.library:
+        raise _usage("list needs spec files, or --library for the spec library")
+    for file in args.files + (library_files() if args.library else []):
+        ref = resolve(file) if isinstance(file, str) else None
+        program = load(ref.path if ref else file)
+        print(f"{file} ({ref.path}):" if ref and ref.searched else f"{file}:")
         for name in program.targets():
             if name in program.networks:
                 params = ", ".join(p.name if p.default is None else f"{p.name}={_source(program, p.default)}"
@@ -104,6 +102,14 @@ def _source(program, expr) -> str:
     return "..."
 
 
+def _resolve_target(args) -> None:
+    """A spec named by a network, or found on the search path: its path, its network, where output goes."""
+    ref = resolve(args.file)
+    args.file = str(ref.path)
+    args.network = pick_network(ref, args.network)
+    args.output_dir = "." if ref.searched else str(ref.path.parent)  # never into ARCHDSL_PATH or the library
+
+
 def cmd_compile(args) -> int:
     from archdsl.backend.cli import compile_command
 
@@ -116,6 +122,14 @@ def cmd_render(args) -> int:
     return render_command(args, _overrides(args))
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from archdsl.editor.server import main as serve
+    except ModuleNotFoundError as exc:
+        raise _usage(f"archdsl lsp needs the package '{exc.name}': pip install 'archdsl[lsp]'") from None
+    return serve()
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="archdsl", description="Compile .arch network specs: check shapes, "
                                   "summarise, draw with Graphviz, build PyTorch modules.")
@@ -123,8 +137,10 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def target(p):
-        p.add_argument("file", help="a .arch spec file")
-        p.add_argument("--network", "-n", help="network or variant (default: the file's first variant)")
+        p.add_argument("file", help="a .arch spec file, or a network or variant name (searched for beside, on "
+                                    "ARCHDSL_PATH, then in the spec library)")
+        p.add_argument("--network", "-n", help="network or variant (default: the one named as FILE, else the file's "
+                                               "first variant)")
         p.add_argument("-D", dest="define", action="append", metavar="NAME=VALUE", help="override a parameter")
 
     p = sub.add_parser("check", help="validate specs and their stated figures")
@@ -135,7 +151,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(run=cmd_summary)
     p = sub.add_parser("list", help="networks and variants defined by files")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="*")
+    p.add_argument("--library", action="store_true", help="also list the spec library that ships with archdsl")
     p.set_defaults(run=cmd_list)
     p = sub.add_parser("compile", help="build the PyTorch module, run it once, write an artifact")
     target(p)
@@ -149,7 +166,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_compile)
     p = sub.add_parser("render", help="draw the network with Graphviz")
     target(p)
-    p.add_argument("-o", "--output", required=True, help="OUT.svg, .pdf, .png or .dot")
+    p.add_argument("-o", "--output", required=True, help="OUT.svg, .pdf, .png, .dot or .tex (TikZ)")
     p.add_argument("--detail", default="auto", help="auto (every layer unless that is over 60 nodes), layers, "
                    "blocks, or a nesting depth (0, 1, 2..)")
     p.add_argument("--expand", action="append", default=[], metavar="SCOPE", help="draw this block's layers")
@@ -162,13 +179,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shapes", action="store_true", help="label edges with tensor shapes")
     p.add_argument("--params", action="store_true", help="show parameter counts")
     p.add_argument("--unroll", action="store_true", help="draw clique blocks with their stages unrolled")
+    p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200)")
+    p.add_argument("--standalone", action="store_true", help="with -o OUT.tex: a whole LaTeX document, not a picture")
     p.set_defaults(run=cmd_render)
+    p = sub.add_parser("lsp", help="language server for editors (stdio): diagnostics, hover, definitions")
+    p.set_defaults(run=cmd_lsp)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if hasattr(args, "file"):
+            _resolve_target(args)
         return args.run(args)
     except BrokenPipeError:  # `archdsl summary ... | head`
         sys.stderr.close()

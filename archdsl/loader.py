@@ -1,6 +1,7 @@
 """Load a .arch file with its imports into a :class:`Program`.
 
-Imports are paths relative to the importing file; every top-level name of an
+Imports are paths relative to the importing file, else to a directory of
+ARCHDSL_PATH or the spec library (archdsl.library); every top-level name of an
 imported file becomes visible. Import cycles and duplicate names are errors.
 """
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archdsl.diagnostics import ArchError, Diagnostic, Span, UsageError
+from archdsl.library import find_file
 from archdsl.syntax import ast
 from archdsl.syntax.parser import parse
 
@@ -25,6 +27,7 @@ class Program:
     constants: dict[str, ast.Let] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # networks and variants of the main file, in order
+    selected: str | None = None  # the network or variant the program was loaded by (archdsl.library)
 
     def definition(self, name: str):
         for table in (self.blocks, self.networks, self.variants, self.constants):
@@ -37,7 +40,9 @@ class Program:
         return list(self.order)
 
     def default_target(self) -> str | None:
-        """The first variant of the main file, else its first network."""
+        """The network it was loaded by, else the first variant of the main file, else its first network."""
+        if self.selected:
+            return self.selected
         variants = [n for n in self.order if n in self.variants]
         return (variants or self.order or [None])[0]
 
@@ -80,7 +85,7 @@ class _Loader:
 
     def import_(self, file: str, item: ast.Import, stack: tuple) -> None:
         base = Path(file).parent if not file.startswith("<") else Path.cwd()
-        target = (base / item.path)
+        target = find_file(item.path, base) or base / item.path  # beside the file, ARCHDSL_PATH, the library
         key = _key(str(target))
         if key in stack:
             chain = " -> ".join(Path(s).name for s in stack[stack.index(key):]) + f" -> {target.name}"
@@ -93,7 +98,8 @@ class _Loader:
             text = target.read_text(encoding="utf-8")
         except OSError:
             self.diagnostics.append(Diagnostic(f"cannot import '{item.path}': no such file {target}", item.span,
-                                               "import paths are relative to the importing file"))
+                                               "import paths are relative to the importing file, then to "
+                                               "ARCHDSL_PATH's directories, then to the spec library"))
             return
         try:
             self.add(str(target), text, stack, item.span)

@@ -18,6 +18,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# ARCHDSL_LATEX=1 (scripts/test.sh sets it): pdflatex and TikZ, for the test that compiles
+# `archdsl render -o net.tex` output (about 60 MB to download, 220 MB installed, 1-2 minutes).
+if [ "${ARCHDSL_LATEX:-0}" = 1 ] && ! command -v pdflatex >/dev/null 2>&1; then
+  echo "archdsl: installing texlive-latex-base texlive-pictures with apt-get" >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    texlive-latex-base texlive-pictures >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

@@ -36,7 +36,7 @@ def compile_command(args, overrides: dict) -> int:
     device = resolve_device(args.device)
     network = g.graph["network"]
     suffix = {"py": ".py", "pt2": ".pt2", "onnx": ".onnx", "yaml": ".yaml"}[args.emit]
-    out = Path(args.output) if args.output else Path(args.file).with_name(network + suffix)
+    out = Path(args.output) if args.output else Path(args.output_dir) / (network + suffix)
     source = compile_source(g, args.memory_efficient)
     start = time.perf_counter()
     model = compile_module(g, device=device, seed=args.seed, memory_efficient=args.memory_efficient).eval()

@@ -16,7 +16,7 @@ from pathlib import Path
 import graphviz
 
 from archdsl.ir import Graph
-from archdsl.render.dot import fixed_pdf_dates, to_digraph, write
+from archdsl.render.dot import fixed_pdf_dates, misordered, to_digraph, write
 from archdsl.render.view import LEGIBLE, RenderOptions, View, build_view
 
 
@@ -32,4 +32,4 @@ def render(source: str | Path | Graph, network: str | None = None, options: Rend
     return to_digraph(build_view(g, options), options)
 
 
-__all__ = ["LEGIBLE", "RenderOptions", "View", "build_view", "fixed_pdf_dates", "render", "to_digraph", "write"]
+__all__ = ["LEGIBLE", "RenderOptions", "View", "build_view", "fixed_pdf_dates", "misordered", "render", "to_digraph", "write"]

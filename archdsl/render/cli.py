@@ -1,4 +1,4 @@
-"""`archdsl render FILE -o OUT.{svg,pdf,png,dot}`: the command-line front of archdsl.render."""
+"""`archdsl render FILE -o OUT.{svg,pdf,png,dot,tex}`: the command-line front of archdsl.render."""
 
 from __future__ import annotations
 
@@ -19,6 +19,6 @@ def render_command(args, overrides: dict) -> int:
     g = build_ir(load(args.file), args.network, **overrides)
     options = options_from_args(args)
     view = build_view(g, options)
-    path = write(to_digraph(view, options), args.output)
+    path = write(to_digraph(view, options), args.output, dpi=args.dpi, standalone=args.standalone)
     print(f"wrote {path}: {view.network}, {view.note}")
     return 0

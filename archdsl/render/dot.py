@@ -2,7 +2,7 @@
 
 `to_digraph` emits blocks as nested clusters (spec names as labels), layers and collapsed
 blocks as styled nodes, and one edge per drawn connection. `write` produces .dot, .svg,
-.pdf or .png through Graphviz's `dot`, atomically (temporary file, then rename) and
+.pdf, .png or .tex (TikZ) through Graphviz's `dot`, atomically (temporary file, then rename) and
 byte-for-byte reproducibly (the PDF creation date cairo stamps is replaced by a fixed one).
 """
 
@@ -20,10 +20,12 @@ from archdsl.diagnostics import ArchError, Diagnostic, UsageError
 from archdsl.files import write_atomic
 from archdsl.render.folding import INNER_KINDS
 from archdsl.render.styles import GRAPH, THEMES, cluster_style, edge_style, node_style
+from archdsl.render.tikz import tikz_from_json
 from archdsl.render.view import RenderOptions, View
 from archdsl.summary import human
 
-FORMATS = ("svg", "pdf", "png", "dot", "gv")
+FORMATS = ("svg", "pdf", "png", "dot", "gv", "tex")
+DPI = 200  # PNG resolution: sharp on a slide
 INSTALL_HELP = ("install Graphviz, which provides 'dot': apt-get install graphviz (Debian/Ubuntu), "
                 "brew install graphviz (macOS), conda install -c conda-forge graphviz, or https://graphviz.org")
 
@@ -31,24 +33,61 @@ INSTALL_HELP = ("install Graphviz, which provides 'dot': apt-get install graphvi
 def to_digraph(view: View, options: RenderOptions = RenderOptions()) -> graphviz.Digraph:
     """The Graphviz drawing of `view`; the caller may change its attributes before writing it.
 
-    Parallel paths (towers, branches) should read left to right in the spec's order, but `dot`
-    ignores `ordering` across clusters. When `dot` is installed, the layout is checked, and the
-    clusters of the blocks whose paths came out of order are declared in reverse, once.
+    Parallel paths (towers, branches) should read left to right in the spec's order, and
+    clique layers X1..Xn too, but `dot` ignores `ordering` across clusters, and its final
+    crossing reduction over the whole graph (`remincross`) or the room it makes for edge
+    labels can scramble a row of nodes. When `dot` is installed, the layout is checked
+    (`misordered`) and redrawn until it is right, trying in turn: the clusters of the blocks
+    whose paths came out of order declared in reverse; no final crossing reduction; edge
+    labels placed after the layout (`xlabel`) instead of inside it. Without a right one, the
+    drawing with the fewest paths out of order is kept.
     """
-    groups = _parallel_heads(view)
-    dg = _digraph(view, options, set())
-    wrong = _misordered(dg, groups, options.direction)
-    if wrong:
-        candidate = _digraph(view, options, {parent for parent, _ in wrong})
-        if len(_misordered(candidate, groups, options.direction)) < len(wrong):
-            dg = candidate
-    return dg
+    checks = _order_checks(view)
+    labels = options.shapes or any(e.role for e in view.edges)
+    best, fewest = None, None
+    for floating in (False, True) if labels else (False,):
+        for remincross in (True, False):
+            reversed_children: set = set()
+            for _ in range(2):
+                dg = _digraph(view, options, reversed_children, floating)
+                if not remincross:
+                    dg.graph_attr["remincross"] = "false"
+                wrong = _misordered(dg, checks, options.direction)
+                if not wrong:
+                    return dg
+                if fewest is None or len(wrong) < fewest:
+                    best, fewest = dg, len(wrong)
+                reversed_children = {parent for parent, _ in wrong if parent != ROW}
+                if not reversed_children:
+                    break
+    return best
 
 
-def _digraph(view: View, options: RenderOptions, reversed_children: set) -> graphviz.Digraph:
-    """The drawing, with the child clusters of the clusters in `reversed_children` declared in reverse."""
+def misordered(view: View, dg: graphviz.Digraph, direction: str = "TB") -> list[list[str]]:
+    """The node sequences that `dot` lays out out of the spec's order in `dg` (the drawing of
+    `view`): parallel paths (their first nodes) and rows of clique layers, which should read
+    left to right (top to bottom with direction LR). Empty when `dot` is missing."""
+    return [heads for _, heads in _misordered(dg, _order_checks(view), direction)]
+
+
+ROW = "\0row"  # marks a row of clique layers among the (parent cluster, first nodes) checks
+
+
+def _order_checks(view: View) -> list[tuple[str | None, list[str]]]:
+    rows = [(ROW, row) for cluster in view.clusters.values() for row in cluster.rows if len(row) > 1]
+    return _parallel_heads(view) + rows
+
+
+def _digraph(view: View, options: RenderOptions, reversed_children: set, floating: bool) -> graphviz.Digraph:
+    """The drawing, with the child clusters of the clusters in `reversed_children` declared in
+    reverse, and edge labels placed after the layout when `floating`."""
     theme = THEMES[options.theme]
     dg = graphviz.Digraph(name=view.network, graph_attr={**GRAPH, "rankdir": options.direction})
+    # Each node's outgoing edges in the spec's order, except a clique layer's: its links run
+    # both ways along its row, and `ordering` would fight the row's order (see `rows` below).
+    dg.node_attr["ordering"] = "out"
+    if floating:
+        dg.graph_attr["forcelabels"] = "true"
     members: dict[str | None, list] = {}
     for node in view.nodes.values():
         members.setdefault(node.cluster, []).append(node)
@@ -60,6 +99,8 @@ def _digraph(view: View, options: RenderOptions, reversed_children: set) -> grap
         for node in members.get(cid, []):
             style = node_style(node, theme)
             label = style.pop("label", None)
+            if node.op == "clique_layer":
+                style["ordering"] = ""
             graph.node(node.id, label=label if label is not None else _label(node, options), **style)
         siblings = children.get(cid, [])
         for cluster in reversed(siblings) if cid in reversed_children else siblings:
@@ -78,7 +119,9 @@ def _digraph(view: View, options: RenderOptions, reversed_children: set) -> grap
                     same.attr(rank="same")
                     for node_id in row:
                         same.node(node_id)
-                    for a, b in itertools.pairwise(row):  # X1, X2, .. from left to right
+                    # X1, X2, .. from left to right; `dot` puts a flat edge's head above its tail
+                    # when it draws left to right, so the row is chained backwards there
+                    for a, b in itertools.pairwise(row if options.direction == "TB" else row[::-1]):
                         same.edge(a, b, style="invis", weight="10")
 
     fill(dg, None)
@@ -86,9 +129,12 @@ def _digraph(view: View, options: RenderOptions, reversed_children: set) -> grap
         if cluster.kind == "clique_stage" and cluster.label == "stage II":  # unrolled: X_i(II) under X_i(I)
             for node_id in cluster.rows[0]:
                 dg.edge(node_id.removesuffix("/II"), node_id, style="invis", weight="10")
+    shown = set()  # (tail, shape): a tensor's shape is written on the first edge that carries it
     for edge in view.edges:
         text = [edge.role] if edge.role else []
-        if options.shapes and edge.shape is not None:
+        if options.shapes and edge.shape is not None and (edge.tail, edge.shape) not in shown \
+                and view.nodes[edge.tail].op != "clique_layer":  # clique layers show their shape inside
+            shown.add((edge.tail, edge.shape))
             text.append("×".join(map(str, edge.shape)))
         attrs = edge_style(edge, theme)
         if edge.kind == "feedback" and options.unroll:
@@ -96,7 +142,7 @@ def _digraph(view: View, options: RenderOptions, reversed_children: set) -> grap
         if _in_row(view, edge):  # links within a row of clique layers: the row's order is fixed by invisible edges
             attrs["constraint"] = "false"
         if text:
-            attrs["label"] = " " + ": ".join(text) + " "
+            attrs["xlabel" if floating else "label"] = " " + ": ".join(text) + " "
         dg.edge(edge.tail, edge.head, **attrs)
     return dg
 
@@ -134,7 +180,7 @@ def _parallel_heads(view: View) -> list[tuple[str | None, list[str]]]:
 
 
 def _misordered(dg: graphviz.Digraph, groups: list, direction: str) -> list:
-    """The groups whose paths `dot` lays out out of the spec's order (none when `dot` is missing)."""
+    """The (parent, nodes) checks whose nodes `dot` lays out out of order (none when `dot` is missing)."""
     if not groups:
         return []
     try:
@@ -170,6 +216,8 @@ def _label(node, options: RenderOptions) -> str:
     if node.role in ("block", "input", "output"):
         main = f"<b>{main}</b>"
     small = list(node.lines)
+    if options.shapes and node.op == "clique_layer" and node.shape is not None:
+        small.append("×".join(map(str, node.shape)))
     if options.params and node.params and node.role in ("layer", "block"):
         small.append(f"{human(node.params)} params")
     rows = [main] + [f'<font point-size="8">{html.escape(line)}</font>' for line in small]
@@ -185,8 +233,10 @@ def _cluster_label(cluster) -> str:
 # ---------------------------------------------------------------- files
 
 
-def write(dg: graphviz.Digraph, path: str | Path) -> Path:
+def write(dg: graphviz.Digraph, path: str | Path, dpi: int | None = None, standalone: bool = False) -> Path:
     """Write `dg` as the format named by the suffix of `path`; returns the path written.
+    `dpi` is the resolution of PNG output (default: the graph's `dpi` attribute, else 200).
+    `.tex` is a TikZ picture (archdsl.render.tikz), a whole document when `standalone`.
 
     Without Graphviz's `dot` program the DOT source is still written (beside `path`, suffix
     .dot) and an ArchError says how to install Graphviz.
@@ -195,13 +245,23 @@ def write(dg: graphviz.Digraph, path: str | Path) -> Path:
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise UsageError(Diagnostic(f"cannot tell the output format from '{path.name}'",
-                                    help="name the output OUT.svg, OUT.pdf, OUT.png or OUT.dot"))
+                                    help="name the output OUT.svg, OUT.pdf, OUT.png, OUT.dot or OUT.tex (TikZ)"))
+    if standalone and fmt != "tex":
+        raise UsageError(Diagnostic(f"--standalone makes a LaTeX document, but '{path.name}' is not a .tex file",
+                                    help="name the output OUT.tex, or leave out --standalone"))
+    if fmt == "png" and (dpi is not None or "dpi" not in dg.graph_attr):
+        dpi = DPI if dpi is None else dpi
+        if not 1 <= dpi <= 2400:
+            raise UsageError(Diagnostic(f"--dpi must lie between 1 and 2400, found {dpi}",
+                                        help="200 suits slides, 300 print"))
+        dg = dg.copy()
+        dg.graph_attr["dpi"] = str(dpi)
     source = dg.source.encode()
     if fmt in ("dot", "gv"):
         write_atomic(path, source)
         return path
     try:
-        data = graphviz.pipe("dot", fmt, source, quiet=True)
+        data = graphviz.pipe("dot", "json" if fmt == "tex" else fmt, source, quiet=True)
     except graphviz.ExecutableNotFound:
         dot_path = path.with_suffix(".dot")
         write_atomic(dot_path, source)
@@ -212,6 +272,8 @@ def write(dg: graphviz.Digraph, path: str | Path) -> Path:
         raise ArchError(Diagnostic(f"Graphviz's 'dot' failed to write {path}: {detail}")) from None
     if fmt == "pdf":
         data = fixed_pdf_dates(data)
+    elif fmt == "tex":
+        data = tikz_from_json(data, standalone).encode()
     write_atomic(path, data)
     return path
 

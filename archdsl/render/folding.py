@@ -3,8 +3,9 @@
 A scope is a naming level of the IR (a block instance, a `group`, a construct such as
 `dense` or `clique`). This module resolves, for one level of detail, whether each scope
 is *expanded* (drawn as a cluster of its layers) or *collapsed* (drawn as one node), and
-finds *runs*: chains of sibling scopes with the same definition, arguments and structure,
-each feeding only the next, which a folded diagram draws once, marked "x N".
+finds *runs*: chains of sibling scopes with the same definition and the same drawing
+(layers, shapes, parameter counts, wiring), each feeding only the next, which a folded
+diagram draws once, marked "x N" (with the range of any argument that differs).
 """
 
 from __future__ import annotations
@@ -110,36 +111,34 @@ def scope_states(tree: ScopeTree, detail: str | int, expand: list[str], collapse
 # ---------------------------------------------------------------- folding repeated blocks
 
 
-def schedule_args(g: Graph, tree: ScopeTree) -> dict[str, set[str]]:
-    """Block definition -> the arguments that carry a schedule value (a drop-path rate growing with
-    depth): those equal to a schedule argument of an op inside, in every instance that has one."""
-    names: dict[str, set[str]] = {}
-    for scope, info in tree.scopes.items():
-        values = {repr(g.nodes[n]["args"][k]) for n in tree.members[scope] for k in OPS[g.nodes[n]["op"]].schedule_args}
-        if info["kind"] == "block" and values:
-            mine = {k for k, v in info["args"].items() if repr(v) in values}
-            names[info["definition"]] = names[info["definition"]] & mine if info["definition"] in names else mine
-    return names
+def _signature(g: Graph, tree: ScopeTree, scope: str, expanded: bool) -> tuple:
+    """What must agree for two sibling scopes to be drawn as one: the definition, the layers
+    (ops, shapes, parameter counts), the internal wiring and, when drawn open, every label.
 
-
-def _signature(g: Graph, tree: ScopeTree, scope: str, expanded: bool, scheduled: dict[str, set[str]]) -> tuple:
-    """Everything that must agree for two sibling scopes to be drawn as one: contents, wiring, args.
-    Schedule arguments (drop-path rates) do not count: blocks differing only in them fold."""
+    Arguments themselves may differ where the drawing does not show them (a drop-path rate
+    growing block by block): the folded node or cluster then shows their range ("p=0.1..0.3").
+    """
     cut = len(scope) + 1
     inside = set(tree.members[scope])
 
-    def args(n: str) -> str:
-        names = OPS[g.nodes[n]["op"]].schedule_args
-        return repr(sorted((k, v) for k, v in g.nodes[n]["args"].items() if k not in names))
+    def layer(n: str) -> tuple:
+        d = g.nodes[n]
+        op = OPS.get(d["op"])
+        drawn = None
+        if expanded and op is not None:
+            # an op's schedule arguments (a drop-path rate) may differ: the view shows their range
+            schedule = getattr(op, "schedule_args", ())
+            drawn = repr(sorted((k, v) for k, v in d["args"].items() if k not in schedule)) if schedule \
+                else op.label(d["args"], d["shape"])
+        return n[cut:], d["op"], drawn, d["shape"], d["params"]
 
-    nodes = tuple((n[cut:], g.nodes[n]["op"], args(n), g.nodes[n]["shape"]) for n in tree.members[scope])
+    nodes = tuple(layer(n) for n in tree.members[scope])
     edges = tuple(sorted((u[cut:], v[cut:], d["port"], d["kind"]) for n in tree.members[scope]
                          for u, v, d in g.in_edges(n, data=True) if u in inside))
     info = tree.scopes[scope]
-    inner = tuple(sorted((s[cut:], tree.scopes[s]["definition"]) for s in tree.scopes if s.startswith(scope + ".")))
-    hidden = scheduled.get(info["definition"], set()) if info["kind"] == "block" else set()
-    scope_args = sorted((k, v) for k, v in info["args"].items() if k not in hidden)
-    return info["kind"], info["definition"], repr(scope_args), expanded, nodes, edges, inner
+    inner = tuple(sorted((s[cut:], tree.scopes[s]["definition"], repr(sorted(tree.scopes[s]["args"].items()))
+                          if expanded else None) for s in tree.scopes if s.startswith(scope + ".")))
+    return info["kind"], info["definition"], expanded, nodes, edges, inner
 
 
 def _feeds_only(g: Graph, tree: ScopeTree, a: str, b: str) -> bool:
@@ -153,7 +152,6 @@ def _feeds_only(g: Graph, tree: ScopeTree, a: str, b: str) -> bool:
 def find_runs(g: Graph, tree: ScopeTree, states: dict[str, bool]) -> list[list[str]]:
     """Maximal chains (2 or more) of identical sibling scopes, each feeding only the next, in order."""
     runs = []
-    scheduled = schedule_args(g, tree)
     for siblings in tree.children.values():
         run: list[str] = []
         signature = None
@@ -161,7 +159,7 @@ def find_runs(g: Graph, tree: ScopeTree, states: dict[str, bool]) -> list[list[s
             if tree.kind(scope) in INNER_KINDS:
                 run, signature = [], None
                 continue
-            mine = _signature(g, tree, scope, states[scope], scheduled)
+            mine = _signature(g, tree, scope, states[scope])
             if run and mine == signature and _feeds_only(g, tree, run[-1], scope):
                 run.append(scope)
                 continue

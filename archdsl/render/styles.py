@@ -28,7 +28,7 @@ THEMES: dict[str, dict[str, str]] = {
 }
 
 GRAPH = {"fontname": FONT, "fontsize": "10", "nodesep": "0.3", "ranksep": "0.32", "newrank": "true",
-         "outputorder": "edgesfirst", "ordering": "out", "pad": "0.1", "compound": "true"}
+         "outputorder": "edgesfirst", "pad": "0.1", "compound": "true"}
 
 
 def node_style(node, theme: dict[str, str]) -> dict[str, str]:

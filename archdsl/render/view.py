@@ -10,6 +10,7 @@ arguments it was instantiated with.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from archdsl.constructs import CONSTRUCTS
@@ -18,15 +19,7 @@ from archdsl.evaluate import format_value
 from archdsl.ir import Graph, topological_order
 from archdsl.ops import OPS
 from archdsl.ops.clique import updated_in_stage2
-from archdsl.render.folding import (
-    INNER_KINDS,
-    Folder,
-    ScopeTree,
-    find_runs,
-    schedule_args,
-    scope_states,
-    unknown_patterns,
-)
+from archdsl.render.folding import INNER_KINDS, Folder, ScopeTree, find_runs, scope_states, unknown_patterns
 
 LEGIBLE = 60  # most drawn nodes the automatic level of detail aims for
 
@@ -132,7 +125,7 @@ def _choose(g, tree, order, options, layer_count) -> tuple[str | int, bool, str]
         detail = int(detail) if str(detail).isdigit() else detail
         return detail, bool(options.fold), f"detail '{detail}'" + (", repeated blocks folded" if options.fold else "")
     depths = sorted({tree.depth(s) for s in tree.scopes}, reverse=True)
-    candidates = [("layers", False), ("layers", True), ("blocks", True)]
+    candidates = [("layers", False), ("layers", True), ("blocks", False), ("blocks", True)]
     candidates += [(d, True) for d in depths]
     if options.fold is not None:
         candidates = list(dict.fromkeys((d, options.fold) for d, _ in candidates))
@@ -164,22 +157,20 @@ def _drawn(tree: ScopeTree, states: dict[str, bool], folder: Folder, name: str) 
 
 
 def _add_nodes(g, tree, states, folder, order, view: View) -> None:
-    scheduled = schedule_args(g, tree)  # drop-path rates: left out of labels, as folding ignores them
     for name in order:
         drawn, _ = _drawn(tree, states, folder, name)
         node = view.nodes.get(drawn)
         if node is not None:
             node.params += g.nodes[name]["params"]
+            if node.role == "layer":
+                _widen(node, g.nodes[name]["args"])
             continue
         data = g.nodes[name]
         if drawn.endswith("/block"):
             scope = drawn[: -len("/block")]
             count = folder.count.get(scope, 1)
-            info = tree.scopes[scope]
-            shown = _varying(tree, info["definition"])
-            if scheduled.get(info["definition"]):
-                shown = set(info["args"] if shown is None else shown) - scheduled[info["definition"]]
-            title, lines = scope_title(info, shown, _growth(g, tree, scope))
+            info = dict(tree.scopes[scope], args=run_args(tree, folder.members.get(scope, [scope])))
+            title, lines = scope_title(info, _varying(tree, info["definition"]), _growth(g, tree, scope))
             view.nodes[drawn] = Node(drawn, "block", title + (f" x{count}" if count > 1 else ""), "block",
                                      _cluster(tree, folder, view, tree.parent[scope]), lines=lines,
                                      params=data["params"], count=count)
@@ -193,6 +184,15 @@ def _add_nodes(g, tree, states, folder, order, view: View) -> None:
                                      args=dict(data["args"]), params=data["params"], shape=data["shape"])
 
 
+def _widen(node: Node, args: dict) -> None:
+    """A folded layer drawn for another instance: schedule arguments that differ become a range line."""
+    for key in getattr(OPS[node.op], "schedule_args", ()):
+        first = node.args[key].first if isinstance(node.args[key], Range) else node.args[key]
+        if repr(args[key]) != repr(first):
+            node.args[key] = Range(first, args[key])
+            node.lines = [line for line in node.lines if not line.startswith(f"{key}=")] + [f"{key}={node.args[key]}"]
+
+
 def _cluster(tree: ScopeTree, folder: Folder, view: View, scope: str | None) -> str | None:
     """The cluster id of an expanded scope, created with its ancestors on first use."""
     if scope is None:
@@ -202,12 +202,51 @@ def _cluster(tree: ScopeTree, folder: Folder, view: View, scope: str | None) -> 
         parent = _cluster(tree, folder, view, tree.parent[scope])
         info, local = tree.scopes[scope], scope.rsplit(".", 1)[-1]
         count = folder.count.get(scope, 1)
-        label = local if info["definition"] in (local, info["kind"]) else f"{local}: {info['definition']}"
+        label = local if named_after(local, info) else f"{local}: {info['definition']}"
         if count > 1:
             last = folder.members[scope][-1].rsplit(".", 1)[-1]
-            label = f"{info['definition']} x{count}\t{local}..{last}"
+            ranges = [f"{k}={v}" for k, v in run_args(tree, folder.members[scope]).items() if isinstance(v, Range)]
+            label = f"{info['definition']} x{count}" + (f" ({', '.join(ranges)})" if ranges else "") + \
+                f"\t{local}..{last}"
         view.clusters[cid] = Cluster(cid, scope, label, parent, tree.kind(scope), count)
     return cid
+
+
+def named_after(local: str, info: dict) -> bool:
+    """Whether a scope's own name already says its definition ("transition1" of `transition`,
+    "head" of `head`, "stage2" of a `group`): its label then leaves the definition out."""
+    stem = re.sub(r"[_\d]+$", "", local)
+    return info["definition"] in (local, stem, info["kind"])
+
+
+@dataclass(frozen=True)
+class Range:
+    """An argument that differs along a folded run: its first and last values."""
+
+    first: object
+    last: object
+
+    def __str__(self) -> str:
+        return f"{compact(self.first)}..{compact(self.last)}"
+
+
+def compact(value) -> str:
+    """An argument as a label shows it: spec syntax, floats to 4 significant digits (0.1*3 reads 0.3)."""
+    if isinstance(value, float) and len(format_value(value)) > 7:
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(compact(v) for v in value) + "]"
+    return format_value(value)
+
+
+def run_args(tree: ScopeTree, run: list[str]) -> dict:
+    """The arguments of a run of scopes: a value where all agree, else a Range."""
+    instances = [tree.scopes[s]["args"] for s in run]
+    merged = {}
+    for key, value in instances[0].items():
+        values = [a.get(key) for a in instances]
+        merged[key] = value if all(repr(v) == repr(value) for v in values) else Range(values[0], values[-1])
+    return merged
 
 
 def scope_title(info: dict, shown: set[str] | None = None, growth: int | None = None) -> tuple[str, list[str]]:
@@ -219,20 +258,28 @@ def scope_title(info: dict, shown: set[str] | None = None, growth: int | None = 
     """
     construct = CONSTRUCTS.get(info["definition"]) if info["kind"] not in ("block", "group") else None
     defaults = {a.name: a.default for a in construct.args} if construct else {}
-    args = [f"{k}={format_value(v)}" for k, v in info["args"].items()
+    args = [f"{k}={v if isinstance(v, Range) else compact(v)}" for k, v in info["args"].items()
             if (k not in defaults or defaults[k] != v) and (shown is None or k in shown)]
     title = info["definition"]
     if info["kind"] == "dense":
         title, args = f"dense block x{info['args']['layers']}", [f"k={growth}"] if growth else []
     elif info["kind"] == "clique":
         title = "clique block"
+    return title, wrap(args)
+
+
+def wrap(items: list[str], width: int = 28) -> list[str]:
+    """`items` joined by ", " into lines of at most `width` characters where possible; a long
+    item (a list argument such as `row=[192, 96, 128, 96]`) is broken after one of its commas,
+    which then ends the line."""
+    atoms = [(part, i == 0) for item in items for i, part in enumerate(item.split(", "))]
     lines, line = [], ""
-    for arg in args:
-        if line and len(line) + len(arg) > 28:
-            lines.append(line)
+    for atom, starts_item in atoms:
+        if line and len(line) + 2 + len(atom) > width:
+            lines.append(line if starts_item else line + ",")
             line = ""
-        line = f"{line}, {arg}" if line else arg
-    return title, [*lines, line] if line else lines
+        line = f"{line}, {atom}" if line else atom
+    return [*lines, line] if line else lines
 
 
 def _varying(tree: ScopeTree, definition: str) -> set[str] | None:
@@ -322,8 +369,12 @@ __all__ = [
     "Cluster",
     "Edge",
     "Node",
+    "Range",
     "RenderOptions",
     "View",
     "build_view",
+    "named_after",
+    "run_args",
     "scope_title",
+    "wrap",
 ]

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from archdsl.diagnostics import ArchError, Diagnostic, Span
+from archdsl.resources import grammar_file
 from archdsl.syntax import ast
 from archdsl.syntax.newlines import NewlinePostLex
 
-GRAMMAR = Path(__file__).resolve().parents[2] / "grammar" / "archdsl.lark"
+GRAMMAR = grammar_file()
 
 
 @functools.cache

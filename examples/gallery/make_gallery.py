@@ -1,12 +1,16 @@
 """Render the diagram gallery: PNGs (and PDFs) of the specs in specs/, shown by README.md.
 
-Run from the repository root: python examples/gallery/make_gallery.py [NAME ...]
-(names draw only those pictures). A spec file or network that does not exist yet is skipped with a message.
+Run from the repository root: python examples/gallery/make_gallery.py
+A spec file or network that does not exist yet is skipped with a message.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,10 +45,6 @@ GALLERY = [
     ("cliquenet_unrolled", "cliquenet.arch", "cliquenet_k36_t12",
      RenderOptions(detail=0, expand=("block1",), unroll=True),
      "CliqueNet: the first clique block unrolled into stage I and stage II"),
-    ("efficientnet_b0", "efficientnet.arch", "efficientnet_b0", RenderOptions(),
-     "EfficientNet-B0 at the automatic level of detail: MBConv blocks, repeats folded"),
-    ("convnext_tiny", "convnext.arch", "convnext_tiny", RenderOptions(),
-     "ConvNeXt-T at the automatic level of detail: each stage's blocks drawn once, open"),
 ]
 
 # Every other family of specs/, at the automatic level of detail (PNG only).
@@ -69,18 +69,12 @@ FAMILIES = [
     ("yolo_v1", "yolo.arch", "yolo_v1", "YOLO v1"),
     ("deep_supervision", "deep_supervision.arch", "c1_deepsup", "Segmentation head with an auxiliary branch"),
     ("seed002_example", "seed002_example.arch", "example", "Seed 002's 338,460-parameter example"),
-    ("efficientnet_v2_s", "efficientnet.arch", "efficientnet_v2_s", "EfficientNetV2-S: Fused-MBConv, then MBConv"),
-    ("mobilenet_v2", "mobilenet_v2.arch", "mobilenet_v2", "MobileNetV2: inverted residuals"),
-    ("mobilenet_v3_large", "mobilenet_v3.arch", "mobilenet_v3_large", "MobileNetV3-Large"),
-    ("mnasnet1_0", "mnasnet.arch", "mnasnet1_0", "MnasNet 1.0 (torchvision's B1)"),
 ]
 
 
-def main(names: list[str] | None = None) -> int:
+def main() -> int:
     drawn = 0
-    gallery = [entry for entry in GALLERY if not names or entry[0] in names]
-    families = [entry for entry in FAMILIES if not names or entry[0] in names]
-    for name, file, network, options, caption in gallery:
+    for name, file, network, options, caption in GALLERY:
         path = ROOT / "specs" / file
         if not path.exists():
             print(f"skip {name}: specs/{file} does not exist yet")
@@ -92,23 +86,39 @@ def main(names: list[str] | None = None) -> int:
             continue
         view = build_view(g, options)
         dg = to_digraph(view, options)
-        dg.attr(dpi="110")  # a plain graphviz.Digraph: sharper PNGs for the README
-        write(dg, HERE / f"{name}.png")
-        dg.attr(dpi="72")
+        write(dg, HERE / f"{name}.png", dpi=110)
         write(dg, HERE / f"{name}.pdf")
         print(f"wrote examples/gallery/{name}.png and .pdf: {view.note}")
         drawn += 1
-    for name, file, network, caption in families:
+    drawn += tikz()
+    for name, file, network, caption in FAMILIES:
         g = build_ir(ROOT / "specs" / file, network)
         view = build_view(g, RenderOptions())
         dg = to_digraph(view, RenderOptions())
-        dg.attr(dpi="60")
-        write(dg, HERE / "families" / f"{name}.png")
+        write(dg, HERE / "families" / f"{name}.png", dpi=60)
         print(f"wrote examples/gallery/families/{name}.png: {view.note}")
         drawn += 1
-    print(f"{drawn} of {len(gallery) + len(families)} diagrams drawn")
+    print(f"{drawn} of {len(GALLERY) + len(FAMILIES) + 1} diagrams drawn")
     return 0
 
 
+def tikz() -> int:
+    """ResNet-50 as a TikZ picture for LaTeX, and compiled alone with pdflatex when it is installed."""
+    options = RenderOptions(fold=True, params=True)
+    dg = to_digraph(build_view(build_ir(ROOT / "specs" / "resnet.arch", "resnet50"), options), options)
+    write(dg, HERE / "resnet50.tex")
+    if shutil.which("pdflatex") is None:
+        print("wrote examples/gallery/resnet50.tex (install pdflatex to compile resnet50_tikz.pdf)")
+        return 1
+    with tempfile.TemporaryDirectory() as folder:
+        write(dg, Path(folder) / "resnet50_tikz.tex", standalone=True)
+        fixed_date = {**os.environ, "SOURCE_DATE_EPOCH": "946684800", "FORCE_SOURCE_DATE": "1"}  # same bytes each run
+        subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "resnet50_tikz.tex"], cwd=folder,
+                       check=True, capture_output=True, env=fixed_date)
+        shutil.copyfile(Path(folder) / "resnet50_tikz.pdf", HERE / "resnet50_tikz.pdf")
+    print("wrote examples/gallery/resnet50.tex and resnet50_tikz.pdf (pdflatex)")
+    return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,0 +1,2 @@
+" .arch files are archdsl network specs
+autocmd BufRead,BufNewFile *.arch setfiletype arch
