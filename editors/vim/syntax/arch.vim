@@ -9,14 +9,15 @@ syntax keyword archKeyword if import input let network output repeat within
 syntax keyword archConstant false none true
 syntax keyword archOperatorWord and in not or percent
 syntax keyword archOp adaptive_avgpool adaptive_maxpool add avgpool bn clique clique_layer clique_output
-syntax keyword archOp concat conv crop deconv dense dropout dwconv fc
-syntax keyword archOp flatten gap gate gmp groups highway identity leaky_relu
-syntax keyword archOp log_softmax lrn maxpool mul pad_channels partial_conv rbf relu
-syntax keyword archOp relu6 reshape residual scale shuffle sigmoid slice softmax
-syntax keyword archOp subsample sum tanh trainable_pool upsample
-syntax keyword archBuiltin abs ceil enumerate float floor int len max
-syntax keyword archBuiltin min prod range reversed round sqrt str sum
-syntax keyword archBuiltin zip
+syntax keyword archOp concat conv crop deconv dense drop_path dropout dwconv
+syntax keyword archOp fc flatten gap gate gelu gmp groupnorm groups
+syntax keyword archOp hardsigmoid hardswish highway identity layer_scale layernorm leaky_relu log_softmax
+syntax keyword archOp lrn maxpool mul pad_channels partial_conv permute rbf relu
+syntax keyword archOp relu6 reshape residual scale shuffle sigmoid silu slice
+syntax keyword archOp softmax subsample sum tanh trainable_pool upsample
+syntax keyword archBuiltin abs ceil enumerate float floor int len log
+syntax keyword archBuiltin max min prod range reversed round sqrt str
+syntax keyword archBuiltin sum zip
 syntax match archArrow "->"
 syntax match archNumber "\<\d[0-9_]*\(\.\d*\)\=\([eE][-+]\=\d\+\)\=\>"
 syntax region archInterpolation matchgroup=archDelimiter start="{" end="}" contained contains=archOp,archBuiltin,archNumber,archConstant,archOperatorWord
