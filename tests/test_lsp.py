@@ -118,7 +118,7 @@ def test_completion_offers_ops_with_their_signatures(server):
     items = {item["label"]: item for item in result["items"]}
     assert items["conv"]["detail"].startswith('conv(out, kernel, stride=1, pad="half", dilation=1, groups=1')
     assert items["maxpool"]["detail"].startswith("maxpool(kernel, stride=")
-    assert items["residual"]["detail"] == 'residual(shortcut="B")'
+    assert items["residual"]["detail"] == 'residual(shortcut="B", drop_path=none)'
     assert items["unit"]["detail"] == "unit(c)"
     assert "network" in items
 
