@@ -124,6 +124,7 @@ class Emitter:
         self.names: set[str] = set()
         self.consumers: dict[int, int] = {}
         self.count_uses(trace.root)
+        self.class_names = {snake(r.cls) for r in _walk(trace.root) if isinstance(r, Region)}
         for v in trace.outputs:
             self.consumers[v] = self.consumers.get(v, 0) + 1
 
@@ -410,8 +411,8 @@ class _Body:
         base = "t"
         if isinstance(item, Step) and item.label or isinstance(item, Region):
             base = ident(item.label, "t")
-        if base in _op_names():
-            base += "_out"  # a tensor may not hide an op
+        if base in _op_names() or base in self.e.class_names:
+            base += "_out"  # a tensor may not hide an op or a block
         name, n = base, 2
         while name in self.taken:
             name, n = f"{base}_{n}", n + 1
