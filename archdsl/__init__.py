@@ -13,13 +13,17 @@ from archdsl.syntax.parser import parse
 __version__ = "0.1.0"
 
 __all__ = ["ArchError", "__version__", "build", "build_ir", "load_program", "load_weights", "parse",
-           "summary_data", "summary_table"]
+           "summary_data", "summary_table", "to_inference"]
 
 
 def __getattr__(name: str):
-    """`archdsl.load_weights` imports torch, so it is imported on first use."""
+    """`archdsl.load_weights` and `archdsl.to_inference` import torch, so they are imported on first use."""
     if name == "load_weights":
         from archdsl.weights import load_weights
 
         return load_weights
+    if name == "to_inference":
+        from archdsl.backend.inference import to_inference
+
+        return to_inference
     raise AttributeError(f"module 'archdsl' has no attribute '{name}'")
