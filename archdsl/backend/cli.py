@@ -37,9 +37,16 @@ def compile_command(args, overrides: dict) -> int:
     network = g.graph["network"]
     suffix = {"py": ".py", "pt2": ".pt2", "onnx": ".onnx", "yaml": ".yaml"}[args.emit]
     out = Path(args.output) if args.output else Path(args.output_dir) / (network + suffix)
-    source = compile_source(g, args.memory_efficient)
     start = time.perf_counter()
-    model = compile_module(g, device=device, seed=args.seed, memory_efficient=args.memory_efficient).eval()
+    if getattr(args, "inference", False):
+        model = _inference_model(g, args, device)
+        source = type(model).__archdsl_source__
+    else:
+        if getattr(args, "weights", None):
+            raise UsageError(Diagnostic("--weights is for inference builds",
+                                        help="add --inference, or load weights with archdsl.load_weights"))
+        source = compile_source(g, args.memory_efficient)
+        model = compile_module(g, device=device, seed=args.seed, memory_efficient=args.memory_efficient).eval()
     inputs = tuple(torch.randn(1, *g.nodes[n]["shape"], device=device) for n in g.graph["inputs"])
     with torch.no_grad():
         result = model(*inputs)
@@ -59,7 +66,27 @@ def compile_command(args, overrides: dict) -> int:
         data = _export_onnx(model, inputs)
     write_atomic(out, data)
     print(f"wrote {out}")
+    if args.emit == "py" and getattr(args, "weights", None):
+        import io
+
+        buffer = io.BytesIO()
+        torch.save({k: v.cpu().contiguous() for k, v in model.state_dict().items()}, buffer)
+        write_atomic(out.with_suffix(".pt"), buffer.getvalue())
+        print(f"wrote {out.with_suffix('.pt')} (folded weights)")
     return 0
+
+
+def _inference_model(g, args, device):
+    """The inference build: the plain build under --seed, or with --weights loaded, folded."""
+    from archdsl.backend.compile import compile_module
+    from archdsl.backend.inference import to_inference
+
+    plain = compile_module(g, seed=args.seed)
+    if args.weights:
+        from archdsl.weights import load_weights
+
+        load_weights(plain, args.weights)
+    return to_inference(plain.eval()).to(device)
 
 
 def _export_pt2(model, inputs) -> bytes:
