@@ -37,7 +37,9 @@ def build_ir(source: str | Path | Program, network: str | None = None, **params)
     Keyword arguments override the network's parameters, like `-D name=value`.
     """
     program, network = _program(source, network)
-    return elaborate(program, network, params)
+    g = elaborate(program, network, params)
+    g.graph["overrides"] = dict(params)  # named in the generated class (`CliquenetCifarK24T12`)
+    return g
 
 
 def build(source, network: str | None = None, *, device=None, dtype=None, seed: int | None = None,

@@ -147,7 +147,7 @@ def test_compile_inference_writes_the_optimised_standalone_file_and_folded_weigh
                            "--weights", str(tmp_path / "ckpt.pt"), "-o", str(out)],
                           check=False, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert f"wrote {tmp_path / 'net.pt'} (folded weights)" in done.stdout
+    assert f"wrote {tmp_path / 'net.pt'}" in done.stdout
     source = out.read_text()
     assert "class Resnet20Inference(Resnet20):" in source and "nn.BatchNorm" not in source
     namespace: dict = {"__name__": "standalone"}

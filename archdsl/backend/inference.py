@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 
 from archdsl import ir
-from archdsl.backend.codegen import class_name
+from archdsl.backend.codegen import model_class_name
 
 FOLDABLE = ("conv", "dwconv", "fc")  # layers whose output channels a following BN scales and shifts
 REMOVED = ("dropout", "drop_path")  # the identity in eval
@@ -126,8 +126,9 @@ class {name}({base}):
 '''
 
 
-def inference_class_name(network: str) -> str:
-    return class_name(network) + "Inference"
+def inference_class_name(g: ir.Graph) -> str:
+    """The eval-only subclass's name: the generated class's with `Inference` after it."""
+    return model_class_name(g) + "Inference"
 
 
 def inference_source(h: ir.Graph, source: str, channels_last: bool) -> str:
@@ -140,7 +141,7 @@ def inference_source(h: ir.Graph, source: str, channels_last: bool) -> str:
                      for x, n in zip(inputs, h.graph["inputs"]))
     returns = "torch.Tensor" if len(h.graph["outputs"]) == 1 else "dict[str, torch.Tensor]"
     return source + INFERENCE_CLASS.format(
-        name=inference_class_name(network), base=class_name(network), network=network, params=params,
+        name=inference_class_name(h), base=model_class_name(h), network=network, params=params,
         args=args, returns=returns, layout="; inputs in channels-last memory format" if channels_last else "")
 
 
@@ -148,8 +149,6 @@ def compile_inference(g: ir.Graph, device=None, dtype=None, seed: int | None = N
                       channels_last: bool | None = None):
     """The inference build of the plain IR `g`: the plain build's weights (`state`, default: a plain
     build's initial weights under `seed`) folded into the inference module."""
-    import sys
-
     import torch
 
     from archdsl.backend.compile import compile_module, compile_source, load_class
@@ -159,8 +158,7 @@ def compile_inference(g: ir.Graph, device=None, dtype=None, seed: int | None = N
     h = inference_ir(g)
     channels_last = uses_channels_last(h) if channels_last is None else channels_last
     source = inference_source(h, compile_source(h), channels_last)
-    base = load_class(source, h.graph["network"])
-    cls = sys.modules[base.__module__].__dict__[inference_class_name(h.graph["network"])]
+    cls = load_class(source, inference_class_name(h))
     cls.__archdsl_inputs__ = tuple(tuple(h.nodes[n]["shape"]) for n in h.graph["inputs"])
     cls.__archdsl_source__ = source
     cls.__archdsl_graph__ = h
