@@ -7,11 +7,12 @@ weights loaded by `archdsl.load_weights`, turned into the inference build by `ar
 `torch.inference_mode()` with `torch.set_num_threads(THREADS)`, interleaved round by round; the
 figure is the median over rounds of the per-round time ratio.
 
-    python benchmarks/inference.py [--threads 2] [--repeats 30] [--nets resnet50:16,resnet50:1,...] [--compile]
+    python benchmarks/inference.py [--threads 2] [--repeats 30] [--nets resnet50:16,resnet50:1,...] [--layouts] [--compile]
 
 Targets (issue 16): inference / torchvision eager <= 0.70 (ResNet-50, batch 16), <= 0.85 (ResNet-50,
 batch 1), <= 0.80 (DenseNet-121 and MobileNetV2, batch 16); inference / torchvision fused and
-channels-last <= 1.0. `--compile` also times `torch.compile` (inductor) of torchvision and of the
+channels-last <= 1.0. `--layouts` also times the inference build without channels-last (the memory
+format decision); `--compile` also times `torch.compile` (inductor) of torchvision and of the
 inference build. `--device cuda` runs on a GPU (threads ignored).
 """
 
@@ -51,7 +52,7 @@ def randomise_bn(model: torch.nn.Module) -> None:
                 m.bias.copy_(torch.rand(m.bias.shape, generator=generator) * 0.2 - 0.1)
 
 
-def candidates(name: str, batch: int, device: str, compiled: bool) -> tuple[dict, torch.Tensor]:
+def candidates(name: str, batch: int, device: str, compiled: bool, layouts: bool) -> tuple[dict, torch.Tensor]:
     file, network, constructor, _ = NETWORKS[name]
     torch.manual_seed(0)
     reference = constructor(weights=None).eval()
@@ -67,6 +68,8 @@ def candidates(name: str, batch: int, device: str, compiled: bool) -> tuple[dict
     error = ((expected - got).abs().max() / expected.abs().max()).item()
     assert error < 1e-4, f"{name}: the inference build differs from torchvision by {error:.2e}"
     models = {"torchvision": reference, "inference": inference, "tv fuse+cl": fused}
+    if layouts:  # the memory-format decision: the inference build in the contiguous format
+        models["inference contiguous"] = archdsl.to_inference(plain, channels_last=False).to(device)
     if compiled:
         models["tv compile"] = torch.compile(reference)
         models["inference compile"] = torch.compile(inference)
@@ -100,6 +103,8 @@ def main() -> int:
     parser.add_argument("--nets", default="resnet50:16,resnet50:1,densenet121:16,mobilenet_v2:16")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (inductor) of both")
+    parser.add_argument("--layouts", action="store_true",
+                        help="also time the inference build in the contiguous memory format (not channels-last)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     failed = False
@@ -108,7 +113,7 @@ def main() -> int:
     for item in args.nets.split(","):
         name, batch = item.split(":")
         batch = int(batch)
-        fns, _ = candidates(name, batch, args.device, args.compile)
+        fns, _ = candidates(name, batch, args.device, args.compile, args.layouts)
         times = rounds(fns, args.device, args.repeats)
         base = times["torchvision"]
         line = [f"{name:13} batch {batch:2}: torchvision {statistics.median(base) * 1e3:7.1f} ms"]
