@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
-from archdsl.backend.codegen import generate
+from archdsl.backend.codegen import class_name, generate, model_class_name
 from archdsl.backend.compile import load_class
 from archdsl.elaborate import elaborate
 from archdsl.loader import load
@@ -50,8 +50,8 @@ def targets(files: list[str]) -> list[tuple[str, str]]:
 def structure(g) -> list[str]:
     """Keys, order and shapes of both builds on the meta device (no numbers)."""
     with torch.device("meta"):
-        old = load_class(legacy_codegen.generate(g), g.graph["network"])().state_dict()
-        new = load_class(generate(g), g.graph["network"])().state_dict()
+        old = load_class(legacy_codegen.generate(g), class_name(g.graph["network"]))().state_dict()
+        new = load_class(generate(g), model_class_name(g))().state_dict()
     if list(old) != list(new):
         return ["state_dict keys or their order differ"]
     return [f"shape of {k}" for k in old if old[k].shape != new[k].shape]
@@ -64,7 +64,7 @@ def timing(repeats: int = 5) -> None:
         for _ in range(repeats):
             began = time.perf_counter()
             g = elaborate(load(SPECS / "resnet.arch"), "resnet152")
-            load_class(make(g), g.graph["network"])()
+            load_class(make(g), model_class_name(g) if make is generate else class_name(g.graph["network"]))()
             times.append(time.perf_counter() - began)
         print(f"ResNet-152 {name}: median {sorted(times)[len(times) // 2]:.2f} s over {repeats} builds "
               f"({len(make(g).splitlines())} generated lines)")

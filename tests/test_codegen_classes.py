@@ -17,6 +17,7 @@ from torch import nn
 
 from archdsl import build, build_ir
 from archdsl.backend import compile_source, load_class
+from archdsl.backend.codegen import class_name, model_class_name
 from tests.reference import legacy_codegen
 from tests.reference.codegen_equivalence import compare
 
@@ -196,8 +197,8 @@ def test_same_parameter_names_order_and_shapes_as_the_flat_generator(file, netwo
     """Large networks on the meta device: no numbers, only the module tree's parameters and buffers."""
     g = build_ir(SPECS / file, network)
     with torch.device("meta"):
-        old = load_class(legacy_codegen.generate(g), g.graph["network"])()
-        new = load_class(compile_source(g), g.graph["network"])()
+        old = load_class(legacy_codegen.generate(g), class_name(g.graph["network"]))()
+        new = load_class(compile_source(g), model_class_name(g))()
     a, b = old.state_dict(), new.state_dict()
     assert list(a) == list(b)
     assert [v.shape for v in a.values()] == [v.shape for v in b.values()]

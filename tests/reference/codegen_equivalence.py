@@ -11,12 +11,13 @@ from __future__ import annotations
 import torch
 
 from archdsl import ir
+from archdsl.backend.codegen import class_name
 from archdsl.backend.compile import compile_module, load_class
 from tests.reference import legacy_codegen
 
 
 def legacy_module(g: ir.Graph, seed: int, memory_efficient: bool = False, device=None) -> torch.nn.Module:
-    cls = load_class(legacy_codegen.generate(g, memory_efficient), g.graph["network"])
+    cls = load_class(legacy_codegen.generate(g, memory_efficient), class_name(g.graph["network"]))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = cls()
