@@ -43,9 +43,17 @@ def build_ir(source: str | Path | Program, network: str | None = None, **params)
 
 
 def build(source, network: str | None = None, *, device=None, dtype=None, seed: int | None = None,
-          memory_efficient: bool = False, **params):
-    """A torch.nn.Module for `network`; imports torch (the front end does not)."""
+          memory_efficient: bool = False, inference: bool = False, **params):
+    """A torch.nn.Module for `network`; imports torch (the front end does not).
+
+    `inference=True`: the eval-only inference build (docs/backend.md): the plain build's weights under
+    `seed`, with BN folded into the layers before it, no dropout, channels-last where faster.
+    """
     from archdsl.backend import compile_module
 
+    if inference:
+        from archdsl.backend.inference import compile_inference
+
+        return compile_inference(build_ir(source, network, **params), device=device, dtype=dtype, seed=seed)
     return compile_module(build_ir(source, network, **params), device=device, dtype=dtype, seed=seed,
                           memory_efficient=memory_efficient)

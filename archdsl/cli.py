@@ -175,6 +175,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-efficient", action="store_true",
                    help="recompute concat-BN-ReLU-conv chains (clique updates, dense layers, "
                         "transitions, heads) in backward: less memory")
+    p.add_argument("--inference", action="store_true",
+                   help="eval-only inference build: BN folded into the conv or fc before it (with --weights: "
+                        "the loaded weights are folded), no dropout, "
+                        "channels-last where faster (docs/backend.md)")
     p.set_defaults(run=cmd_compile)
     p = sub.add_parser("render", help="draw the network with Graphviz")
     target(p)

@@ -42,6 +42,13 @@ def compile_command(args, overrides: dict) -> int:
         say(report.summary())
         for note in report.notes:
             print(f"warning: {note}", file=sys.stderr)
+    if args.inference:  # the weights just built or loaded, folded into the inference build
+        from archdsl.backend.inference import to_inference
+
+        model = to_inference(model)
+        source = type(model).__archdsl_source__
+    else:
+        source = compile_source(g, args.memory_efficient)
     inputs = tuple(torch.randn(1, *g.nodes[n]["shape"], device=device) for n in g.graph["inputs"])
     with torch.no_grad():
         result = model(*inputs)
@@ -53,7 +60,7 @@ def compile_command(args, overrides: dict) -> int:
         f"{human(sum(p.numel() for p in model.parameters()))} parameters in the module")
     written = {}
     if args.emit == "py":
-        written[out] = compile_source(g, args.memory_efficient).encode()
+        written[out] = source.encode()
         if args.weights:
             written[out.with_suffix(".pt")] = _state_dict_bytes(model)
     elif args.emit == "yaml":

@@ -84,6 +84,7 @@ def compile_module(g: ir.Graph, device=None, dtype=None, seed: int | None = None
     device = None if device is None else check_device(device)
     cls = load_class(compile_source(g, memory_efficient), model_class_name(g))
     cls.__archdsl_inputs__ = tuple(tuple(g.nodes[n]["shape"]) for n in g.graph["inputs"])  # for load_weights
+    cls.__archdsl_graph__ = g  # for backend.inference.to_inference
     if seed is None:
         model = cls()
     else:
