@@ -38,13 +38,23 @@ def build_ir(source: str | Path | Program, network: str | None = None, **params)
     Keyword arguments override the network's parameters, like `-D name=value`.
     """
     program, network = limits.run_deep(_program, source, network)
-    return limits.run_deep(elaborate, program, network, params)  # deep specs need a deep stack
+    g = limits.run_deep(elaborate, program, network, params)  # deep specs need a deep stack
+    g.graph["overrides"] = dict(params)  # named in the generated class (`CliquenetCifarK24T12`)
+    return g
 
 
 def build(source, network: str | None = None, *, device=None, dtype=None, seed: int | None = None,
-          memory_efficient: bool = False, **params):
-    """A torch.nn.Module for `network`; imports torch (the front end does not)."""
+          memory_efficient: bool = False, inference: bool = False, **params):
+    """A torch.nn.Module for `network`; imports torch (the front end does not).
+
+    `inference=True`: the eval-only inference build (docs/backend.md): the plain build's weights under
+    `seed`, with BN folded into the layers before it, no dropout, channels-last where faster.
+    """
     from archdsl.backend import compile_module
 
+    if inference:
+        from archdsl.backend.inference import compile_inference
+
+        return compile_inference(build_ir(source, network, **params), device=device, dtype=dtype, seed=seed)
     return compile_module(build_ir(source, network, **params), device=device, dtype=dtype, seed=seed,
                           memory_efficient=memory_efficient)

@@ -14,8 +14,9 @@ import sys
 from archdsl import __version__, limits
 from archdsl.api import build_ir
 from archdsl.checking import check_program
-from archdsl.diagnostics import ArchError, UsageError, printable, source_lines
+from archdsl.diagnostics import ArchError, Diagnostic, UsageError, did_you_mean, printable, source_lines
 from archdsl.evaluate import Evaluator
+from archdsl.importer.cli import add_parser as add_import_parser
 from archdsl.library import library_files, pick_network, resolve
 from archdsl.loader import load
 from archdsl.summary import summary_data, summary_table
@@ -52,7 +53,11 @@ def cmd_check(args) -> int:
         try:
             ref = resolve(file)
             program = load(ref.path)
-            result = check_program(program, [ref.network] if ref.network else None)
+            network = pick_network(ref, args.network)
+            if network is not None and network not in program.targets():
+                raise UsageError(Diagnostic(f"no network or variant named '{network}' in {program.main}",
+                                            help=did_you_mean(network, program.targets())))
+            result = check_program(program, [network] if network else None)
             if result.errors:
                 raise ArchError(result.errors, program.sources)
             where = f" ({ref.path})" if ref.searched else ""
@@ -103,11 +108,10 @@ def _source(program, expr) -> str:
 
 
 def _resolve_target(args) -> None:
-    """A spec named by a network, or found on the search path: its path, its network, where output goes."""
+    """A spec named by a network, or found on the search path: its path and its network."""
     ref = resolve(args.file)
     args.file = str(ref.path)
     args.network = pick_network(ref, args.network)
-    args.output_dir = "." if ref.searched else str(ref.path.parent)  # never into ARCHDSL_PATH or the library
 
 
 def cmd_compile(args) -> int:
@@ -148,6 +152,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", parents=[common], help="validate specs and their stated figures")
     p.add_argument("files", nargs="+")
+    p.add_argument("--network", "-n", help="check only this network or variant (default: all of them)")
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("summary", parents=[common], help="per-layer shapes, parameters and MACs")
     target(p)
@@ -159,13 +164,24 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_list)
     p = sub.add_parser("compile", parents=[common], help="build the PyTorch module, run it once, write an artifact")
     target(p)
-    p.add_argument("-o", "--output", help="output file (default: NETWORK.py beside the spec)")
-    p.add_argument("--emit", choices=("py", "pt2", "onnx", "yaml"), default="py")
+    p.add_argument("-o", "--output", help="output file (default: NETWORK.py, .pt2, .onnx or .yaml in the current "
+                   "directory)")
+    p.add_argument("--emit", choices=("py", "pt2", "onnx", "yaml"), default="py",
+                   help="py: a standalone PyTorch module (default); pt2: a torch.export program; onnx: an ONNX "
+                        "model (opset 18, needs archdsl[onnx]); both with a dynamic batch axis; yaml: the IR")
+    p.add_argument("--weights", metavar="SOURCE", help="load these weights (a .pt, .pth or .safetensors "
+                   "checkpoint, e.g. a torchvision state_dict) by name or structure; with --emit py, also write "
+                   "them under the module's own names beside the output (NETWORK.pt)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the written paths")
     p.add_argument("--device", default="cpu", help="torch device for the test forward pass (cpu, cuda, cuda:1)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed")
     p.add_argument("--memory-efficient", action="store_true",
                    help="recompute concat-BN-ReLU-conv chains (clique updates, dense layers, "
                         "transitions, heads) in backward: less memory")
+    p.add_argument("--inference", action="store_true",
+                   help="eval-only inference build: BN folded into the conv or fc before it (with --weights: "
+                        "the loaded weights are folded), no dropout, "
+                        "channels-last where faster (docs/backend.md)")
     p.set_defaults(run=cmd_compile)
     p = sub.add_parser("render", parents=[common], help="draw the network with Graphviz")
     target(p)
@@ -185,6 +201,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200)")
     p.add_argument("--standalone", action="store_true", help="with -o OUT.tex: a whole LaTeX document, not a picture")
     p.set_defaults(run=cmd_render)
+    add_import_parser(sub)
     p = sub.add_parser("lsp", help="language server for editors (stdio): diagnostics, hover, definitions")
     p.set_defaults(run=cmd_lsp)
     return top
@@ -195,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for text in getattr(args, "limit", []):
             limits.set_limit(text)
+        if getattr(args, "emit", None) == "onnx":  # a missing package is reported before any work
+            from archdsl.backend.exports import require_onnx
+
+            require_onnx()
         if hasattr(args, "file"):
             _resolve_target(args)
         return limits.run_deep(args.run, args)

@@ -121,6 +121,7 @@ def _builtins(span: Span) -> dict[str, Callable]:
         "round": lambda x, n=None: round(_number(x, span)) if n is None else round(_number(x, span), as_int(n)),
         "abs": lambda x: abs(_number(x, span)),
         "sqrt": lambda x: math.sqrt(_number(x, span)),
+        "log": lambda x, base=None: _log(x, base, span),
         "len": lambda x: len(seq("len")(x)) if not isinstance(x, str) else len(x),
         "range": rng,
         "int": lambda x: int(_number(x, span)),
@@ -194,6 +195,19 @@ def _measure(value: list, span: Span) -> tuple[int, int]:
             if items > cap:
                 raise limits.exceeded("list_items", span, "a list of more items, counting nested lists")
     return items, depth
+
+
+def _log(x, base, span) -> float:
+    """Natural logarithm, or the logarithm to `base` (RegNet's width rule needs it)."""
+    x = _number(x, span)
+    if x <= 0:
+        raise error(f"log of {format_value(x)}: the argument must be positive", span)
+    if base is None:
+        return math.log(x)
+    base = _number(base, span)
+    if base <= 0 or base == 1:
+        raise error(f"log to base {format_value(base)}: the base must be positive and not 1", span)
+    return math.log(x, base)
 
 
 def _number(x, span):

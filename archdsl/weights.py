@@ -59,12 +59,21 @@ class Layer:
                       key=lambda item: ROLES.index(item[0]) if item[0] in ROLES else len(ROLES))
 
     def signature(self) -> tuple:
-        """What structural matching compares: normalisation statistics or not, and the shapes in order."""
-        return any(n in STATS for n in self.tensors), tuple(tuple(t.shape) for _, t in self.weights())
+        """What structural matching compares: normalisation statistics or not, and the shapes in order
+        up to trailing 1s (a 1x1 conv's [o, i, 1, 1] is a linear layer's [o, i], a layer scale's
+        [c, 1, 1] is [c]; a 7x1 kernel stays apart from a 1x7 one)."""
+        return any(n in STATS for n in self.tensors), tuple(_stripped(t.shape) for _, t in self.weights())
 
     def describe(self) -> str:
         shapes = ", ".join(f"{n} {list(t.shape)}" for n, t in self.weights())
         return f"'{self.path or '<root>'}' ({self.kind or 'layer'}: {shapes})"
+
+
+def _stripped(shape) -> tuple[int, ...]:
+    shape = tuple(shape)
+    while len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ class TensorMatch:
     target: str | None
     source: str | None
     how: str  # "name", "structure", "shared" (same tensor as `source`, a target key), "kept", "dropped"
+    reshaped: tuple | None = None  # (source shape, target shape) where they differ by trailing 1s
 
 
 @dataclass
@@ -104,7 +114,9 @@ class WeightsReport:
     def __str__(self) -> str:
         width = max([len(m.source or "-") for m in self.matches] + [6])
         lines = [self.summary(), *(f"note: {n}" for n in self.notes)]
-        lines += [f"{m.source or '-':<{width}}  ->  {m.target or '-'}  ({m.how})" for m in self.matches]
+        lines += [f"{m.source or '-':<{width}}  ->  {m.target or '-'}  ({m.how}"
+                  + (f", reshaped {list(m.reshaped[0])} -> {list(m.reshaped[1])})" if m.reshaped else ")")
+                  for m in self.matches]
         lines += [f"unmatched target: {k}" for k in self.unmatched_target]
         lines += [f"unmatched source: {k}" for k in self.unmatched_source]
         return "\n".join(lines)
@@ -120,6 +132,9 @@ def load_weights(model: nn.Module, source, *, strict: bool = True, example_input
     matches is loaded and the rest is listed in the report. `example_inputs` (a tensor or tuple)
     is only needed when a module cannot be traced with torch.fx and was not built by archdsl.
     """
+    if not isinstance(model, nn.Module):
+        raise WeightsError(f"weights are loaded into an nn.Module, not a {type(model).__name__}",
+                           help="build the module first: archdsl.build(spec, network)")
     notes: list[str] = []
     if isinstance(source, nn.Module):
         name = type(source).__name__
@@ -143,7 +158,7 @@ def load_weights(model: nn.Module, source, *, strict: bool = True, example_input
         raise _leftover_error(target_layers, source_layers, pairs, paired_sources)
     with torch.no_grad():
         for target, value in copies:
-            target.copy_(value.detach())
+            target.copy_(value.detach().reshape(target.shape))
     return report
 
 
@@ -156,7 +171,7 @@ def module_layers(module: nn.Module, example_inputs=None) -> tuple[list[Layer], 
     owned = {path: _own_tensors(m) for path, m in modules.items()}
     order, how = _traced_order(module, modules)
     if order is None and example_inputs is not None:
-        order, how = _hooked_order(module, modules, example_inputs), "forward hooks"
+        order, how = _hooked_order(module, modules, example_inputs, how)
     if order is None:
         order, how = [], "registration order (" + how + ")"
     ranked = list(dict.fromkeys([*order, *modules]))  # layers that never ran follow in registration order
@@ -253,8 +268,9 @@ def _traced_order(module: nn.Module, modules: dict[str, nn.Module]) -> tuple[lis
             m.training = training
 
 
-def _hooked_order(module: nn.Module, modules: dict[str, nn.Module], example_inputs) -> list[str]:
-    """Module paths in the order an eval-mode forward pass calls them."""
+def _hooked_order(module: nn.Module, modules: dict[str, nn.Module], example_inputs,
+                  problem: str) -> tuple[list[str] | None, str]:
+    """Module paths in the order an eval-mode forward pass calls them (None if it fails)."""
     order: list[str] = []
     handles = [m.register_forward_pre_hook(lambda _m, _a, path=path: order.append(path))
                for path, m in modules.items()]
@@ -265,12 +281,14 @@ def _hooked_order(module: nn.Module, modules: dict[str, nn.Module], example_inpu
         module.eval()
         with torch.no_grad():
             module(*(x.to(device) for x in inputs))
+    except Exception as exc:  # noqa: BLE001  (the source cannot run on the target's inputs)
+        return None, f"{problem}; a forward pass failed: {type(exc).__name__}"
     finally:
         for handle in handles:
             handle.remove()
         for m, training in modes.items():
             m.training = training
-    return order
+    return order, "forward hooks"
 
 
 def _inputs_of(model: nn.Module):
@@ -338,10 +356,11 @@ def _tensors_only(state: Mapping, what: str, notes: list[str]) -> dict[str, torc
 
 
 def _compatible(target: Layer, source: Layer) -> bool:
-    """Same shapes in order and, where both are torch.nn layers, the same kind of layer."""
+    """Same shapes in order and, where both are torch.nn layers, the same kind of layer (a 1x1
+    convolution and a linear layer count as one kind: the same weights, in other shapes)."""
     if target.signature() != source.signature():
         return False
-    if target.kind and source.kind and target.kind != source.kind:
+    if target.kind and source.kind and target.kind != source.kind and {target.kind, source.kind} != {"Conv", "Linear"}:
         return False
     return all(t.is_floating_point() == s.is_floating_point()
                for (_, t), (_, s) in zip(target.weights(), source.weights(), strict=True))
@@ -400,7 +419,8 @@ def _tensor_pairs(pairs: dict[str, tuple], report: WeightsReport) -> list[tuple[
             s_weights = [(n, s.tensors[n]) for n, _ in t_weights]
         for (tn, tt), (sn, st) in zip(t_weights, s_weights, strict=True):
             copies.append((tt, st))
-            report.matches.append(TensorMatch(t.key(tn), s.key(sn), how))
+            reshaped = (tuple(st.shape), tuple(tt.shape)) if st.shape != tt.shape else None
+            report.matches.append(TensorMatch(t.key(tn), s.key(sn), how, reshaped))
         if COUNTER in t.tensors and COUNTER in s.tensors:
             copies.append((t.tensors[COUNTER], s.tensors[COUNTER]))
             report.matches.append(TensorMatch(t.key(COUNTER), s.key(COUNTER), how))

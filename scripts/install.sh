@@ -3,7 +3,8 @@
 # Graphviz's `dot` and python3-venv (apt), then a virtual environment in .venv
 # with archdsl (editable) and its test dependencies. Safe to run again.
 # ARCHDSL_TORCH="torch==X torchvision==Y" pre-installs that pair first (CI pins
-# the builds that lie on its machine's disk).
+# the builds that lie on its machine's disk). ARCHDSL_CPU=1 installs the CPU-only
+# torch and torchvision (pip's default torch on Linux brings CUDA: gigabytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +33,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 py=.venv/bin/python
 $py -m pip install -q --upgrade pip >/dev/null
+if [ "${ARCHDSL_CPU:-}" = 1 ] && [ -z "${ARCHDSL_TORCH:-}" ]; then
+  $py -m pip install -q torch torchvision --index-url https://download.pytorch.org/whl/cpu
+fi
 if [ -n "${ARCHDSL_TORCH:-}" ]; then
   # shellcheck disable=SC2086
   $py -m pip install -q $ARCHDSL_TORCH
 fi
-$py -m pip install -q -e ".[test]"
+# setuptools warns about editable installs on every run (folders named like the package): not for users
+PYTHONWARNINGS="ignore::UserWarning" $py -m pip install -q -e ".[test]"

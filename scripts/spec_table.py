@@ -78,7 +78,8 @@ def row(file: str, name: str, g: Graph | None, error: str) -> str:
         return f"| `{name}` | {file} | | | | | does not build: {cell(error)} |"
     inputs = ", ".join(f"{n} {shape_text(g.nodes[n]['shape'])}" for n in g.graph["inputs"])
     outputs = ", ".join(f"{k} {shape_text(g.nodes[n]['shape'])}" for k, n in g.graph["outputs"].items())
-    checks = "; ".join(f"`{c['expect']}`" for c in g.graph["checks"]) or "(none)"
+    # a block's expectation is checked once per instance: listed once
+    checks = "; ".join(dict.fromkeys(f"`{c['expect']}`" for c in g.graph["checks"])) or "(none)"
     return (f"| `{name}` | {file} | {inputs} | {outputs} | {total_params(g):,} | {macs_text(total_macs(g))} "
             f"| {cell(checks)} |")
 

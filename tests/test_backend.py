@@ -7,6 +7,7 @@ mapping or a wrong op gives different outputs, so these tests cannot pass by acc
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -265,8 +266,9 @@ def test_clique_block_matches_per_edge_reference(bottleneck, mode, partial, roun
 def test_clique_weights_are_shared_between_stages():
     source = compile_source(build_ir(CLIQUE))
     # stage I and stage II call the same layer module: one weight tensor, sliced per stage
-    assert "self.clique1.x2([x, x1], 0)" in source
-    assert "self.clique1.x2([x1_ii, x3, x4], 1)" in source
+    assert "        x2 = self.x2([x, x1], 0)\n" in source  # inside class CliqueBlock
+    assert "        x2_ii = self.x2([x1_ii, x3, x4], 1)\n" in source
+    assert "clique1_transit, clique1_feature = self.clique1(x)" in source
     model = build(CLIQUE, seed=0)
     layer = model.clique1.x2
     assert layer.weight.shape == (6, 10 + 3 * 6, 3, 3)
@@ -385,12 +387,13 @@ def test_memory_efficient_build_trains_exactly_like_the_plain_one(case, device):
 def test_memory_efficient_build_of_other_concatenating_networks(file, network, segments):
     """Dual path networks and split-path ResNeXt also run BN-ReLU-conv on concatenations."""
     g = build_ir(SPECS / file, network)
-    assert compile_source(g, memory_efficient=True).count("= recompute_in_backward(self._") == segments
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     grads = []
     for efficient in (False, True):
         model = compile_module(g, seed=0, memory_efficient=efficient).train()
-        model(x).logsumexp(1).mean().backward()
+        with recomputations(model) as calls:
+            model(x).logsumexp(1).mean().backward()
+        assert len(calls) == (segments if efficient else 0)
         grads.append({n: p.grad for n, p in model.named_parameters()})
     for name in grads[0]:
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6, msg=name)
@@ -414,32 +417,59 @@ def test_memory_efficient_build_under_torch_compile_trains_like_the_plain_one(ca
         torch.testing.assert_close(b, buffers[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
+@contextlib.contextmanager
+def recomputations(model: nn.Module):
+    """The modules whose chains `model` recomputes in backward, one entry per call (by BN name)."""
+    namespace = vars(sys.modules[type(model).__module__])
+    original, calls = namespace.get("recompute_in_backward"), []
+    if original is None:  # a plain build: nothing is recomputed
+        yield calls
+        return
+    names = {m: n for n, m in model.named_modules()}
+
+    def counting(fn, norm, *inputs):
+        calls.append(names[norm])
+        return original(fn, norm, *inputs)
+
+    namespace["recompute_in_backward"] = counting
+    try:
+        yield calls
+    finally:
+        namespace["recompute_in_backward"] = original
+
+
 def test_memory_efficient_densenet_source_recomputes_each_concat_bn_relu():
     g = build_ir(SPECS / "densenet.arch", "densenet_cifar", depth=40, k=12, bc=True)
     plain, efficient = compile_source(g), compile_source(g, memory_efficient=True)
     assert "recompute_in_backward" not in plain
-    assert efficient.count("= recompute_in_backward(self._") == 3 * 6 + 2 + 1  # layers, transitions, final BN
-    assert "        conv = recompute_in_backward(self._transition1, self.transition1.norm, concat1); del concat1\n" \
-        in efficient
+    # the block's first BN-ReLU-conv, with the concatenation of the features it is handed
     assert (
-        "    def _norm5(self, concat1: torch.Tensor) -> torch.Tensor:\n"
-        '        """norm5: bn -> relu -> gap, recomputed in backward."""\n'
-        "        norm5 = self.norm5(concat1)\n"
+        "    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:\n"
+        "        conv1 = recompute_in_backward(self._norm1, self.norm1, *x); del x\n"
+        "        norm2 = self.norm2(conv1); del conv1\n") in efficient
+    assert (
+        "    def _norm1(self, *x: torch.Tensor) -> torch.Tensor:\n"
+        '        """bn -> relu -> conv, recomputed in backward."""\n'
+        "        concat1 = torch.cat(x, 1); del x\n"
+        "        norm1 = self.norm1(concat1); del concat1\n"
+        "        relu1 = torch.relu_(norm1); del norm1\n"
+        "        conv1 = self.conv1(relu1); del relu1\n"
+        "        return conv1\n") in efficient
+    assert "        conv = recompute_in_backward(self._norm, self.norm, x); del x\n" in efficient  # transitions
+    assert (
+        "    def _norm5(self, denseblock3: torch.Tensor) -> torch.Tensor:\n"
+        '        """bn -> relu -> gap, recomputed in backward."""\n'
+        "        norm5 = self.norm5(denseblock3); del denseblock3\n"
         "        relu5 = torch.relu_(norm5); del norm5\n"
         "        avgpool = relu5.mean(dim=(2, 3)); del relu5\n"
         "        return avgpool\n") in efficient
-    assert ("        conv1 = recompute_in_backward(self._denseblock1_layer2, self.denseblock1.layer2.dense_layer1.norm1, "
-            "conv0, conv2)\n" in efficient)
-    assert (
-        "    def _denseblock1_layer2(self, conv0: torch.Tensor, conv2: torch.Tensor) -> torch.Tensor:\n"
-        '        """denseblock1.layer2: concat -> bn -> relu -> conv, recomputed in backward."""\n'
-        "        concat1 = torch.cat([conv0, conv2], 1)\n"
-        "        norm1 = self.denseblock1.layer2.dense_layer1.norm1(concat1); del concat1\n"
-        "        relu1 = torch.relu_(norm1); del norm1\n"
-        "        conv1 = self.denseblock1.layer2.dense_layer1.conv1(relu1); del relu1\n"
-        "        return conv1\n") in efficient
     plain_model, efficient_model = compile_module(g, seed=0), compile_module(g, seed=0, memory_efficient=True)
     assert list(plain_model.state_dict()) == list(efficient_model.state_dict())
+    with recomputations(efficient_model.train()) as calls:
+        efficient_model(torch.randn(2, 3, 32, 32))
+    assert len(calls) == 3 * 6 + 2 + 1  # layers, transitions, final BN
+    assert calls[:2] == ["denseblock1.layer1.dense_layer1.norm1", "denseblock1.layer2.dense_layer1.norm1"]
+    assert calls[-1] == "norm5"
 
 
 def test_compile_memory_efficient_writes_a_standalone_file_that_trains_like_the_plain_build(tmp_path, capsys):
@@ -456,7 +486,7 @@ def test_compile_memory_efficient_writes_a_standalone_file_that_trains_like_the_
     sys.modules["densenet_me"] = module
     spec.loader.exec_module(module)
     torch.manual_seed(0)
-    standalone = module.DensenetCifar().train()
+    standalone = module.DensenetCifarDepth40BcTrue().train()  # the class is named with its -D overrides
     plain = build(SPECS / "densenet.arch", "densenet_cifar", depth=40, bc=True, seed=0).train()
     x = torch.randn(2, 3, 32, 32)
     for model in (standalone, plain):

@@ -293,7 +293,9 @@ def test_reuse_counts_parameters_once_and_macs_per_pass():
 
 def test_reused_layers_call_the_same_submodule():
     module = build(SIAMESE, seed=0).eval()
-    assert not hasattr(module, "twin") and not hasattr(module, "reuse1")
+    assert not hasattr(module, "reuse1")  # the head is called again
+    assert module.twin.conv1 is module.enc.conv1 and module.twin.bn1 is module.enc.bn1  # a module of its own
+    assert not list(module.twin.parameters()) and not any(k.startswith("twin.") for k in module.state_dict())
     assert sum(p.numel() for p in module.parameters()) == ir.total_params(build_ir(SIAMESE))
     left, right = torch.randn(3, 1, 16, 16), torch.randn(3, 1, 16, 16)
 

@@ -6,6 +6,7 @@ dependencies installed by pip."""
 
 from __future__ import annotations
 
+import configparser
 import os
 import subprocess
 import sys
@@ -53,9 +54,13 @@ def test_the_wheel_holds_the_package_and_nothing_else(wheel):
     info = f"archdsl-{VERSION}.dist-info"
     assert others == {f"{info}/{f}" for f in ("METADATA", "WHEEL", "RECORD", "entry_points.txt", "top_level.txt",
                                               "licenses/LICENSE")}
-    assert wheel.read(f"{info}/entry_points.txt").decode().split() == [  # the command, the Pygments lexer plugin
-        "[console_scripts]", "archdsl", "=", "archdsl.cli:main", "[pygments.lexers]", "arch", "=",
-        "archdsl.editor.lexer:ArchLexer"]
+    entry_points = configparser.ConfigParser()
+    entry_points.read_string(wheel.read(f"{info}/entry_points.txt").decode())
+    assert entry_points["console_scripts"]["archdsl"] == "archdsl.cli:main"
+    assert entry_points["pygments.lexers"]["arch"] == "archdsl.editor.lexer:ArchLexer"
+    for group in entry_points.sections():  # every entry point's module is in the wheel
+        for target in entry_points[group].values():
+            assert target.split(":")[0].replace(".", "/") + ".py" in names, target
 
 
 def test_the_metadata_names_version_license_urls_extras_and_classifiers(wheel):

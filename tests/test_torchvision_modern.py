@@ -3,7 +3,7 @@ variant has exactly torchvision's parameter count (torchvision on the meta devic
 depth schedule; one variant per family, at a small input, computes torchvision's eval output (relative
 difference < 1e-5) with torchvision's weights loaded, and EfficientNet-B0 also its training-mode
 output under the same random seed (so drop-path sits exactly where torchvision applies it).
-scripts/check_torchvision_modern.py runs the outputs of every variant."""
+scripts/check_torchvision.py runs the outputs of every variant."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @functools.cache
 def checker():
-    spec = importlib.util.spec_from_file_location("check_torchvision_modern",
-                                                  ROOT / "scripts" / "check_torchvision_modern.py")
+    spec = importlib.util.spec_from_file_location("check_torchvision", ROOT / "scripts" / "check_torchvision.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
@@ -40,8 +39,8 @@ TORCHVISION_BUILDERS = [
 
 
 def test_every_builder_of_these_families_has_a_variant_of_its_name():
-    assert sorted(PAIRS) == sorted(TORCHVISION_BUILDERS)
-    assert all(p.builder == p.variant for p in PAIRS.values())
+    assert set(TORCHVISION_BUILDERS) <= set(PAIRS)
+    assert all(PAIRS[name].builder == name for name in TORCHVISION_BUILDERS)
 
 
 @pytest.mark.parametrize("variant", TORCHVISION_BUILDERS)

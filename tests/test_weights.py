@@ -15,7 +15,7 @@ import torchvision
 from torch import nn
 
 import archdsl
-from archdsl.weights import WeightsError, load_weights
+from archdsl.weights import TensorMatch, WeightsError, load_weights
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 
@@ -125,6 +125,8 @@ def test_bad_sources(tmp_path):
         load_weights(nn.Linear(2, 2), tmp_path / "junk.pt")
     with pytest.raises(WeightsError, match="cannot load weights from a int"):
         load_weights(nn.Linear(2, 2), 3)
+    with pytest.raises(WeightsError, match="weights are loaded into an nn.Module, not a dict"):
+        load_weights({}, nn.Linear(2, 2))
 
 
 def test_split_form_against_grouped_conv_is_refused_and_nothing_is_loaded():
@@ -203,3 +205,60 @@ def test_a_stride_difference_is_noted():
 def test_load_weights_is_exported_lazily():
     assert archdsl.load_weights is load_weights
     assert "load_weights" in archdsl.__all__
+
+
+class Untraceable(nn.Module):
+    """Layers registered in another order than they run, and a forward torch.fx cannot trace."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(6, 4)
+        self.conv2 = nn.Conv2d(4, 6, 3, padding=1)
+        self.norm = nn.BatchNorm2d(4)
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = torch.relu(self.norm(self.conv1(x)))
+        if x.sum() > -1e9:  # data-dependent control flow
+            x = torch.relu(self.conv2(x))
+        return self.head(x.mean((2, 3)))
+
+
+SMALL = """\
+network small(classes = 4) {
+  input image: [3, 8, 8]
+  conv(4, 3) as first -> bn as norm -> relu
+  conv(6, 3) as second -> relu
+  output logits = gap -> fc(classes) as fc
+}
+"""
+
+
+def test_an_untraceable_source_is_ordered_by_a_forward_pass_at_the_spec_input():
+    source = randomise(Untraceable())
+    model = archdsl.build(SMALL).eval()
+    report = load_weights(model, source)
+    assert report.order == {"target": "torch.fx trace", "source": "forward hooks"}
+    assert [(m.target, m.source) for m in report.matches if m.target.endswith("weight")] == [
+        ("first.weight", "conv1.weight"), ("norm.weight", "norm.weight"), ("second.weight", "conv2.weight"),
+        ("fc.weight", "head.weight")]
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert relative_difference(source(x), model(x)) < 1e-6
+    target = Untraceable()  # not built by archdsl, untraceable: registration order, and said so
+    report = load_weights(target, source)
+    assert report.order["source"] == "registration order (torch.fx could not trace Untraceable: TraceError)"
+    assert report.count("name") == 11  # all of them, num_batches_tracked included
+
+
+def test_a_linear_layer_and_a_1x1_conv_share_weights_but_a_1x7_kernel_is_not_a_7x1():
+    source = nn.Sequential(nn.Linear(8, 4))
+    target = nn.Sequential(nn.Conv2d(8, 4, 1))
+    report = load_weights(target, source)
+    assert report.matches[0] == TensorMatch("0.weight", "0.weight", "name", ((4, 8), (4, 8, 1, 1)))
+    assert "0.weight  ->  0.weight  (name, reshaped [4, 8] -> [4, 8, 1, 1])" in str(report)
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        assert torch.allclose(target(x[:, :, None, None])[:, :, 0, 0], source(x))
+    with pytest.raises(WeightsError, match=r"first 0\.weight \[4, 4, 7, 1\], 0\.bias \[4\]; 2 source"):
+        load_weights(nn.Sequential(nn.Conv2d(4, 4, (7, 1))), nn.Sequential(nn.Conv2d(4, 4, (1, 7))))

@@ -1,7 +1,10 @@
-"""`archdsl compile`: validate, build, run one forward pass on the chosen device, write an artifact."""
+"""`archdsl compile`: validate, build, load weights, run one forward pass on the chosen device, write
+an artifact: the standalone .py (with its weights as a .pt state_dict when --weights is given), the
+IR as YAML, a torch.export program (.pt2) or an ONNX model, both with a dynamic batch axis."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -11,77 +14,73 @@ from archdsl.files import check_output, write_atomic
 from archdsl.loader import load
 from archdsl.summary import human, summary_table
 
-
-def resolve_device(name: str):
-    """A torch.device, refusing devices this machine lacks instead of silently falling back."""
-    import torch
-
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(Diagnostic(f"device '{name}' was asked for but CUDA is not available here",
-                                    help="use --device cpu, or install a CUDA build of torch on a GPU machine"))
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError(Diagnostic(f"device '{name}' is not available", help="use --device cpu"))
-    return device
+SUFFIXES = {"py": ".py", "pt2": ".pt2", "onnx": ".onnx", "yaml": ".yaml"}
 
 
 def compile_command(args, overrides: dict) -> int:
+    from archdsl.backend.exports import export_onnx, export_pt2
+
+    if args.weights and args.emit == "yaml":
+        raise UsageError(Diagnostic("--weights needs --emit py, pt2 or onnx: the YAML IR holds no weights",
+                                    help="drop --weights, or choose another --emit"))
     import torch
 
-    from archdsl.backend.compile import compile_module, compile_source
+    from archdsl.backend.compile import check_device, compile_module, compile_source
     from archdsl.ir import to_yaml
 
+    say = (lambda *a, **k: None) if args.quiet else print
     program = load(args.file)
     g = build_ir(program, args.network, **overrides)
-    device = resolve_device(args.device)
-    network = g.graph["network"]
-    suffix = {"py": ".py", "pt2": ".pt2", "onnx": ".onnx", "yaml": ".yaml"}[args.emit]
-    out = check_output(Path(args.output) if args.output else Path(args.output_dir) / (network + suffix))
-    source = compile_source(g, args.memory_efficient)
+    device = check_device(args.device)
+    out = check_output(Path(args.output) if args.output else Path(g.graph["network"] + SUFFIXES[args.emit]))
     start = time.perf_counter()
     model = compile_module(g, device=device, seed=args.seed, memory_efficient=args.memory_efficient).eval()
+    if args.weights:
+        from archdsl.weights import load_weights
+
+        report = load_weights(model, args.weights)
+        say(report.summary())
+        for note in report.notes:
+            print(f"warning: {note}", file=sys.stderr)
+    if args.inference:  # the weights just built or loaded, folded into the inference build
+        from archdsl.backend.inference import to_inference
+
+        model = to_inference(model)
+        source = type(model).__archdsl_source__
+    else:
+        source = compile_source(g, args.memory_efficient)
     inputs = tuple(torch.randn(1, *g.nodes[n]["shape"], device=device) for n in g.graph["inputs"])
     with torch.no_grad():
         result = model(*inputs)
     elapsed = time.perf_counter() - start
     outputs = result if isinstance(result, dict) else {next(iter(g.graph["outputs"])): result}
-    print(summary_table(g))
+    say(summary_table(g))
     shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in outputs.items())
-    print(f"built and ran on {device} in {elapsed:.2f} s: {shapes}; "
-          f"{human(sum(p.numel() for p in model.parameters()))} parameters in the module")
+    say(f"built and ran on {device} in {elapsed:.2f} s: {shapes}; "
+        f"{human(sum(p.numel() for p in model.parameters()))} parameters in the module")
+    written = {}
     if args.emit == "py":
-        data = source.encode()
+        written[out] = source.encode()
+        if args.weights:
+            written[out.with_suffix(".pt")] = _state_dict_bytes(model)
     elif args.emit == "yaml":
-        data = to_yaml(g).encode()
+        written[out] = to_yaml(g).encode()
     elif args.emit == "pt2":
-        data = _export_pt2(model, inputs)
+        written[out] = export_pt2(model, g, device, say)
     else:
-        data = _export_onnx(model, inputs)
-    write_atomic(out, data)
-    print(f"wrote {out}")
+        written[out] = export_onnx(model, g, device, say)
+    for path, data in written.items():
+        write_atomic(path, data)
+        print(path if args.quiet else f"wrote {path}")
     return 0
 
 
-def _export_pt2(model, inputs) -> bytes:
+def _state_dict_bytes(model) -> bytes:
+    """The module's state_dict on the CPU, as `torch.save` writes it."""
     import io
 
     import torch
 
     buffer = io.BytesIO()
-    torch.export.save(torch.export.export(model, inputs), buffer)
-    return buffer.getvalue()
-
-
-def _export_onnx(model, inputs) -> bytes:
-    import io
-
-    import torch
-
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        raise UsageError(Diagnostic("--emit onnx needs the onnx package",
-                                    help="pip install 'archdsl[onnx]'")) from None
-    buffer = io.BytesIO()
-    torch.onnx.export(model, inputs, buffer, dynamo=False)
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
     return buffer.getvalue()

@@ -1,28 +1,42 @@
-"""IR to Python source: a self-contained ``nn.Module`` class, like torch.fx's CodeGen.
+"""IR to Python source: modules shaped like hand-written PyTorch, one class per block.
 
-The class builds one submodule per weighted IR node, nested after the spec's
-hierarchical names (``self.layer2.block1.conv1``), and a plain ``forward`` with
-one line per op. Variables are named after the layers; each is deleted on the
-line of its last use (as torch.fx does) so memory behaves like hand-written code. Clique blocks
-are unrolled into their stage-I and stage-II updates. A memory-efficient build moves the
-concat-BN-ReLU-conv chains (dense layers, transitions, heads) into methods that are recomputed in
-backward. The source imports only torch; the runtime code it uses (archdsl/backend/runtime.py) is
-copied in.
+Every scope of the spec that holds layers (a block instance, a `group`, a construct) is a submodule
+that its parent calls, so hooks, wrappers (activation checkpointing, FSDP's `fully_shard`,
+`torch.compile`) and feature extractors see it. Scopes with the same definition and structure share
+one class; what differs between them (widths, strides) are `__init__` arguments (templates.py).
+A class's `forward` has one line per op or child call, named after the layers, each value deleted on
+the line of its last use (as torch.fx does). Groups whose members run one after another are
+`nn.Sequential`s; a dense block loops over its layers, each taking the list of earlier features;
+clique blocks unroll their stages. A memory-efficient build turns the concat-BN-ReLU-conv chains into
+methods of the class that owns their layers, recomputed in backward. Names follow the IR, so the
+`state_dict` keys are the IR's layer names. The source imports only torch; the runtime code it uses
+(archdsl/backend/runtime.py) is copied in.
 """
 
 from __future__ import annotations
 
 import inspect
+import keyword
 import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from archdsl import __version__, ir, names
 from archdsl.backend import runtime
+from archdsl.backend.scopes import Plan, Scope, plan
+from archdsl.backend.templates import Affine, Line, Slot, Template, literals, open_parameters, render_class, slot
+from archdsl.backend.templates import constructor as bound_constructor
 from archdsl.evaluate import format_shape
 from archdsl.ops import OPS
 
-# The runtime helpers a generated file may define: no class or variable may take their names.
-RUNTIME_NAMES = frozenset(name for name, obj in vars(runtime).items()
-                          if (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ == runtime.__name__)
+RESERVED = {"self", "torch", "nn", "F", "math", "OrderedDict", "features", "i"}
+KIND_CLASSES = {"residual": "Residual", "concat": "Concat", "sum": "Sum", "dense": "DenseBlock",
+                "dense_layer": "DenseBlockLayer", "highway": "Highway", "groups": "Groups", "clique": "CliqueBlock",
+                "branch": "Branch", "shortcut": "Shortcut"}
+RUN = 3  # this many or more like children in a row are created in a loop
 
 HEADER = '''"""{title}
 
@@ -41,7 +55,34 @@ from torch import nn
 def class_name(network: str) -> str:
     """`resnet50_v15` -> `Resnet50V15`."""
     name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", network) if part)
-    return names.class_identifier(name if name and not name[0].isdigit() else "Net" + name, RUNTIME_NAMES)
+    runtime_names = {n for n, o in vars(runtime).items() if inspect.isclass(o) or inspect.isfunction(o)}
+    return names.class_identifier(name if name and not name[0].isdigit() else "Net" + name, runtime_names)
+
+
+def model_class_name(g: ir.Graph) -> str:
+    """The generated class's name: the network's with its -D overrides (`CliquenetCifarK24T12`)."""
+    given = [f"{k}_{_value(v)}" for k, v in (g.graph.get("overrides") or {}).items()]
+    return class_name("_".join([g.graph["network"], *given]))
+
+
+def network_title(g: ir.Graph) -> str:
+    """The network with its -D overrides, for docstrings: `cliquenet_cifar (k=24, T=12)`."""
+    given = ", ".join(f"{k}={_value(v)}" for k, v in (g.graph.get("overrides") or {}).items())
+    if not given:
+        return g.graph["network"]
+    safe = given.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")  # a value cannot end the docstring
+    return f"{g.graph['network']} ({safe})"
+
+
+def _value(value) -> str:
+    """An override's value as the spec writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
 
 
 def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
@@ -49,300 +90,522 @@ def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
     return _Generator(g, memory_efficient).source()
 
 
-# A memory-efficient build recomputes in backward chains of cheap ops (a concatenation, BN, ReLU)
-# ending in the op that reads their result (a convolution or a global pool): only the chain's
-# inputs and its result are stored.
-CHEAP = ("concat", "bn", "relu")
-ENDS = ("conv", "gap")
+def _identifier(text: str) -> str:
+    name = re.sub(r"\W", "_", text)
+    name = "_" + name if not name or name[0].isdigit() else name
+    return name + "_" if keyword.iskeyword(name) or name in RESERVED or name in names.MODULE_GLOBALS else name
 
 
-def _chain(g: ir.Graph, start: str) -> list[str] | None:
-    """The chain from `start` through cheap ops to a conv or global pool, if it is a plain chain
-    (every node but the last read only by the next) with exactly one BN."""
-    chain = [start]
-    while g.nodes[chain[-1]]["op"] in CHEAP:
-        successors = list(g.successors(chain[-1]))
-        if len(successors) != 1 or ir.data_inputs(g, successors[0]) != [chain[-1]]:
-            return None
-        chain.append(successors[0])
-        if g.nodes[chain[-1]]["op"] == "concat":
-            return None
-    ops = [g.nodes[n]["op"] for n in chain]
-    return chain if ops[-1] in ENDS and ops.count("bn") == 1 else None
+@dataclass
+class _Made:
+    """How a parent builds one child scope: a class with constructor values, or an nn.Sequential."""
+
+    cls: str | None
+    values: list[Slot]
 
 
-def recompute_segments(g: ir.Graph, order: list[str]) -> dict[str, list[str]]:
-    """Name -> chain of the parts a memory-efficient build recomputes in backward: each dense layer's
-    leading concat-BN-ReLU-conv (named after the layer), and every BN-ReLU-conv or BN-ReLU-global-pool
-    that reads a concatenation (a transition, a head; named after its scope)."""
-    segments: dict[str, list[str]] = {}
-    first: dict[str, str] = {}  # scope -> its first node in `order`
-    for node in order:
-        parts = node.split(".")
-        for depth in range(1, len(parts)):
-            first.setdefault(".".join(parts[:depth]), node)
-    for scope, info in g.graph["scopes"].items():
-        chain = _chain(g, first[scope]) if info["kind"] == "dense_layer" and scope in first else None
-        if chain:
-            segments[scope] = chain
-    taken = {n for chain in segments.values() for n in chain}
-    for node in order:
-        if g.nodes[node]["op"] != "bn" or node in taken:
-            continue
-        chain = _chain(g, node) if g.nodes[ir.data_inputs(g, node)[0]]["op"] in ("concat", "clique_output") else None
-        if chain:
-            name = node.rsplit(".", 1)[0] if "." in node else node
-            segments[name if name not in segments else node] = chain
-    return segments
+@dataclass
+class _Stmt:
+    targets: list[str]
+    expr: Line
+    reads: list[str]
 
 
 class _Generator:
     def __init__(self, g: ir.Graph, memory_efficient: bool = False):
-        self.g = g
+        self.graph = g
+        self.p: Plan = plan(g, memory_efficient)
+        self.g = self.p.g
         self.memory_efficient = memory_efficient
-        self.order = ir.topological_order(g)
-        self.position = {n: i for i, n in enumerate(self.order)}
-        self.cliques: dict[str, list[str]] = {}  # clique scope -> its nodes in order
-        for n in self.order:
-            if g.nodes[n]["op"] in ("clique_layer", "clique_output"):
-                self.cliques.setdefault(n.rsplit(".", 1)[0], []).append(n)
-        # node -> last node of its unit (a clique block here; recomputed segments below)
-        self.unit_end = {n: nodes[-1] for nodes in self.cliques.values() for n in nodes}
-        self.segments = {}  # first node -> (name, the chain recomputed in backward)
-        self.absorbed: set[str] = set()  # clique outputs computed inside a segment's method
-        for name, chain in (recompute_segments(g, self.order) if memory_efficient else {}).items():
-            self.unit_end.update(dict.fromkeys(chain, chain[-1]))
-            source = ir.data_inputs(g, chain[0])[0]
-            if g.nodes[source]["op"] == "clique_output" and list(g.successors(source)) == [chain[0]]:
-                chain = [source, *chain]  # a block's concatenated output is recomputed too
-                self.absorbed.add(source)
-            self.segments[chain[0]] = name, chain
-        self.methods: list[str] = []
-        self.init_lines: list[str] = []
-        self.forward_lines: list[str] = []
-        self.containers: set[str] = set()
-        self.variables: dict[str, str] = {}
-        self.live: set[str] = set()
+        self.made: dict[str, _Made] = {}  # scope name -> how its parent builds it
+        self.classes: list[str] = []
+        self.taken = set(RESERVED) | {n for n, o in vars(runtime).items() if inspect.isclass(o) or inspect.isfunction(o)}
+        self.taken.add(model_class_name(g))
+        self.namespace = {"nn": nn, "torch": torch, "F": F, **{n: o for n, o in vars(runtime).items()
+                                                               if inspect.isclass(o)}}
 
-    # ------------------------------------------------------------ naming
+    # ------------------------------------------------------------ driver
 
-    def attr(self, node: str) -> str:
-        return "self." + node
+    def source(self) -> str:
+        height: dict[str, int] = {}
+        for scope in reversed(list(self.p.root.walk())):
+            height[scope.name] = 1 + max((height[c.name] for c in scope.children), default=-1)
+        for level in range(max(height.values()) + 1):
+            groups: dict[tuple, list[tuple[Scope, Template]]] = {}
+            for scope in self.p.root.walk():
+                if height[scope.name] != level or scope is self.p.root:
+                    continue
+                if self._sequential(scope):
+                    self.made[scope.name] = _Made(None, [])
+                    continue
+                template = self._template(scope)
+                groups.setdefault(template.key(), []).append((scope, template))
+            for members in groups.values():
+                self._finish(members)
+        root = self._template(self.p.root)
+        root.init.extend(self._shared_links())
+        return self._assemble(root)
 
-    def variable(self, node: str) -> str:
-        """A readable name for a node's value: its local name (`conv1`), lengthened with its scopes
-        (`block0_conv1`) only while another live value holds the shorter one."""
-        if node in self.variables:
-            return self.variables[node]
-        parts = [re.sub(r"\W", "_", p) for p in node.split(".")]
-        for size in range(1, len(parts) + 1):
-            name = names.local_identifier("_".join(parts[-size:]), RUNTIME_NAMES)
-            if name not in self.live:
-                break
-        while name in self.live:
-            name += "_"
-        self.live.add(name)
-        self.variables[node] = name
-        return name
+    def _path(self, node: str) -> str:
+        """The attribute path of a node's submodule from the network module."""
+        scope = self.p.scope_of[node]
+        parts = [scope.local(node)]
+        while scope is not self.p.root:
+            parts.insert(0, scope.attr)
+            scope = scope.parent
+        return ".".join(parts)
 
-    def free(self, names: list[str]) -> None:
-        """Delete values after their last use (on the same line, as torch.fx does)."""
-        names = list(dict.fromkeys(names))
-        if names:
-            line = self.forward_lines[-1]
-            self.forward_lines[-1] = line + (", " if "; del " in line else "; del ") + ", ".join(names)
-            self.live.difference_update(names)
+    def _shared_links(self) -> list[Line]:
+        """`reuse` across modules: the reusing module is handed the original layer without registering
+        it twice (state_dict and parameters keep one copy, under the original's name)."""
+        lines: list[Line] = []
+        for node in self.p.order:
+            shared = self.g.nodes[node].get("shares")
+            if shared and self.p.scope_of[shared] is not self.p.scope_of[node]:
+                owner, _, attr = self._path(node).rpartition(".")
+                target = f"self.{owner}" if owner else "self"
+                lines.append([f'{target}.__dict__["{attr}"] = self.{self._path(shared)}  # reuse: same weights'])
+        return lines
+
+    def _finish(self, members: list[tuple[Scope, Template]]) -> None:
+        templates = [t for _, t in members]
+        params = open_parameters(templates)
+        base = templates[0].base
+        name = base
+        if name in self.taken:
+            children = [c.attr for c in members[0][0].children]
+            name = base + ("With" + "And".join(_camel(c) for c in children) if children else "")
+            number = 2
+            while name in self.taken:
+                name, number = f"{base}{number}", number + 1
+        self.taken.add(name)
+        for k, (scope, _) in enumerate(members):
+            self.made[scope.name] = _Made(name, [slots[k] for _, slots in params])
+        self.classes.append(render_class(name, templates[0], params))
+
+    def _sequential(self, scope: Scope) -> bool:
+        """A group whose members are child modules run one after another on one tensor."""
+        if scope.kind not in ("group", "container") or scope.nodes or not scope.children:
+            return False
+        current = scope.inputs
+        for child in scope.children:
+            if child.inputs != current or len(child.outputs) != 1 or child.features \
+                    or child.outputs[0] in self.p.listed or any(v in self.p.listed for v in child.inputs):
+                return False
+            current = child.outputs
+        return len(scope.inputs) == 1 and scope.outputs == current
+
+    # ------------------------------------------------------------ templates
+
+    def _template(self, scope: Scope) -> Template:
+        if scope.kind == "clique" and any(self.g.nodes[n]["op"] == "clique_layer" for n in scope.nodes):
+            return self._clique(scope)  # a clique with a body is made of plain layers: generic
+        if scope.kind == "dense" and self._loops_over_features(scope):
+            return self._dense(scope)
+        return self._generic(scope)
+
+    def _new(self, scope: Scope, forward: list[Line], signature: str, superclass: str = "nn.Module",
+             methods=None) -> Template:
+        info = self.graph.graph.get("scopes", {}).get(scope.name, {})
+        if scope is self.p.root:
+            base, doc = model_class_name(self.graph), self._root_doc()
+        elif scope.kind == "block":
+            base, doc = _camel(scope.definition), f"Block `{scope.definition}`."
+        elif scope.kind in KIND_CLASSES:
+            base, doc = KIND_CLASSES[scope.kind], f"A `{scope.kind}` construct."
+        else:
+            label = re.sub(r"\d+$", "", scope.definition) or scope.definition
+            base, doc = _camel(label), f"A group of layers (`{scope.attr}`)."
+        channels = (self._channels(scope.inputs[:1]), self._channels(scope.outputs[:1]))
+        return Template(base, superclass, doc, self._init(scope), signature, forward,
+                        methods or [], dict(info.get("args", {})) if scope.kind == "block" else {}, channels)
+
+    def _channels(self, values: list[str]):
+        shape = self.g.nodes[values[0]]["shape"] if values else None
+        return shape[0] if shape and values[0] not in self.p.listed else None
+
+    def _root_doc(self) -> str:
+        ins, outs = self._io_text()
+        return f"{network_title(self.graph)}: {ins} -> {outs}."
+
+    def _io_text(self) -> tuple[str, str]:
+        g = self.graph
+        ins = ", ".join(f"{n} {format_shape(g.nodes[n]['shape'])}" for n in g.graph["inputs"])
+        outs = ", ".join(f"{k} {format_shape(g.nodes[v]['shape'])}" for k, v in g.graph["outputs"].items())
+        return ins, outs
 
     # ------------------------------------------------------------ __init__
 
-    def declare(self, node: str, constructor: str) -> None:
-        parts = node.split(".")
-        for depth in range(1, len(parts)):
-            scope = ".".join(parts[:depth])
-            if scope not in self.containers:
-                self.containers.add(scope)
-                self.init_lines.append(f"{self.attr(scope)} = nn.Module()")
-        self.init_lines.append(f"{self.attr(node)} = {constructor}")
+    def _init(self, scope: Scope, target: str = "self") -> list[Line]:
+        """Submodules in creation order (the IR's): the scope's own layers and its children."""
+        entries = sorted([(self.p.position[n], n) for n in scope.nodes if self.p.constructors[n] is not None]
+                         + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children],
+                         key=lambda e: e[0])
+        lines: list[Line] = []
+        run: list[Scope] = []
+        for _, entry in entries:
+            if isinstance(entry, Scope) and self.made[entry.name].cls is not None:
+                if run and not self._joins_run(run, entry):
+                    lines += self._children(run, target)
+                    run = []
+                run.append(entry)
+                continue
+            lines += self._children(run, target)
+            run = []
+            if isinstance(entry, Scope):  # an nn.Sequential group
+                lines.append([f"{target}.{entry.attr} = nn.Sequential()"])
+                lines += self._init(entry, f"{target}.{entry.attr}")
+                continue
+            attr = scope.local(entry)
+            data = self.g.nodes[entry]
+            call = bound_constructor(self.p.constructors[entry], attr, self.namespace)
+            if self.memory_efficient and data["op"] == "clique_layer":
+                call = [_with_keyword(call[0], "memory_efficient", True)]
+            lines.append([f"{target}.{attr} = " if target == "self" else f'{target}.add_module("{attr}", ', *call,
+                          *([] if target == "self" else [")"])])
+            hints = list(data["args"].items())
+            for text in OPS[data["op"]].init(data["args"], f"{target}.{attr}"):
+                lines.append(literals(text, hints))
+        return lines + self._children(run, target)
+
+    def _joins_run(self, run: list[Scope], child: Scope) -> bool:
+        first, last = run[0], run[-1]
+        if self.made[first.name].cls != self.made[child.name].cls:
+            return False
+        a, b = re.fullmatch(r"(.*?)(\d+)", last.attr), re.fullmatch(r"(.*?)(\d+)", child.attr)
+        return bool(a and b and a[1] == b[1] and int(b[2]) == int(a[2]) + 1 and str(int(b[2])) == b[2])
+
+    def _children(self, run: list[Scope], target: str) -> list[Line]:
+        """Children of one class: one line each, or a loop when a run of them differs only by steps."""
+        steps = self._steps(run) if len(run) >= RUN else None
+        if steps is None:
+            lines = []
+            for child in run:
+                made = self.made[child.name]
+                call = [f"{made.cls}(", *_joined([slot(v.value, (v.param, f"{child.attr}_{v.param}"))
+                                                  for v in made.values]), ")"]
+                lines.append([f"{target}.{child.attr} = ", *call] if target == "self"
+                             else [f'{target}.add_module("{child.attr}", ', *call, ")"])
+            return lines
+        prefix, start = re.fullmatch(r"(.*?)(\d+)", run[0].attr).groups()
+        args = [Affine(slot(a, (p, f"{p}_first")), slot(b, (f"{p}_step",))) for p, a, b in steps]
+        return [["for i in range(", slot(len(run), (f"{prefix}s", f"n_{prefix}")), "):"],
+                [f'    {target}.add_module(f"{prefix}{{', Affine(slot(int(start), (f"first_{prefix}",)), slot(1, ())),
+                 f'}}", {self.made[run[0].name].cls}(', *_joined(args), "))"]]
+
+    def _steps(self, run: list[Scope]) -> list[tuple[str, object, int]] | None:
+        """(parameter, first value, step) per constructor argument, if each is constant or steps evenly."""
+        steps = []
+        for j, first in enumerate(self.made[run[0].name].values):
+            values = [self.made[c.name].values[j].value for c in run]
+            step = values[1] - values[0] if all(type(v) is int for v in values) else 0
+            expected = [values[0] + step * i for i in range(len(values))] if step else [values[0]] * len(values)
+            if any(type(v) is not type(values[0]) or v != e for v, e in zip(values, expected)):
+                return None
+            steps.append((first.param, values[0], step))
+        return steps
 
     # ------------------------------------------------------------ forward
 
-    def source(self) -> str:
-        g = self.g
-        inputs = [self.variable(n) for n in g.graph["inputs"]]
-        uses = self._last_uses()
-        clique_done: set[str] = set()
-        for node in self.order:
-            data = g.nodes[node]
-            if data["op"] == "input":
+    def _generic(self, scope: Scope) -> Template:
+        names = _Names(self._class_names())
+        params = self._parameters(scope, names)
+        values = dict(params)
+        segments = {c[-1]: c for c in scope.segments}
+        in_segment = {n for c in scope.segments for n in c if self.p.scope_of[n] is scope}
+        items = []  # (position, what)
+        for node in scope.nodes:
+            if self.g.nodes[node]["op"] == "input" or node in in_segment and node not in segments:
                 continue
-            if data["op"] in ("clique_layer", "clique_output"):
-                scope = node.rsplit(".", 1)[0]
-                if scope not in clique_done:
-                    clique_done.add(scope)
-                    self._clique(scope)
-            elif node in self.segments:
-                self._segment(*self.segments[node])
-            elif node in self.unit_end:
-                pass  # inside a recomputed segment: emitted with its first node
+            items.append((self.p.position[node], ("segment", segments[node]) if node in segments else ("node", node)))
+        for child in scope.children:
+            items.append((min(self.p.position[n] for n in child.subtree), ("child", child)))
+        stmts: list[_Stmt] = []
+        methods: list[list[Line]] = []
+        for _, (kind, what) in self._ordered(scope, items):
+            if kind == "child":
+                stmts.append(self._call(what, values, names))
+            elif kind == "segment":
+                stmts.append(self._segment(scope, what, values, names, methods))
+            elif (stmt := self._node(scope, what, values, names, stmts)) is not None:
+                stmts.append(stmt)
+        returns = [values[v] for v in scope.outputs]
+        forward = _with_deletes(stmts, set(returns))
+        if scope is self.p.root:
+            outputs = self.graph.graph["outputs"]
+            if len(outputs) == 1:
+                forward.append([f"return {returns[0]}"])
+                annotation = "torch.Tensor"
             else:
-                self._node(node, data, dying=uses.get(node, ()))
-            self.free([self.variable(u) for u in uses.get(node, ()) if u not in g.graph["outputs"].values()])
-        outputs = g.graph["outputs"]
-        if len(outputs) == 1:
-            self.forward_lines.append(f"return {self.variable(next(iter(outputs.values())))}")
+                pairs = ", ".join(f'"{k}": {values[v]}' for k, v in outputs.items())
+                forward.append([f"return {{{pairs}}}"])
+                annotation = "dict[str, torch.Tensor]"
+        elif returns:
+            forward.append([f"return {', '.join(returns)}"])
+            annotation = self._annotation(scope.outputs)
+        else:  # nothing reads what it computes
+            forward.append(["return None"])
+            annotation = "None"
+        signature = f"({', '.join(['self', *(f'{n}: {t}' for n, t in self._typed(scope, params))])}) -> {annotation}"
+        return self._new(scope, forward, signature, methods=methods)
+
+    def _class_names(self) -> set[str]:
+        return {m.cls for m in self.made.values() if m.cls}
+
+    def _parameters(self, scope: Scope, names: _Names) -> list[tuple[str, str]]:
+        if scope is self.p.root:
+            return [(v, names.new(v)) for v in scope.inputs]
+        if scope.features:
+            return [(v, "features") for v in scope.inputs]
+        if len(scope.inputs) == 1:
+            return [(scope.inputs[0], names.new("x"))]
+        return [(v, names.new(f"x{k}")) for k, v in enumerate(scope.inputs, 1)]
+
+    def _typed(self, scope: Scope, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        if scope.features:
+            return [("features", "list[torch.Tensor]")]
+        return [(name, "list[torch.Tensor]" if value in self.p.listed else "torch.Tensor") for value, name in params]
+
+    def _annotation(self, outputs: list[str]) -> str:
+        kinds = ["list[torch.Tensor]" if v in self.p.listed else "torch.Tensor" for v in outputs]
+        return kinds[0] if len(kinds) == 1 else f"tuple[{', '.join(kinds)}]"
+
+    def _ordered(self, scope: Scope, items: list) -> list:
+        """Items in dependency order (children and chains read values other items make), IR order otherwise."""
+        produced = {}
+        for index, (_, (kind, what)) in enumerate(items):
+            for value in (what.outputs if kind == "child" else [what[-1]] if kind == "segment" else [what]):
+                produced[value] = index
+        needs = []
+        for _, (kind, what) in items:
+            reads = what.inputs if kind == "child" else self._segment_reads(what) if kind == "segment" \
+                else self.p.inputs[what]
+            needs.append({produced[r] for r in reads if r in produced})
+        done: list[int] = []
+        waiting = sorted(range(len(items)), key=lambda i: items[i][0])
+        while waiting:
+            ready = next((i for i in waiting if needs[i] <= set(done)), None)
+            if ready is None:
+                raise RuntimeError(f"scope '{scope.name}' cannot be one module: its layers and its parent's "
+                                   "read each other's values")
+            done.append(ready)
+            waiting.remove(ready)
+        return [items[i] for i in done]
+
+    def _segment_reads(self, chain: list[str]) -> list[str]:
+        return [chain[0]] if chain[0] in self.p.listed else self.p.inputs[chain[0]]
+
+    def _call(self, child: Scope, values: dict, names: _Names) -> _Stmt:
+        if child.features:
+            args, reads = f"[{', '.join(values[v] for v in child.inputs)}]", [values[v] for v in child.inputs]
         else:
-            pairs = ", ".join(f'"{k}": {self.variable(v)}' for k, v in outputs.items())
-            self.forward_lines.append(f"return {{{pairs}}}")
-        return self._assemble(inputs)
+            reads = [values[v] for v in child.inputs]
+            args = ", ".join(reads)
+        outs = []
+        for value in child.outputs:
+            local = child.attr if len(child.outputs) == 1 else f"{child.attr}_{child.local(value)}"
+            values[value] = names.new(local)
+            outs.append(values[value])
+        return _Stmt(outs, [f"self.{child.attr}({args})"], reads)
 
-    def _last_uses(self) -> dict[str, list[str]]:
-        """For each node, the values whose last reader it is (clique blocks count as one reader)."""
-        last: dict[str, str] = {}
-        for u, v, d in self.g.edges(data=True):
-            reader = self._reader(v)
-            if u not in last or self.position[reader] > self.position[last[u]]:
-                last[u] = reader
-        result: dict[str, list[str]] = {}
-        for value, reader in last.items():
-            if value in self.absorbed:  # a method's local
-                continue
-            if self._reader(value) != reader:  # values inside one clique block are freed with the block
-                result.setdefault(reader, []).append(value)
-        return result
+    def _node(self, scope: Scope, node: str, values: dict, names: _Names, stmts: list[_Stmt]) -> _Stmt | None:
+        data = self.g.nodes[node]
+        sources = self.p.inputs[node]
+        args = [values[s] for s in sources]
+        if scope.features and node == f"{scope.name}.concat1" and node in self.p.listed:
+            values[node] = "features"  # handed on as it came: the child concatenates
+            return None
+        values[node] = names.new(scope.local(node))
+        if scope.features and node == f"{scope.name}.concat1":
+            return _Stmt([values[node]], ["torch.cat(features, 1)"], ["features"])
+        if node in self.p.listed:
+            return _Stmt([values[node]], [f"[{', '.join(args)}]"], args)
+        inplace = OPS[data["op"]].forward_inplace(data["args"], args) if sources else None
+        if inplace is not None and self._in_place(scope, sources[0], node, stmts):
+            return _Stmt([values[node]], [inplace], args)
+        return _Stmt([values[node]], self._expression(scope, node, args), args)
 
-    def _reader(self, node: str) -> str:
-        """The node after which a unit's code (clique block, recomputed segment) is complete."""
-        return self.unit_end.get(node, node)
+    def _expression(self, scope: Scope, node: str, args: list[str]) -> Line:
+        data = self.g.nodes[node]
+        shapes = [self.g.nodes[s]["shape"] for s in self.p.inputs[node]]
+        shared = data.get("shares")
+        module = shared if shared and self.p.scope_of[shared] is scope else node  # `reuse`: the original's layer
+        text = OPS[data["op"]].forward(data["args"], args, f"self.{scope.local(module)}", shapes)
+        return literals(text, list(data["args"].items()), in_forward=True)
 
-    def _segment(self, name: str, chain: list[str], params: list[str] | None = None) -> None:
-        """A recomputed chain (concat-BN-ReLU-conv) as a method, called through `recompute_in_backward`.
-        `params` names the values the first node reads (default: its IR inputs' variables)."""
-        g = self.g
-        params = params or [self.variable(s) for s in ir.data_inputs(g, chain[0])]
-        outer, self.forward_lines = self.forward_lines, []
-        for index, node in enumerate(chain):
-            previous = [chain[index - 1]] if index else []
-            self._node(node, g.nodes[node], dying=previous, args=None if index else params)
-            self.free([self.variable(n) for n in previous])
-        body, self.forward_lines = self.forward_lines, outer
-        result = self.variable(chain[-1])
-        method = "_" + re.sub(r"\W", "_", name)
-        signature = ", ".join(f"{p}: torch.Tensor" for p in params)
-        steps = " -> ".join(g.nodes[n]["op"] for n in chain)
-        norm = next(n for n in chain if g.nodes[n]["op"] == "bn")
-        self.methods.append("\n".join([f"def {method}(self, {signature}) -> torch.Tensor:",
-                                       f'    """{name}: {steps}, recomputed in backward."""',
-                                       *(f"    {line}" for line in body), f"    return {result}"]))
-        self.forward_lines.append(f"{result} = recompute_in_backward(self.{method}, {self.attr(norm)}, "
-                                  f"{', '.join(params)})")
-
-    def _node(self, node: str, data: dict, dying=(), args: list[str] | None = None) -> None:
-        """One forward line (and the submodule) for `node`; `args` overrides its inputs' variable names."""
-        op = OPS[data["op"]]
-        sources = ir.data_inputs(self.g, node)
-        shapes = [self.g.nodes[s]["shape"] for s in sources]
-        args = args or [self.variable(s) for s in sources]
-        inplace = op.forward_inplace(data["args"], args) if sources else None
-        if inplace is not None and self._reusable(sources[0], dying):
-            self.forward_lines.append(f"{self.variable(node)} = {inplace}")
-            return
-        constructor = op.module(data["args"], shapes, data["shape"])
-        module = self.attr(data.get("shares") or node)  # `reuse`: the shared layer's own submodule
-        if constructor is not None and not data.get("shares"):
-            self.declare(node, constructor)
-            self.init_lines.extend(op.init(data["args"], module))
-        expr = op.forward(data["args"], args, module, shapes)
-        self.forward_lines.append(f"{self.variable(node)} = {expr}")
-
-    def _reusable(self, value: str, dying) -> bool:
-        """Whether a value's storage may be overwritten: this is its last reader, and it is a fresh tensor."""
-        data = self.g.nodes[value]
-        if value not in dying or value in self.g.graph["outputs"].values() or data["op"] in ("input", "clique_layer"):
+    def _in_place(self, scope: Scope, source: str, reader: str, stmts: list[_Stmt]) -> bool:
+        """A ReLU may overwrite its input when that is a fresh tensor made by this forward, read by
+        nothing else (inputs stay intact for hooks and checkpoint wrappers)."""
+        data = self.g.nodes[source]
+        if self.p.scope_of.get(source) is not scope or source in scope.outputs or data["op"] in ("input", "clique_layer"):
             return False
-        return OPS[data["op"]].returns_fresh(data["args"], len(ir.data_inputs(self.g, value)))
+        if list(self.g.successors(source)) != [reader]:
+            return False
+        return OPS[data["op"]].returns_fresh(data["args"], len(self.p.inputs[source]))
 
-    def _clique(self, scope: str) -> None:
+    def _segment(self, scope: Scope, chain: list[str], values: dict, names: _Names, methods: list) -> _Stmt:
+        """A chain recomputed in backward: a method called through `recompute_in_backward`."""
+        g = self.g
+        head = chain[0]
+        listed = head in self.p.listed
+        if listed or (scope.features and head == f"{scope.name}.concat1"):
+            star = "features" if scope.features and not listed else values[head]
+            params, call_args = [f"*{star}: torch.Tensor"], [f"*{star}"]
+        else:
+            star = None
+            sources = [values[s] for s in self.p.inputs[head]]
+            params, call_args = [f"{s}: torch.Tensor" for s in dict.fromkeys(sources)], list(dict.fromkeys(sources))
+        local = _Names(set(names.used))
+        body: list[_Stmt] = []
+        if star is not None:
+            body.append(_Stmt([local.new(head.rsplit(".", 1)[-1])], [f"torch.cat({star}, 1)"], [star]))
+        own = [n for n in chain if self.p.scope_of[n] is scope]
+        for index, node in enumerate(chain):
+            if index == 0 and star is not None:
+                continue
+            var = local.new(scope.local(node))
+            if not body:
+                sources = [values[s] for s in self.p.inputs[node]]
+                body.append(_Stmt([var], self._expression(scope, node, sources), sources))
+                continue
+            previous = body[-1].targets[0]
+            before = g.nodes[chain[index - 1]]
+            fresh = OPS[before["op"]].returns_fresh(before["args"], len(self.p.inputs[chain[index - 1]]))
+            inplace = OPS[g.nodes[node]["op"]].forward_inplace(g.nodes[node]["args"], [previous])
+            if inplace is not None and fresh:
+                body.append(_Stmt([var], [inplace], [previous]))
+            else:
+                body.append(_Stmt([var], self._expression(scope, node, [previous]), [previous]))
+        result = body[-1].targets[0]
+        norm = next(n for n in chain if g.nodes[n]["op"] == "bn")
+        method = f"_{_identifier(scope.local(norm))}"
+        steps = " -> ".join(g.nodes[n]["op"] for n in own)
+        methods.append([[f"def {method}(self, {', '.join(params)}) -> torch.Tensor:"],
+                        [f'    """{steps}, recomputed in backward."""'],
+                        *(["    ", *line] for line in _with_deletes(body, {result})), [f"    return {result}"]])
+        values[chain[-1]] = names.new(scope.local(chain[-1]))
+        reads = [star] if star else call_args
+        call = f"recompute_in_backward(self.{method}, self.{scope.local(norm)}, {', '.join(call_args)})"
+        return _Stmt([values[chain[-1]]], [call], reads)
+
+    # ------------------------------------------------------------ constructs with their own wiring
+
+    def _loops_over_features(self, scope: Scope) -> bool:
+        """A dense block whose layers each take the list of all earlier features."""
+        if len(scope.inputs) != 1 or len(scope.nodes) != 1 or scope.outputs != scope.nodes:
+            return False
+        if not all(c.features and len(c.outputs) == 1 and c.outputs[0] not in self.p.listed for c in scope.children):
+            return False
+        features = [scope.inputs[0]]
+        for child in scope.children:
+            if child.inputs != features:
+                return False
+            features = features + child.outputs
+        return self.p.inputs[scope.nodes[0]] == features and self.g.nodes[scope.nodes[0]]["op"] == "concat"
+
+    def _dense(self, scope: Scope) -> Template:
+        forward = [["features = [x]"], ["for _, layer in self.items():"], ["    features.append(layer(features))"],
+                   ["return torch.cat(features, 1)"]]
+        return self._new(scope, forward, "(self, x: torch.Tensor) -> torch.Tensor", superclass="nn.ModuleDict")
+
+    def _clique(self, scope: Scope) -> Template:
         """Unroll a clique block: stage I in order, then each stage-II round in order."""
         g = self.g
-        members = self.cliques[scope]
-        layers = [n for n in members if g.nodes[n]["op"] == "clique_layer"]
-        first = g.nodes[layers[0]]
-        x0 = ir.data_inputs(g, layers[0])[0]
-        args = first["args"]
-        current = {0: self.variable(x0)}
-        self.forward_lines.append(f"# {scope}: clique block, stage I")
+        layers = [n for n in scope.nodes if g.nodes[n]["op"] == "clique_layer"]
+        args = g.nodes[layers[0]]["args"]
+        current = {0: "x"}
+        forward: list[Line] = [["# stage I"]]
         for i, node in enumerate(layers, 1):
-            data = g.nodes[node]
-            shapes = [g.nodes[s]["shape"] for s in ir.data_inputs(g, node)]
-            constructor = OPS["clique_layer"].module(data["args"], shapes, data["shape"])
-            if self.memory_efficient:
-                constructor = constructor[:-1] + ", memory_efficient=True)"
-            self.declare(node, constructor)
+            current[i] = scope.local(node)
             inputs = ", ".join(current[j] for j in range(i))
-            current[i] = self.variable(node)
-            self.forward_lines.append(f"{current[i]} = {self.attr(node)}([{inputs}], 0)")
+            forward.append([f"{current[i]} = self.{current[i]}([{inputs}], 0)"])
         stage1 = dict(current)
         if args["mode"] != "I+I":
             for r in range(1, args["rounds"] + 1):
-                self.forward_lines.append(f"# {scope}: stage II" + (f", round {r}" if args["rounds"] > 1 else ""))
+                forward.append(["# stage II" + (f", round {r}" if args["rounds"] > 1 else "")])
                 for i, node in enumerate(layers, 1):
                     if args["partial"] is not None and i > args["partial"]:
                         continue
                     inputs = ", ".join(current[j] for j in range(1, len(layers) + 1) if j != i)
-                    name = f"{self.variable(node)}_{'ii' if args['rounds'] == 1 else f'r{r}'}"
-                    self.live.add(name)
-                    self.forward_lines.append(f"{name} = {self.attr(node)}([{inputs}], {r})")
+                    name = f"{scope.local(node)}_{'ii' if args['rounds'] == 1 else f'r{r}'}"
+                    forward.append([f"{name} = self.{scope.local(node)}([{inputs}], {r})"])
                     current[i] = name
-        def place(output: str) -> int:
-            """Outputs recomputed with their reader go in their readers' order, so that modules are
-            created (and initialised under a seed) in the same order as in a plain build."""
-            if output in self.segments:
-                _, chain = self.segments[output]
-                return self.position[chain[1]]
-            return self.position[output]
-
-        outputs = sorted((n for n in members if g.nodes[n]["op"] == "clique_output"), key=place)
-        for node in outputs:
+        returns = []
+        for node in scope.outputs:
             data = g.nodes[node]
             versions = stage1 if data["args"]["stage"] == "I" else current
             parts = [versions[j] for j in range(0 if data["args"]["with_input"] else 1, len(layers) + 1)]
-            if node in self.segments:
-                self._segment(*self.segments[node], params=parts)
+            local = scope.local(node)
+            if node in self.p.listed:
+                forward.append([f"{local} = [{', '.join(parts)}]"])
             else:
-                self._node(node, data, args=parts)
-        internal = [v for j, v in list(stage1.items()) + list(current.items()) if j > 0]
-        self.free(internal)
+                forward.append([f"{local} = ", *self._expression(scope, node, parts)])
+            returns.append(local)
+        forward.append([f"return {', '.join(returns)}"])
+        return self._new(scope, forward, f"(self, x: torch.Tensor) -> {self._annotation(scope.outputs)}")
 
     # ------------------------------------------------------------ assembly
 
-    def _assemble(self, inputs: list[str]) -> str:
-        g = self.g
-        nodes = g.nodes
-        ins = ", ".join(f"{n} {format_shape(nodes[n]['shape'])}" for n in g.graph["inputs"])
-        outs = ", ".join(f"{k} {format_shape(nodes[v]['shape'])}" for k, v in g.graph["outputs"].items())
-        body = "\n".join(self.init_lines + self.forward_lines)
+    def _assemble(self, root: Template) -> str:
+        g = self.graph
+        ins, outs = self._io_text()
+        root_class = render_class(model_class_name(g), root, [])
+        body = "\n".join(self.classes + [root_class])
         helpers = [inspect.getsource(obj) for obj in _runtime_code(body)]
-        header = HEADER.format(title=f"{names.docstring_text(g.graph['network'])}: a PyTorch module generated from an archdsl spec.",
+        header = HEADER.format(title=f"{network_title(g)}: a PyTorch module generated from an archdsl spec.",
                                version=__version__, file=names.docstring_text(g.graph["file"]),
                                network=names.docstring_text(g.graph["network"]),
                                s_in="s" if len(g.graph["inputs"]) > 1 else "", inputs=ins,
                                s_out="s" if len(g.graph["outputs"]) > 1 else "", outputs=outs,
                                params=ir.total_params(g),
                                imports="import contextlib\n" if any("contextlib." in h for h in helpers) else "")
-        name = class_name(g.graph["network"])
-        returns = "torch.Tensor" if len(g.graph["outputs"]) == 1 else "dict[str, torch.Tensor]"
-        signature = ", ".join(f"{i}: torch.Tensor" for i in inputs)
-        lines = [header]
-        for source in helpers:
-            lines += ["", source]
-        lines += ["", f"class {name}(nn.Module):", f'    """{names.docstring_text(g.graph["network"])}: {ins} -> {outs}."""', "",
-                  "    def __init__(self) -> None:", "        super().__init__()"]
-        lines += [f"        {line}" for line in self.init_lines]
-        lines += ["", f"    def forward(self, {signature}) -> {returns}:"]
-        lines += [f"        {line}" for line in self.forward_lines]
-        for method in self.methods:
-            lines += [""] + [f"    {line}" for line in method.splitlines()]
-        return "\n".join(lines) + "\n"
+        parts = [header, *helpers, *self.classes, root_class]
+        return "\n\n\n".join(part.strip("\n") for part in parts).replace('"""\n\n\nimport', '"""\n\nimport') + "\n"
+
+
+class _Names:
+    """Variable names in one function: a layer's local name, made unique and a valid identifier."""
+
+    def __init__(self, taken: set[str]):
+        self.used = set(taken)
+
+    def new(self, text: str) -> str:
+        name = _identifier(text)
+        while name in self.used:
+            name += "_"
+        self.used.add(name)
+        return name
+
+
+def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
+    """Statements as lines, each value deleted on the line of its last use (as torch.fx does)."""
+    last: dict[str, int] = {}
+    for index, stmt in enumerate(stmts):
+        for name in stmt.reads:
+            last[name] = index
+    lines = []
+    for index, stmt in enumerate(stmts):
+        dying = [n for n in dict.fromkeys(stmt.reads) if last[n] == index and n not in keep]
+        line = [f"{', '.join(stmt.targets)} = " if stmt.targets else "", *stmt.expr]
+        lines.append(line + ([f"; del {', '.join(dying)}"] if dying else []))
+    return lines
+
+
+def _joined(pieces: list) -> list:
+    out = []
+    for index, piece in enumerate(pieces):
+        out += [", ", piece] if index else [piece]
+    return out
+
+
+def _with_keyword(call, name: str, value):
+    call.args = [(n, slot(value, (n,)) if n == name else v, p, d) for n, v, p, d in call.args]
+    return call
+
+
+def _camel(text: str) -> str:
+    name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", text) if part)
+    return name if name and not name[0].isdigit() else "Block" + name
 
 
 def _runtime_code(code: str) -> list:

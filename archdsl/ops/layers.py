@@ -74,7 +74,7 @@ def _pointwise(name: str, code: str, doc: str, args: tuple = (), inplace: str = 
 
 
 _pointwise("relu", "torch.relu({x})", "Rectified linear unit.", inplace="torch.relu_({x})")
-_pointwise("relu6", "F.relu6({x})", "ReLU clipped at 6 (MobileNet).")
+_pointwise("relu6", "F.relu6({x})", "ReLU clipped at 6 (MobileNet).", inplace="F.relu6({x}, inplace=True)")
 _pointwise("sigmoid", "torch.sigmoid({x})", "Logistic sigmoid.")
 _pointwise("tanh", "torch.tanh({x})", "Hyperbolic tangent.")
 _pointwise("leaky_relu", "F.leaky_relu({x}, {slope})", "Leaky ReLU.", (Arg("slope", "float", 0.01),))

@@ -125,7 +125,7 @@ def _choose(g, tree, order, options, layer_count) -> tuple[str | int, bool, str]
         detail = int(detail) if str(detail).isdigit() else detail
         return detail, bool(options.fold), f"detail '{detail}'" + (", repeated blocks folded" if options.fold else "")
     depths = sorted({tree.depth(s) for s in tree.scopes}, reverse=True)
-    candidates = [("layers", False), ("layers", True), ("blocks", True)]
+    candidates = [("layers", False), ("layers", True), ("blocks", True)]  # blocks: repeated ones folded (issue 14)
     candidates += [(d, True) for d in depths]
     if options.fold is not None:
         candidates = list(dict.fromkeys((d, options.fold) for d, _ in candidates))

@@ -16,9 +16,9 @@ syntax keyword archOp hardsigmoid hardswish highway identity layer_scale layerno
 syntax keyword archOp lrn maxpool mul pad_channels partial_conv permute rbf relu
 syntax keyword archOp relu6 reshape residual reuse scale shuffle sigmoid silu
 syntax keyword archOp slice softmax split subsample sum tanh trainable_pool upsample
-syntax keyword archBuiltin abs ceil enumerate float floor int len max
-syntax keyword archBuiltin min prod range reversed round sqrt str sum
-syntax keyword archBuiltin zip
+syntax keyword archBuiltin abs ceil enumerate float floor int len log
+syntax keyword archBuiltin max min prod range reversed round sqrt str
+syntax keyword archBuiltin sum zip
 syntax match archArrow "->"
 syntax match archNumber "\<\d[0-9_]*\(\.\d*\)\=\([eE][-+]\=\d\+\)\=\>"
 syntax region archInterpolation matchgroup=archDelimiter start="{" end="}" contained contains=archOp,archBuiltin,archNumber,archConstant,archOperatorWord

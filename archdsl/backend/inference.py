@@ -1,0 +1,184 @@
+"""Inference builds: an IR pass and a weight transform that give an eval-only module computing the
+same function as the plain build, faster.
+
+``inference_ir`` rewrites the IR: every BN that directly follows a conv, depthwise conv or flat fc
+whose output nothing else reads is removed and the layer gets a bias and a ``folded`` record of the
+BN (BNs after a concatenation, an add or an input stay); dropout and drop-path nodes disappear (their
+readers read their input). The code generator then emits the module from that IR as from any other,
+so in-place activations follow its usual rule (a value's last reader overwrites a fresh tensor).
+``fold_state_dict`` turns the plain build's weights into the inference build's:
+w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta.
+``inference_source`` appends a subclass that refuses training and, where it measures faster
+(docs/backend.md), converts the inputs to channels-last memory format.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from archdsl import ir
+from archdsl.backend.codegen import model_class_name
+
+FOLDABLE = ("conv", "dwconv", "fc")  # layers whose output channels a following BN scales and shifts
+REMOVED = ("dropout", "drop_path")  # the identity in eval
+
+
+def inference_ir(g: ir.Graph) -> ir.Graph:
+    """A new IR for inference: BNs folded into the layer before them where legal, dropout and drop-path gone."""
+    h = copy.deepcopy(g)
+    outputs = h.graph["outputs"]
+    for node in ir.topological_order(h):
+        data = h.nodes[node]
+        if data["op"] in REMOVED:
+            _bypass(h, node, ir.data_inputs(h, node)[0])
+        elif data["op"] == "bn" and _foldable(h, node):
+            source = ir.data_inputs(h, node)[0]
+            layer = h.nodes[source]
+            layer["folded"] = {"bn": node, "eps": data["args"]["eps"], "affine": data["args"]["affine"],
+                               "bias": layer["args"]["bias"]}
+            layer["args"] = {**layer["args"], "bias": True, "bias_init": None}
+            _bypass(h, node, source)
+    failures = ir.infer(h)  # parameter counts change (biases added, BN affine weights gone)
+    assert not failures, failures
+    h.graph["outputs"] = outputs
+    h.graph["inference"] = True
+    return h
+
+
+def _foldable(g: ir.Graph, bn: str) -> bool:
+    """A BN whose input is a conv or fc read by nothing else, neither shared (`reuse`) nor an output."""
+    if g.nodes[bn].get("shares"):
+        return False
+    (source,) = ir.data_inputs(g, bn)
+    layer = g.nodes[source]
+    if layer["op"] not in FOLDABLE or layer.get("shares") or "folded" in layer:
+        return False
+    if layer["op"] == "fc" and len(layer["shape"]) != 1:  # fc over the last axis: BN acts on another axis
+        return False
+    if any(s.get("shares") == source for _, s in g.nodes(data=True)):
+        return False
+    return list(g.successors(source)) == [bn] and source not in g.graph["outputs"].values()
+
+
+def _bypass(g: ir.Graph, node: str, source: str) -> None:
+    """Remove `node`, whose value equals its input `source`: its readers read `source` instead."""
+    for _, reader, data in list(g.out_edges(node, data=True)):
+        g.add_edge(source, reader, key=data["port"], **data)
+    for name, value in g.graph["outputs"].items():
+        if value == node:
+            g.graph["outputs"][name] = source
+    g.remove_node(node)
+
+
+def fold_state_dict(h: ir.Graph, state: dict) -> dict:
+    """The inference build's state dict from the plain build's (`h` is the inference IR)."""
+    import torch
+
+    state = dict(state)
+    for node, data in h.nodes(data=True):
+        fold = data.get("folded")
+        if fold is None:
+            continue
+        bn = fold["bn"]
+        mean, var = state.pop(f"{bn}.running_mean"), state.pop(f"{bn}.running_var")
+        state.pop(f"{bn}.num_batches_tracked", None)
+        gamma = state.pop(f"{bn}.weight") if fold["affine"] else torch.ones_like(mean)
+        beta = state.pop(f"{bn}.bias") if fold["affine"] else torch.zeros_like(mean)
+        weight = state[f"{node}.weight"]
+        bias = state[f"{node}.bias"] if fold["bias"] else torch.zeros_like(mean)
+        wide = torch.float64  # fold in double precision, store in the weights' dtype
+        scale = gamma.to(wide) / torch.sqrt(var.to(wide) + fold["eps"])
+        shape = (-1,) + (1,) * (weight.dim() - 1)
+        state[f"{node}.weight"] = (weight.to(wide) * scale.reshape(shape)).to(weight.dtype)
+        state[f"{node}.bias"] = ((bias.to(wide) - mean.to(wide)) * scale + beta.to(wide)).to(weight.dtype)
+    return state
+
+
+def uses_channels_last(h: ir.Graph) -> bool:
+    """The memory format rule (measured, docs/backend.md): channels-last when the network convolves
+    [C, H, W] tensors, the contiguous format otherwise."""
+    return any(d["op"] in ("conv", "dwconv") and len(d["shape"]) == 3 for _, d in h.nodes(data=True))
+
+
+INFERENCE_CLASS = '''
+
+class InferenceOnlyError(RuntimeError):
+    """Raised when an inference build is asked to train."""
+
+
+class {name}({base}):
+    """{network} for inference only: BNs folded into the convolutions before them, no dropout or
+    drop-path{layout}. Built by archdsl (inference=True); train the plain build instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn.Module.train(self, False)
+
+    def train(self, mode: bool = True) -> "{name}":
+        if mode:
+            raise InferenceOnlyError("{name} is an archdsl inference build (BN folded into the layers before it, "
+                                     "dropout removed): it runs in eval mode only; train the plain build "
+                                     "(without inference=True / --inference) and fold its weights")
+        return nn.Module.train(self, False)
+
+    def forward(self, {params}) -> {returns}:
+        return super().forward({args})
+'''
+
+
+def inference_class_name(g: ir.Graph) -> str:
+    """The eval-only subclass's name: the generated class's with `Inference` after it."""
+    return model_class_name(g) + "Inference"
+
+
+def inference_source(h: ir.Graph, source: str, channels_last: bool) -> str:
+    """The generated source of the inference IR with the eval-only subclass appended."""
+    network = h.graph["network"]
+    inputs = [f"x{i}" for i in range(len(h.graph["inputs"]))]
+    params = ", ".join(f"{x}: torch.Tensor" for x in inputs)
+    convert = ".contiguous(memory_format=torch.channels_last)" if channels_last else ""
+    args = ", ".join(f"{x}{convert if len(h.nodes[n]['shape']) == 3 else ''}"
+                     for x, n in zip(inputs, h.graph["inputs"]))
+    returns = "torch.Tensor" if len(h.graph["outputs"]) == 1 else "dict[str, torch.Tensor]"
+    return source + INFERENCE_CLASS.format(
+        name=inference_class_name(h), base=model_class_name(h), network=network, params=params,
+        args=args, returns=returns, layout="; inputs in channels-last memory format" if channels_last else "")
+
+
+def compile_inference(g: ir.Graph, device=None, dtype=None, seed: int | None = None, state: dict | None = None,
+                      channels_last: bool | None = None):
+    """The inference build of the plain IR `g`: the plain build's weights (`state`, default: a plain
+    build's initial weights under `seed`) folded into the inference module."""
+    import torch
+
+    from archdsl.backend.compile import compile_module, compile_source, load_class
+
+    if state is None:
+        state = compile_module(g, seed=seed).state_dict()
+    h = inference_ir(g)
+    channels_last = uses_channels_last(h) if channels_last is None else channels_last
+    source = inference_source(h, compile_source(h), channels_last)
+    cls = load_class(source, inference_class_name(h))
+    cls.__archdsl_inputs__ = tuple(tuple(h.nodes[n]["shape"]) for n in h.graph["inputs"])
+    cls.__archdsl_source__ = source
+    cls.__archdsl_graph__ = h
+    with torch.random.fork_rng(devices=[]):  # the initial weights are replaced: leave the caller's RNG alone
+        model = cls()
+    model.load_state_dict(fold_state_dict(h, state))
+    if device is not None or dtype is not None:
+        model = model.to(device=device, dtype=dtype)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def to_inference(model, channels_last: bool | None = None):
+    """The inference build of a plain archdsl module (`archdsl.build(...)`), with its current weights
+    folded in: e.g. after `archdsl.load_weights(model, torchvision_checkpoint)` or training."""
+    g = getattr(type(model), "__archdsl_graph__", None)
+    if g is None or g.graph.get("inference"):
+        raise TypeError("to_inference needs a plain module built by archdsl.build (not an inference build)")
+    parameter = next(model.parameters(), None)
+    device, dtype = (parameter.device, parameter.dtype) if parameter is not None else (None, None)
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    return compile_inference(g, device=device, dtype=dtype, state=state, channels_last=channels_last)

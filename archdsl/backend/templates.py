@@ -1,0 +1,233 @@
+"""Class templates: the source of one module with its per-instance constants left open.
+
+The generator writes each scope of a network as lines of code in which every literal that may differ
+between instances (a channel count, a stride, a slice bound) is a `Slot`. Scopes whose lines agree
+once the slots are masked share one class; the slots whose values differ between those instances
+become the class's `__init__` parameters (named after the block's own arguments where the values
+match them, else after what they set), and the rest stay literals. Module constructors are kept as
+`Call`s bound to their signature, so that `stride=2` and an omitted `stride` are the same structure.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import io
+import tokenize
+from dataclasses import dataclass, field
+
+_EMPTY = inspect.Parameter.empty
+
+
+@dataclass(eq=False)
+class Slot:
+    """A literal of one instance: its value, its source text, and candidate parameter names."""
+
+    value: object
+    text: str
+    hints: tuple[str, ...] = ()
+    in_forward: bool = False  # read in forward, through an attribute
+    param: str | None = None  # set when it differs between instances
+
+    def render(self) -> str:
+        if self.param is None:
+            return self.text
+        return f"self.{self.param}" if self.in_forward else self.param
+
+
+def slot(value, hints=(), in_forward: bool = False) -> Slot:
+    return Slot(value, repr(value), tuple(hints), in_forward)
+
+
+@dataclass(eq=False)
+class Call:
+    """A module constructor: the callable and every argument of its signature (positional first)."""
+
+    func: str
+    args: list[tuple[str, Slot, bool, object]]  # name, value, written positionally, default
+
+    def render(self) -> str:
+        parts = []
+        for name, value, positional, default in self.args:
+            if positional:
+                parts.append(value.render())
+            elif value.param is not None or repr(value.value) != repr(default):
+                parts.append(f"{name}={value.render()}")
+        return f"{self.func}({', '.join(parts)})"
+
+
+@dataclass(eq=False)
+class Affine:
+    """`a + b * i` inside a loop over a run of instances (`a` alone when b is 0 everywhere)."""
+
+    a: Slot
+    b: Slot
+
+    def render(self) -> str:
+        if self.b.param is None and self.b.value == 0:
+            return self.a.render()
+        if self.b.param is None and self.b.value == 1:
+            return "i" if self.a.param is None and self.a.value == 0 else f"i + {self.a.render()}"
+        term = f"{self.b.render()} * i"
+        return term if self.a.param is None and self.a.value == 0 else f"{self.a.render()} + {term}"
+
+
+Piece = str | Slot | Call | Affine
+Line = list  # of pieces
+
+
+def slots_of(line: Line):
+    for piece in line:
+        if isinstance(piece, Slot):
+            yield piece
+        elif isinstance(piece, Call):
+            yield from (value for _, value, _, _ in piece.args)
+        elif isinstance(piece, Affine):
+            yield from (piece.a, piece.b)
+
+
+def mask(line: Line) -> tuple:
+    out = []
+    for piece in line:
+        if isinstance(piece, str):
+            out.append(piece)
+        elif isinstance(piece, Call):
+            out.append(("call", piece.func, tuple((n, p, repr(d)) for n, _, p, d in piece.args)))
+        else:
+            out.append((type(piece).__name__,))
+    return tuple(out)
+
+
+def render(line: Line) -> str:
+    return "".join(p if isinstance(p, str) else p.render() for p in line)
+
+
+def literals(text: str, hints=(), in_forward: bool = False) -> Line:
+    """Source text as pieces, each number literal a slot; hints name a literal by value."""
+    pieces: Line = []
+    lines = text.splitlines(True) or [""]
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    done = 0
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return [text]
+    for token in tokens:
+        if token.type != tokenize.NUMBER:
+            continue
+        start = starts[token.start[0] - 1] + token.start[1]
+        end = starts[token.end[0] - 1] + token.end[1]
+        value = ast.literal_eval(token.string)
+        names = tuple(name for name, v in hints if type(v) is type(value) and v == value)
+        pieces += [text[done:start], Slot(value, token.string, names, in_forward)]
+        done = end
+    pieces.append(text[done:])
+    return [p for p in pieces if p != ""]
+
+
+def constructor(text: str, attr: str, namespace: dict) -> Line:
+    """A constructor expression as a `Call` bound to its signature (literals when it cannot be bound)."""
+    try:
+        call = ast.parse(text, mode="eval").body
+        func = ast.unparse(call.func)
+        signature = _signature(func, namespace)
+        positional = [ast.literal_eval(a) for a in call.args]
+        keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        bound = signature.bind(*positional, **keywords)
+    except (SyntaxError, ValueError, TypeError, NameError, AttributeError):
+        return literals(text)
+    args = []
+    for index, (name, parameter) in enumerate(signature.parameters.items()):
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            return literals(text)
+        value = bound.arguments.get(name, parameter.default)
+        if value is _EMPTY:
+            return literals(text)
+        args.append((name, slot(value, (name, f"{attr}_{name}")), index < len(positional), parameter.default))
+    return [Call(func, args)]
+
+
+_SIGNATURES: dict[str, inspect.Signature] = {}  # constructor name (`nn.Conv2d`) -> its signature
+
+
+def _signature(func: str, namespace: dict) -> inspect.Signature:
+    if func not in _SIGNATURES:
+        _SIGNATURES[func] = inspect.signature(eval(func, dict(namespace)))  # an op's own constructor name
+    return _SIGNATURES[func]
+
+
+@dataclass
+class Template:
+    """One scope's class source with slots: `__init__` body, `forward` and methods."""
+
+    base: str  # the class name it wants
+    superclass: str
+    doc: str
+    init: list[Line]
+    signature: str  # forward's parameters and return annotation: "(self, x: torch.Tensor) -> torch.Tensor"
+    forward: list[Line]
+    methods: list[list[Line]] = field(default_factory=list)  # each: def line first
+    spec_args: dict = field(default_factory=dict)  # the block's own arguments (names for parameters)
+    channels: tuple = (None, None)  # input and output channels (names for parameters)
+
+    def key(self) -> tuple:
+        return (self.base, self.superclass, self.signature, tuple(mask(x) for x in self.init),
+                tuple(mask(x) for x in self.forward), tuple(tuple(mask(x) for x in m) for m in self.methods))
+
+    def lines(self) -> list[Line]:
+        return [*self.init, *self.forward, *(x for m in self.methods for x in m)]
+
+
+def open_parameters(instances: list[Template]) -> list[tuple[str, list[Slot]]]:
+    """Name the slots that differ between instances; returns (name, first slots of each instance)."""
+    per_instance = [[s for line in t.lines() for s in slots_of(line)] for t in instances]
+    vectors: dict[tuple, list[int]] = {}
+    for j in range(len(per_instance[0])):
+        texts = tuple(slots[j].text for slots in per_instance)
+        if len(set(texts)) > 1:
+            vectors.setdefault(texts, []).append(j)
+    used = {"self", "i"}
+    params = []
+    for texts, positions in vectors.items():
+        values = [per_instance[k][positions[0]].value for k in range(len(instances))]
+        candidates = [name for name in instances[0].spec_args
+                      if all(type(t.spec_args.get(name)) is type(v) and t.spec_args.get(name) == v
+                             for t, v in zip(instances, values))]
+        ins = [t.channels[0] for t in instances]
+        outs = [t.channels[1] for t in instances]
+        if values == ins and values == outs:
+            candidates.append("channels")
+        candidates += ["in_channels"] * (values == ins) + ["out_channels"] * (values == outs)
+        for j in positions:
+            candidates += per_instance[0][j].hints
+        name = next((c for c in candidates if c.isidentifier() and c not in used), None)
+        if name is None:
+            name = next(f"arg{n}" for n in range(1, 10_000) if f"arg{n}" not in used)
+        used.add(name)
+        for slots in per_instance:
+            for j in positions:
+                slots[j].param = name
+        params.append((name, [slots[positions[0]] for slots in per_instance]))
+    return params
+
+
+def render_class(name: str, template: Template, params: list[tuple[str, list[Slot]]]) -> str:
+    """The class source (with its first instance's constants), parameters hinted by value type."""
+    def hint(values) -> str:
+        kinds = {type(v.value) for v in values}
+        return f": {kinds.pop().__name__}" if len(kinds) == 1 and kinds <= {int, float, bool, str, tuple, list} else ""
+
+    signature = ", ".join(["self", *(f"{p}{hint(v)}" for p, v in params)])
+    in_forward = [p for p, _ in params if any(s.in_forward and s.param == p for line in template.lines()
+                                               for s in slots_of(line))]
+    out = [f"class {name}({template.superclass}):", f'    """{template.doc}"""', "",
+           f"    def __init__({signature}) -> None:", "        super().__init__()"]
+    out += [f"        self.{p} = {p}" for p in in_forward]
+    out += [f"        {render(line)}" for line in template.init]
+    out += ["", f"    def forward{template.signature}:"]
+    out += [f"        {render(line)}" for line in template.forward]
+    for method in template.methods:
+        out += [""] + [f"    {render(line)}" for line in method]
+    return "\n".join(out)

@@ -1,0 +1,550 @@
+"""Spec text from the importer's tree: block definitions with parameters, groups, loops, names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from archdsl.importer.model import ImportFailure, Region, Step, Trace
+from archdsl.importer.structure import Dense, find_dense, fuse_gap, hoist, produced, used
+
+RESERVED = {"import", "def", "block", "network", "let", "input", "output", "for", "in", "if", "elif", "else", "repeat", "group", "branch", "expect", "within", "as", "and", "or", "not", "true", "false", "none", "percent"}
+INDENT = "  "
+
+
+def ident(text: str, prefix: str) -> str:
+    """A valid, non-reserved name from a source name (`0` under prefix `block` -> `block0`)."""
+    text = re.sub(r"\W", "_", text)
+    if not text or text[0].isdigit():
+        text = f"{prefix}{text}"
+    return f"{text}_" if text in RESERVED else text
+
+
+def snake(cls: str) -> str:
+    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", cls.strip("_")).lower()
+    return ident(s or "module", "m")
+
+
+def literal(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("{", "\\{") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(literal(x) for x in v) + "]"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+@dataclass
+class Hole:
+    index: int
+
+
+@dataclass
+class Args:
+    """An argument list; a keyword argument whose text equals its default is left out."""
+
+    items: list  # (keyword or None, Hole | str, default value or None)
+
+
+DEFAULTED = {"conv": lambda args: 1, "maxpool": lambda args: args[0][1], "avgpool": lambda args: args[0][1]}
+
+
+@dataclass
+class Call:
+    definition: Definition
+    holes: list[int]
+
+
+@dataclass
+class Definition:
+    """One `block` definition: the body template and every instance's hole values."""
+
+    name: str
+    inputs: int
+    parts: list
+    hints: list[str]
+    instances: list[list] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)
+    varying: list[int] = field(default_factory=list)
+    text_of: dict[int, str] = field(default_factory=dict)  # hole -> literal or parameter expression
+
+    def analyse(self) -> None:
+        columns = list(zip(*self.instances)) if self.instances and self.instances[0] else []
+        by_vector: dict[tuple, str] = {}
+        for i, col in enumerate(columns):
+            if all(c == col[0] for c in col):
+                self.text_of[i] = literal(col[0])
+                continue
+            self.varying.append(i)
+            if col in by_vector:
+                self.text_of[i] = by_vector[col]
+                continue
+            multiple = self._multiple(col, by_vector)
+            if multiple:
+                self.text_of[i] = multiple
+                continue
+            hint = {"out": "c"}.get(self.hints[i], self.hints[i])
+            name, n = hint, 2
+            while name in self.params or name in RESERVED:
+                name, n = f"{hint}{n}", n + 1
+            self.params.append(name)
+            by_vector[col] = name
+            self.text_of[i] = name
+        self.param_holes = {}
+        for i in self.varying:
+            col = columns[i]
+            if by_vector.get(col) == self.text_of[i] and self.text_of[i] not in self.param_holes:
+                self.param_holes[self.text_of[i]] = i
+
+    @staticmethod
+    def _multiple(col, by_vector) -> str | None:
+        if not all(isinstance(c, int) and not isinstance(c, bool) for c in col):
+            return None
+        for base, name in by_vector.items():
+            if all(isinstance(b, int) and b for b in base):
+                k = col[0] // base[0]
+                if k > 1 and all(c == k * b for c, b in zip(col, base)):
+                    return f"{k} * {name}"
+        return None
+
+    def call_args(self, hole_text) -> str:
+        """The arguments of a call, given the text of each of this definition's holes at the call site."""
+        return ", ".join(hole_text(self.param_holes[p]) for p in self.params)
+
+
+class Emitter:
+    def __init__(self, trace: Trace, network: str):
+        self.trace, self.network = trace, network
+        self.defs: dict[tuple, Definition] = {}
+        self.names: set[str] = set()
+        self.consumers: dict[int, int] = {}
+        self.count_uses(trace.root)
+        self.class_names = {snake(r.cls) for r in _walk(trace.root) if isinstance(r, Region)}
+        for v in trace.outputs:
+            self.consumers[v] = self.consumers.get(v, 0) + 1
+
+    def count_uses(self, region) -> None:
+        for item in region.items:
+            if isinstance(item, Step):
+                for v in item.inputs:
+                    self.consumers[v] = self.consumers.get(v, 0) + 1
+            elif isinstance(item, Dense):
+                self.consumers[item.input] = self.consumers.get(item.input, 0) + 1
+            else:
+                self.count_uses(item)
+
+    # --- bodies -------------------------------------------------------------------------------------
+    def body(self, region: Region, inputs: list[int], outputs: list[int], top: bool):
+        """Lines of a body as parts (str | Hole | Call), and the hole values and hints."""
+        out = _Body(self, inputs, outputs, top)
+        out.run(region.items, 1)
+        return out
+
+    def definition(self, region: Region) -> tuple[Definition, list, list[str]]:
+        ins = used(region)
+        outs = [v for v in produced(region) if self._used_outside(v, region)]
+        body = self.body(region, ins, outs, False)
+        header = f"input {', '.join(body.names[v] for v in ins)}"
+        parts = [INDENT + header + "\n"] + body.parts
+        key = (region.cls, len(ins), tuple(_key(p) for p in parts))
+        d = self.defs.get(key)
+        if d is None:
+            base = snake(region.cls)
+            if base in _op_names():
+                base += "_block"
+            name, n = base, 2
+            while name in self.names:
+                name, n = f"{base}_{n}", n + 1
+            self.names.add(name)
+            d = self.defs[key] = Definition(name, len(ins), parts, body.hints)
+        d.instances.append(body.values)
+        return d, body.values, body.hints
+
+    def _used_outside(self, v: int, region: Region) -> bool:
+        inside = 0
+        for item in _walk(region):
+            if isinstance(item, Step):
+                inside += item.inputs.count(v)
+            elif isinstance(item, Dense):
+                inside += item.input == v
+        return self.consumers.get(v, 0) > inside
+
+    # --- text ---------------------------------------------------------------------------------------
+    def run(self) -> str:
+        fuse_gap(self.trace.root, self.trace.outputs)
+        hoist(self.trace.root)
+        find_dense(self.trace.root)
+        t = self.trace
+        body = self.body(t.root, [i for i, _, _ in t.inputs], t.outputs, True)
+        for d in self.defs.values():
+            d.analyse()
+        lines = [f"# Imported by `archdsl import` from {t.source}.",
+                 "# Blocks are the source's module classes; layer names follow its attribute names."]
+        lines += [f"# {n}" for n in t.notes]
+        lines.append("")
+        self._rename()
+        for d in self._ordered_defs():
+            params = ", ".join(d.params)
+            text = self.render(d.parts, lambda i, d=d: d.text_of[i])
+            lines.append(f"block {d.name}({params}) {{")
+            lines += wrap(fold_loops(text.rstrip("\n").split("\n")))
+            lines += ["}", ""]
+        ins = ", ".join(f"{body.names[i]}: {literal(shape)}" for i, _, shape in t.inputs)
+        lines.append(f"network {self.network}() {{")
+        lines.append(f"{INDENT}input {ins}")
+        text = self.render(body.parts, lambda i: literal(body.values[i]))
+        lines += wrap(fold_loops(text.rstrip("\n").split("\n")))
+        lines.append(f"{INDENT}expect params == {t.params:_}")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def _rename(self) -> None:
+        """Per class, the definition used most keeps the plain name; the others say what they add."""
+        by_base: dict[str, list[Definition]] = {}
+        for d in self.defs.values():
+            by_base.setdefault(re.sub(r"_\d+$", "", d.name), []).append(d)
+        for base, defs in by_base.items():
+            if len(defs) < 2:
+                continue
+            defs.sort(key=lambda d: -len(d.instances))
+            main_groups = set(GROUP.findall("".join(p for p in defs[0].parts if isinstance(p, str))))
+            used_names = {base}
+            defs[0].name = base
+            for n, d in enumerate(defs[1:], 2):
+                extra = [g for g in GROUP.findall("".join(p for p in d.parts if isinstance(p, str)))
+                         if g not in main_groups]
+                name = f"{base}_{extra[0]}" if extra else f"{base}_{n}"
+                while name in used_names:
+                    name += "_"
+                used_names.add(name)
+                d.name = name
+
+    def _ordered_defs(self) -> list[Definition]:
+        order: list[Definition] = []
+
+        def visit(d: Definition) -> None:
+            if d in order:
+                return
+            for p in d.parts:
+                if isinstance(p, Call):
+                    visit(p.definition)
+            order.append(d)
+
+        for d in self.defs.values():
+            visit(d)
+        return order
+
+    def render(self, parts, hole_text) -> str:
+        out = []
+        for p in parts:
+            if isinstance(p, str):
+                out.append(p)
+            elif isinstance(p, Hole):
+                out.append(hole_text(p.index))
+            elif isinstance(p, Args):
+                texts = []
+                for kw, v, default in p.items:
+                    t = hole_text(v.index) if isinstance(v, Hole) else v
+                    if default is not None and t == literal(default):
+                        continue
+                    texts.append(f"{kw} = {t}" if kw else t)
+                out.append(f"({', '.join(texts)})" if texts else "")
+            else:
+                d = p.definition
+                out.append(f"{d.name}({d.call_args(lambda i, p=p: hole_text(p.holes[i]))})")
+        return "".join(out)
+
+
+def _key(p):
+    if isinstance(p, str):
+        return p
+    if isinstance(p, Hole):
+        return p.index
+    if isinstance(p, Args):
+        return tuple((kw, _key(v), default) for kw, v, default in p.items)
+    return id(p.definition), tuple(p.holes)
+
+
+def _walk(region):
+    for item in region.items:
+        yield item
+        if isinstance(item, Region):
+            yield from _walk(item)
+        elif isinstance(item, Dense):
+            for layer in item.layers:
+                yield from _walk(layer)
+
+
+_OPS: set[str] = set()
+
+
+def _op_names() -> set[str]:
+    if not _OPS:
+        from archdsl.ops import OPS
+
+        _OPS.update(OPS)
+        _OPS.update({"residual", "dense", "concat", "sum", "branch", "highway", "groups", "clique", "reuse"})
+    return _OPS
+
+
+class _Body:
+    """Writes one body: chains joined by `->`, names only for tensors used elsewhere than the next step."""
+
+    def __init__(self, emitter: Emitter, inputs: list[int], outputs: list[int], top: bool):
+        self.e, self.top = emitter, top
+        self.parts: list = []
+        self.values: list = []
+        self.hints: list[str] = []
+        self.names: dict[int, str] = {}
+        self.scopes: list[set[str]] = [set()]
+        self.owners: dict[str, str] = {}
+        self.outputs = outputs
+        taken = set()
+        for n, v in enumerate(inputs):
+            name = "x" if n == 0 else f"x{n + 1}"
+            if top:
+                name = ident(next(nm for i, nm, _ in emitter.trace.inputs if i == v), "x")
+            self.names[v] = name
+            taken.add(name)
+        self.taken = taken
+        self.flow = inputs[0] if inputs else None
+        self.line: list | None = None  # parts of the open chain line
+        self.line_end: int | None = None
+
+    def hole(self, value, hint: str):
+        self.values.append(value)
+        self.hints.append(hint)
+        return Hole(len(self.values) - 1)
+
+    def run(self, items: list, depth: int) -> None:
+        flat = list(self._events(items, depth))
+        self.count: dict[int, int] = {}
+        for kind, item, _ in flat:
+            if kind == "step":
+                for v in _inputs(item):
+                    self.count[v] = self.count.get(v, 0) + 1
+        for v in self.outputs:
+            self.count[v] = self.count.get(v, 0) + 1
+        for n, (kind, item, d) in enumerate(flat):
+            if kind == "open":
+                self._close()
+                self.scopes[-1].add(item)
+                self.scopes.append(set())
+                self.parts.append(f"{INDENT * d}group {literal(item)} {{\n")
+            elif kind == "close":
+                self._close()
+                self.scopes.pop()
+                self.parts.append(f"{INDENT * d}}}\n")
+            else:
+                nxt = next((e for e in flat[n + 1:] if e[0] == "step"), None)
+                self._step(item, d, nxt[1] if nxt else None)
+        self._close()
+
+    def _events(self, items, depth):
+        for item in items:
+            if isinstance(item, Region) and len(item.items) == 1 and isinstance(item.items[0], Dense):
+                item.items[0].label = item.label  # a module that is only DenseNet wiring: `dense(n) as label`
+                yield "step", item.items[0], depth
+            elif isinstance(item, Region) and (item.kind == "group" or self._several_outputs(item)):
+                label = ident(item.label, "group")
+                yield "open", label, depth
+                yield from self._events(item.items, depth + 1)
+                yield "close", label, depth
+            else:
+                yield "step", item, depth
+
+    def _several_outputs(self, region: Region) -> bool:
+        outs = [v for v in produced(region) if self.e._used_outside(v, region)]
+        return len(outs) > 1
+
+    def _label(self, text: str | None, prefix: str) -> str | None:
+        if not text:
+            return None
+        base = ident(text, prefix)
+        name, n = base, 2
+        while name in self.scopes[-1]:
+            name, n = f"{base}_{n}", n + 1
+        self.scopes[-1].add(name)
+        return name
+
+    def _step(self, item, depth: int, nxt) -> None:
+        ins = used(item) if not isinstance(item, Step) else item.inputs
+        out = _output(item)
+        text = self._text(item)
+        atomic = not isinstance(item, Step)  # a block or dense instance: a line of its own (loops fold lines)
+        if atomic:
+            self._close()
+        chained = (self.line is not None and ins == [self.line_end] and self.flow == self.line_end)
+        if chained:
+            self.line += [" -> "] + text
+        else:
+            self._close()
+            if ins == [self.flow] and self.flow is not None and self.parts_have_flow():
+                start = []
+            elif len(ins) == 1:
+                start = [f"{self.names[ins[0]]} -> "]
+            else:
+                start = ["[" + ", ".join(self.names[v] for v in ins) + "] -> "]
+            self.line = [INDENT * depth, None] + start + text
+        self.line_end = out
+        self.flow = out
+        needs_name = self.count.get(out, 0) > (1 if (nxt is not None and _inputs(nxt) == [out]) else 0)
+        if out in self.outputs and nxt is None and self.count.get(out, 0) == 1:
+            needs_name = False
+        if needs_name:
+            name = self._tensor_name(item)
+            self.names[out] = name
+            self.line[1] = f"{name} = "
+            self._close()
+        if atomic:
+            self._close()
+
+    def parts_have_flow(self) -> bool:
+        return True
+
+    def _tensor_name(self, item) -> str:
+        base = "t"
+        if isinstance(item, Step) and item.label or isinstance(item, Region):
+            base = ident(item.label, "t")
+        if base in _op_names() or base in self.e.class_names:
+            base += "_out"  # a tensor may not hide an op or a block
+        name, n = base, 2
+        while name in self.taken:
+            name, n = f"{base}_{n}", n + 1
+        self.taken.add(name)
+        return name
+
+    def _close(self) -> None:
+        if self.line:
+            self.parts += [p for p in self.line if p is not None] + ["\n"]
+        self.line = None
+        self.line_end = None
+
+    def _text(self, item) -> list:
+        if isinstance(item, Step):
+            return self._step_text(item)
+        if isinstance(item, Dense):
+            first = item.layers[0]
+            d, values, hints = self.e.definition(first)
+            for layer in item.layers[1:]:
+                d2, v2, _ = self.e.definition(layer)
+                if d2 is not d or v2 != values:
+                    raise ImportFailure(layer.path, "dense layers of one block differ; not expressible as dense(n)")
+            label = self._label(item.label, "dense")
+            n = self.hole(len(item.layers), "layers")
+            holes = [self.hole(v, h).index for v, h in zip(values, hints)]
+            return ["dense(", n, ")" + (f" as {label}" if label else "") + " { ", Call(d, holes), " }"]
+        if item.path in self.owners:
+            return [f"reuse({self.owners[item.path]})"]
+        d, values, hints = self.e.definition(item)
+        holes = [self.hole(v, h).index for v, h in zip(values, hints)]
+        label = self._label(item.label, "block")
+        self.owners[item.path] = label
+        return [Call(d, holes), f" as {label}"]
+
+    def _step_text(self, step: Step) -> list:
+        if step.owner and step.owner in self.owners:
+            return [f"reuse({self.owners[step.owner]})"]
+        if step.owner and step.owner in _seen_owners(self.e):
+            raise ImportFailure(step.where, f"op '{step.op}': its weights are shared with a layer outside this "
+                                            "block, which a spec cannot express",
+                                help="share whole blocks, or apply the layer twice within one module")
+        parts: list = [step.op]
+        args = list(step.args)
+        if step.op in DEFAULTED and not any(kw == "stride" for kw, _ in args):
+            args.insert(2 if step.op == "conv" else 1, ("stride", DEFAULTED[step.op](args)))
+        if args:
+            items = []
+            for n, (kw, v) in enumerate(args):
+                if isinstance(v, (bool, str)):
+                    items.append((kw, literal(v), None))
+                else:
+                    hint = kw or ("out" if n == 0 and step.op in ("conv", "fc") else "kernel" if n == 1 else "size")
+                    items.append((kw, self.hole(v, hint), DEFAULTED[step.op](args) if kw == "stride" and step.op in DEFAULTED else None))
+            parts.append(Args(items))
+        label = self._label(step.label, step.op) if step.label else None
+        if step.owner:
+            self.owners[step.owner] = label
+            _seen_owners(self.e).add(step.owner)
+        if label:
+            parts.append(f" as {label}")
+        return parts
+
+
+def _seen_owners(e: Emitter) -> set:
+    if not hasattr(e, "_owners"):
+        e._owners = set()
+    return e._owners
+
+
+def _inputs(item) -> list[int]:
+    return item.inputs if isinstance(item, Step) else used(item)
+
+
+def _output(item) -> int:
+    if isinstance(item, (Step, Dense)):
+        return item.id
+    return _output(item.items[-1])
+
+
+GROUP = re.compile(r'group "(\w+)"')
+WIDTH = 100
+
+
+def wrap(lines: list[str]) -> list[str]:
+    """Long chains go on over lines that start with `->`."""
+    out = []
+    for line in lines:
+        if len(line) <= WIDTH or " -> " not in line:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        pieces = line.strip().split(" -> ")
+        current = indent + pieces[0]
+        for piece in pieces[1:]:
+            if len(current) + 4 + len(piece) > WIDTH:
+                out.append(current)
+                current = indent + "  -> " + piece
+            else:
+                current += " -> " + piece
+        out.append(current)
+    return out
+
+
+LOOP_LINE = re.compile(r"^(\s*)(\w+ = )?(.*) as ([A-Za-z_]*?)(\d+)$")
+
+
+def fold_loops(lines: list[str]) -> list[str]:
+    """Runs of lines equal but for a label counter (`... as block1`, `... as block2`) become a `for` loop."""
+    out, i = [], 0
+    while i < len(lines):
+        m = LOOP_LINE.match(lines[i])
+        j = i + 1
+        if m and not m.group(2) and "reuse(" not in m.group(3):
+            start = int(m.group(5))
+            while j < len(lines):
+                m2 = LOOP_LINE.match(lines[j])
+                if not (m2 and m2.group(1) == m.group(1) and m2.group(3) == m.group(3)
+                        and m2.group(4) == m.group(4) and int(m2.group(5)) == start + (j - i)
+                        and not m2.group(5).startswith("0")):
+                    break
+                j += 1
+                if m2.group(2):
+                    break
+        if m and j - i >= 2:
+            last = LOOP_LINE.match(lines[j - 1])
+            assign = last.group(2) or ""
+            ind = m.group(1)
+            bounds = f"{start}, {start + j - i}" if start else f"{j - i}"
+            out.append(f'{ind}for i in range({bounds}) {{ {assign}{m.group(3)} as '
+                       f'"{m.group(4)}{{i}}" }}')
+            i = j
+        else:
+            out.append(lines[i])
+            i += 1
+    return out

@@ -1,0 +1,53 @@
+"""The importer's intermediate form: a tree of module invocations whose leaves are spec steps.
+
+Both front ends (torch.fx tracing, ONNX reading) produce it; structure.py folds it and emit.py writes
+it as spec text. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class ImportFailure(Exception):
+    """A model that cannot be expressed as a spec: where (module path) and what (the op)."""
+
+    def __init__(self, where: str, what: str, help: str | None = None):
+        self.where, self.what, self.help = where, what, help
+        super().__init__(f"{where or '<root>'}: {what}")
+
+
+@dataclass
+class Step:
+    """One op of the spec: `op(args)` on the tensors `inputs` (value ids), producing value `id`."""
+
+    id: int
+    op: str
+    args: list[tuple[str | None, object]]  # (keyword or None for positional, value)
+    inputs: list[int]
+    label: str | None = None  # the source's name for it (a module attribute), if any
+    owner: str | None = None  # the weights' owner (module path) for layers with weights; reuse detection
+    where: str = ""
+
+
+@dataclass
+class Region:
+    """One call of a non-leaf module: its class, the attribute name, and what ran inside it, in order."""
+
+    label: str
+    cls: str
+    kind: str  # "block" (a module class of its own), "group" (nn.Sequential and the like) or "root"
+    items: list = field(default_factory=list)  # Step | Region
+    path: str = ""
+
+
+@dataclass
+class Trace:
+    """A whole model: inputs (value id, name, shape), the tree, and the output value ids."""
+
+    inputs: list[tuple[int, str, list[int]]]
+    root: Region
+    outputs: list[int]
+    source: str
+    params: int
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,384 @@
+"""PyTorch front end: trace a module with torch.fx (module calls kept as a tree) into a Trace."""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.fx
+import torch.nn.functional as F
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from archdsl.importer.model import ImportFailure, Region, Step, Trace
+
+
+def _pair(v):
+    """An int for a square kernel/stride/pad, else a list."""
+    if isinstance(v, (tuple, list)):
+        return v[0] if all(x == v[0] for x in v) else list(v)
+    return v
+
+
+def _conv(m: nn.Conv2d, where: str) -> tuple[str, list]:
+    if m.padding_mode != "zeros":
+        raise ImportFailure(where, f"op 'Conv with padding_mode={m.padding_mode!r}' has no archdsl equivalent")
+    if isinstance(m.padding, str):
+        raise ImportFailure(where, f"op 'Conv with padding={m.padding!r}' has no archdsl equivalent",
+                            help="give the padding as numbers")
+    k, s, p, d = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding), _pair(m.dilation)
+    args = [(None, m.out_channels), (None, k)]
+    if s != 1:
+        args.append(("stride", s))
+    half = [dd * (kk - 1) // 2 for kk, dd in zip(m.kernel_size, m.dilation)]
+    if list(m.padding) != half:
+        args.append(("pad", p))
+    if d != 1:
+        args.append(("dilation", d))
+    if m.groups != 1:
+        args.append(("groups", m.groups))
+    if m.bias is None:
+        args.append(("bias", False))
+    return "conv", args
+
+
+def _pool(name: str, m, where: str) -> tuple[str, list]:
+    k = _pair(m.kernel_size)
+    s = _pair(m.stride) if m.stride is not None else k
+    args = [(None, k)]
+    if s != k:
+        args.append(("stride", s))
+    if _pair(m.padding) != 0:
+        args.append(("pad", _pair(m.padding)))
+    if getattr(m, "dilation", 1) not in (1, (1, 1)):
+        raise ImportFailure(where, "op 'MaxPool with dilation' has no archdsl equivalent")
+    if m.ceil_mode:
+        args.append(("ceil", True))
+    if name == "avgpool" and not m.count_include_pad:
+        args.append(("count_pad", False))
+    if name == "avgpool" and m.divisor_override is not None:
+        raise ImportFailure(where, "op 'AvgPool with divisor_override' has no archdsl equivalent")
+    return name, args
+
+
+def _bn(m, where: str) -> tuple[str, list]:
+    args = []
+    if m.eps != 1e-5:
+        args.append(("eps", m.eps))
+    if m.momentum != 0.1:
+        args.append(("momentum", m.momentum))
+    if not m.affine:
+        args.append(("affine", False))
+    if not m.track_running_stats:
+        raise ImportFailure(where, "op 'BatchNorm without running statistics' has no archdsl equivalent")
+    return "bn", args
+
+
+def _module_step(m: nn.Module, where: str, in_rank: int) -> tuple[str, list]:
+    """The spec op for a leaf module (in_rank: the input's rank without the batch axis)."""
+    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return _conv(m, where)
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+        return _bn(m, where)
+    if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
+        return _pool("maxpool", m, where)
+    if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
+        return _pool("avgpool", m, where)
+    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool3d)):
+        return "adaptive_avgpool", [(None, _pair(m.output_size))]
+    if isinstance(m, (nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool3d)):
+        return "adaptive_maxpool", [(None, _pair(m.output_size))]
+    if isinstance(m, nn.Linear):
+        args = [(None, m.out_features)]
+        if m.bias is None:
+            args.append(("bias", False))
+        if in_rank != 1:
+            args.append(("axis", -1))
+        return "fc", args
+    if isinstance(m, nn.Flatten):
+        if m.start_dim != 1 or m.end_dim != -1:
+            raise ImportFailure(where, f"op 'Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})' has no "
+                                       "archdsl equivalent", help="flatten keeps only the batch axis")
+        return "flatten", []
+    if isinstance(m, nn.Dropout):
+        return "dropout", [] if m.p == 0.5 else [(None, m.p)]
+    if isinstance(m, nn.LeakyReLU):
+        return "leaky_relu", [] if m.negative_slope == 0.01 else [(None, m.negative_slope)]
+    if isinstance(m, nn.GELU):
+        return "gelu", [] if m.approximate == "none" else [("approximate", m.approximate)]
+    if isinstance(m, nn.GroupNorm):
+        return "groupnorm", [(None, m.num_groups)] + ([("eps", m.eps)] if m.eps != 1e-5 else [])
+    if isinstance(m, nn.LocalResponseNorm):
+        return "lrn", [("size", m.size), ("alpha", m.alpha / m.size), ("beta", m.beta), ("k", m.k)]
+    name = type(m).__name__
+    if name in ("ChannelLayerNorm", "LayerNorm2d") or isinstance(m, nn.LayerNorm):
+        if len(m.normalized_shape) != 1:
+            raise ImportFailure(where, "op 'LayerNorm' over several axes has no archdsl equivalent")
+        axis = 0 if name in ("ChannelLayerNorm", "LayerNorm2d") else -1
+        return "layernorm", [("axis", axis)] + ([("eps", m.eps)] if m.eps != 1e-5 else []) + (
+            [] if m.elementwise_affine else [("affine", False)])
+    if name in ("DropPath", "StochasticDepth"):
+        if getattr(m, "mode", "row") != "row":
+            raise ImportFailure(where, "op 'StochasticDepth(mode=\"batch\")' has no archdsl equivalent")
+        return "drop_path", [(None, m.p)]
+    if name == "LayerScale":
+        return "layer_scale", []
+    simple = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Hardswish: "hardswish",
+              nn.Hardsigmoid: "hardsigmoid", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Identity: "identity"}
+    for cls, name in simple.items():
+        if type(m) is cls:
+            return name, []
+    raise ImportFailure(where, f"op '{type(m).__name__}' has no archdsl equivalent",
+                        help="replace the module by ops the language has (docs/language.md, op reference)")
+
+
+LEAF_CLASSES = {"ChannelLayerNorm", "LayerNorm2d", "DropPath", "StochasticDepth", "LayerScale"}  # archdsl's, torchvision's
+RELU = {F.relu, torch.relu, torch.relu_}
+ADD = {operator.add, operator.iadd, torch.add}
+MUL = {operator.mul, operator.imul, torch.mul}
+SIMPLE_FUNCTIONS = {F.relu6: "relu6", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid", torch.tanh: "tanh",
+                    F.silu: "silu", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid"}
+SIMPLE_METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
+
+
+def _fn_name(target) -> str:
+    if isinstance(target, str):
+        return f"Tensor.{target}"
+    mod = getattr(target, "__module__", "") or ""
+    return f"{mod.replace('torch.nn.functional', 'F')}.{getattr(target, '__name__', target)}".lstrip(".")
+
+
+class _Tracer(torch.fx.Tracer):
+    """fx tracer that records every non-leaf module call as a Region, each node in the Region it ran in."""
+
+    def __init__(self, root_region: Region):
+        super().__init__()
+        self.current = root_region
+        self.failed_at: str | None = None
+        self.node_region: dict[str, Region] = {}
+
+    def is_leaf_module(self, m, qualname) -> bool:
+        return type(m).__name__ in LEAF_CLASSES or super().is_leaf_module(m, qualname)
+
+    def call_module(self, m, forward, args, kwargs):
+        path = self.path_of_module(m)
+        if self.is_leaf_module(m, path):
+            return super().call_module(m, forward, args, kwargs)
+        label = path.rsplit(".", 1)[-1]
+        kind = "group" if type(m) in (nn.Sequential,) else "block"
+        region = Region(label, type(m).__name__, kind, path=path)
+        self.current.items.append(region)
+        outer, self.current = self.current, region
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception:
+            if self.failed_at is None:
+                self.failed_at = path
+            raise
+        finally:
+            self.current = outer
+
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+        node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        if kind not in ("placeholder", "output"):
+            self.current.items.append(node)
+        return node
+
+
+def trace_module(module: nn.Module, shapes: list[list[int]], source: str) -> Trace:
+    """Trace `module` on inputs of `shapes` (no batch axis) into the importer's tree."""
+    module = module.eval()
+    root = Region("", type(module).__name__, "root", path="")
+    tracer = _Tracer(root)
+    try:
+        graph = tracer.trace(module)
+    except Exception as exc:  # noqa: BLE001 - fx's own errors name no module; say where it happened
+        where = tracer.failed_at or ""
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "control flow" in text or "iterate" in text or "len(" in text:
+            raise ImportFailure(where, f"data-dependent control flow cannot be written as a spec ({text})",
+                                help="a spec is a fixed graph; make the branch depend on constructor arguments "
+                                     "only") from None
+        raise ImportFailure(where, f"tracing failed: {text}") from None
+    gm = torch.fx.GraphModule(module, graph)
+    examples = [torch.randn(2, *s) for s in shapes]
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != len(shapes):
+        raise ImportFailure("", f"the model takes {len(placeholders)} inputs but {len(shapes)} --input shapes "
+                                "were given")
+    with torch.no_grad():
+        ShapeProp(gm).propagate(*examples)
+    return _Converter(module, gm, root, placeholders, shapes, source).run()
+
+
+class _Converter:
+    """fx nodes -> Steps, in the Region tree the tracer recorded."""
+
+    def __init__(self, module, gm, root, placeholders, shapes, source):
+        self.module, self.gm, self.root = module, gm, root
+        self.placeholders, self.shapes, self.source = placeholders, shapes, source
+        self.ids: dict[str, int] = {}
+        self.alias: dict[str, int] = {}
+        self.next_id = 0
+        self.owners: dict[int, str] = {}
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def value(self, arg, where: str) -> int:
+        if isinstance(arg, torch.fx.Node):
+            if arg.name in self.alias:
+                return self.alias[arg.name]
+            if arg.name in self.ids:
+                return self.ids[arg.name]
+        raise ImportFailure(where, f"op input {arg!r} is not a tensor the spec can name")
+
+    def run(self) -> Trace:
+        inputs = []
+        for i, (node, shape) in enumerate(zip(self.placeholders, self.shapes)):
+            self.ids[node.name] = self.new_id()
+            name = node.name if node.name.isidentifier() and not node.name.startswith("input") else "x"
+            inputs.append((self.ids[node.name], name if i == 0 or name != "x" else f"x{i + 1}", list(shape)))
+        self.convert(self.root, "")
+        out_node = next(n for n in self.gm.graph.nodes if n.op == "output")
+        outs = out_node.args[0]
+        outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+        outputs = [self.value(o, "") for o in outs]
+        params = sum(p.numel() for p in self.module.parameters())
+        return Trace(inputs, self.root, outputs, self.source, params)
+
+    def convert(self, region: Region, where: str) -> None:
+        items = []
+        for item in region.items:
+            if isinstance(item, Region):
+                self.convert(item, item.path)
+                if item.items:
+                    items.append(item)
+            else:
+                step = self.step(item, where)
+                if step is not None:
+                    items.append(step)
+        region.items = items
+
+    def rank(self, node) -> int:
+        meta = node.meta.get("tensor_meta")
+        return len(meta.shape) - 1 if meta is not None and hasattr(meta, "shape") else -1
+
+    def step(self, node: torch.fx.Node, where: str) -> Step | None:
+        if node.op == "get_attr":
+            raise ImportFailure(where, f"a parameter used directly ('{node.target}') has no archdsl equivalent",
+                                help="wrap it in a module the language has (e.g. layer_scale)")
+        if node.op == "call_module":
+            m = self.gm.get_submodule(node.target)
+            path = node.target
+            first = node.args[0] if node.args else None
+            in_rank = self.rank(first) if isinstance(first, torch.fx.Node) else -1
+            op, args = _module_step(m, path, in_rank)
+            has_weights = any(True for _ in m.parameters(recurse=False)) or any(
+                True for _ in m.buffers(recurse=False))
+            ins = [self.value(a, path) for a in node.args if isinstance(a, torch.fx.Node)]
+            if op == "identity":
+                self.alias[node.name] = ins[0]
+                return None
+            step = Step(self.new_id(), op, args, ins, label=path.rsplit(".", 1)[-1],
+                        owner=path if has_weights else None, where=path)
+            self.ids[node.name] = step.id
+            return step
+        target = node.target
+        name = _fn_name(target)
+        fail = ImportFailure(where, f"op '{name}' has no archdsl equivalent",
+                             help="rewrite it with ops the language has (docs/language.md, op reference)")
+        tensors = [a for a in node.args if isinstance(a, torch.fx.Node)]
+        if node.op == "call_method" and target in ("size", "dim") or target is getattr:
+            raise ImportFailure(where, f"op '{name}' (a shape read at run time) has no archdsl equivalent",
+                                help="use flatten, or a fixed reshape")
+        if target in RELU or (node.op == "call_method" and target in ("relu", "relu_")):
+            return self.simple(node, "relu", [], where)
+        if node.op == "call_function" and target in SIMPLE_FUNCTIONS:
+            return self.simple(node, SIMPLE_FUNCTIONS[target], [], where)
+        if node.op == "call_method" and target in SIMPLE_METHODS:
+            return self.simple(node, SIMPLE_METHODS[target], [], where)
+        if target in ADD or target in MUL or (node.op == "call_method" and target in ("add", "add_", "mul")):
+            if len(tensors) != 2 or len(node.args) != 2 or node.kwargs.get("alpha", 1) != 1:
+                raise ImportFailure(where, f"op '{name}' with a constant has no archdsl equivalent")
+            op = "mul" if (target in MUL or target == "mul") else "add"
+            return self.emit(node, op, [], [self.value(t, where) for t in tensors], where)
+        if target in (torch.cat, torch.concat):
+            seq = node.args[0]
+            dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+            rank = self.rank(seq[0]) + 1
+            if dim not in (1, 1 - rank) or rank < 2:
+                raise ImportFailure(where, f"op 'torch.cat' along dim {dim} has no archdsl equivalent",
+                                    help="concat joins channels (dim 1)")
+            vals = [self.value(t, where) for t in seq]
+            if len(vals) == 1:
+                self.alias[node.name] = vals[0]
+                return None
+            return self.emit(node, "concat", [], vals, where)
+        if target is torch.flatten or (node.op == "call_method" and target == "flatten"):
+            start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
+            end = node.args[2] if len(node.args) > 2 else node.kwargs.get("end_dim", -1)
+            if start != 1 or end != -1:
+                raise ImportFailure(where, f"op '{name}' (start_dim={start}, end_dim={end}) has no archdsl "
+                                           "equivalent", help="flatten keeps only the batch axis")
+            return self.emit(node, "flatten", [], [self.value(tensors[0], where)], where)
+        if target is F.adaptive_avg_pool2d:
+            size = _pair(node.args[1] if len(node.args) > 1 else node.kwargs["output_size"])
+            return self.emit(node, "adaptive_avgpool", [(None, size)], [self.value(tensors[0], where)], where)
+        if node.op == "call_method" and target == "permute":
+            order = [int(a) for a in node.args[1:]] if not isinstance(node.args[1], (list, tuple)) else list(node.args[1])
+            if order[0] != 0:
+                raise ImportFailure(where, "op 'Tensor.permute' that moves the batch axis has no archdsl equivalent")
+            return self.emit(node, "permute", [(None, [a - 1 for a in order[1:]])], [self.value(tensors[0], where)],
+                             where)
+        if node.op == "call_method" and target in ("mean", "amax"):
+            dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+            dims = [dims] if isinstance(dims, int) else list(dims or [])
+            rank = self.rank(tensors[0]) + 1
+            if sorted(d % rank for d in dims) != list(range(2, rank)) or node.kwargs.get("keepdim", False):
+                raise ImportFailure(where, f"op '{name}' other than a global pool has no archdsl equivalent")
+            return self.emit(node, "gap" if target == "mean" else "gmp", [], [self.value(tensors[0], where)], where)
+        if target is operator.getitem and isinstance(node.args[1], tuple):
+            return self.getitem(node, tensors[0], node.args[1], where, fail)
+        if target is F.pad or name in ("F.pad", "torch._C._nn.pad"):
+            pad = list(node.args[1] if len(node.args) > 1 else node.kwargs["pad"])
+            rank = self.rank(tensors[0])
+            if len(pad) == 2 * rank and not any(pad[:-1]) and node.kwargs.get("value") in (0, None):
+                channels = node.meta["tensor_meta"].shape[1]
+                return self.emit(node, "pad_channels", [(None, channels)], [self.value(tensors[0], where)], where)
+            raise fail
+        if target is F.gelu:
+            approximate = node.kwargs.get("approximate", "none")
+            return self.simple(node, "gelu", [] if approximate == "none" else [("approximate", approximate)], where)
+        if target is F.dropout:
+            return self.alias_to(node, tensors[0], where)
+        if node.op == "call_method" and target in ("contiguous",):
+            return self.alias_to(node, tensors[0], where)
+        raise fail
+
+    def getitem(self, node, tensor, index: tuple, where: str, fail):
+        """`x[:, :, ::s, ::s]` (subsample) and `x[:, a:b]` (a slice of the channels)."""
+        rank = self.rank(tensor)
+        full = slice(None, None, None)
+        if len(index) == rank + 1 and index[0] == full and index[1] == full and all(
+                isinstance(i, slice) and i.start is None and i.stop is None for i in index[2:]):
+            steps = {i.step or 1 for i in index[2:]}
+            if len(steps) == 1:
+                return self.emit(node, "subsample", [("stride", steps.pop())], [self.value(tensor, where)], where)
+        if len(index) == 2 and index[0] == full and isinstance(index[1], slice) and index[1].step in (None, 1):
+            start, stop = index[1].start or 0, index[1].stop
+            if stop is not None:
+                return self.emit(node, "slice", [(None, start), (None, stop)], [self.value(tensor, where)], where)
+        raise fail
+
+    def alias_to(self, node, arg, where):
+        self.alias[node.name] = self.value(arg, where)
+
+    def simple(self, node, op, args, where):
+        return self.emit(node, op, args, [self.value(node.args[0], where)], where)
+
+    def emit(self, node, op, args, inputs, where) -> Step:
+        step = Step(self.new_id(), op, args, inputs, where=where)
+        self.ids[node.name] = step.id
+        return step

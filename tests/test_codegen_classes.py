@@ -1,0 +1,219 @@
+"""Generated modules are shaped like hand-written ones: a class per block, each scope called by its parent.
+
+PyTorch's tools that work on submodules (forward hooks, feature extraction, activation checkpointing,
+regional compilation; FSDP2 in tests/test_distributed.py) see every block and stage. The per-block
+generator builds the same network as the flat generator it replaced (tests/reference/legacy_codegen.py):
+same state_dict keys, order and seeded values, outputs, gradients and BN statistics.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from archdsl import build, build_ir
+from archdsl.backend import compile_source, load_class
+from archdsl.backend.codegen import class_name, model_class_name
+from tests.reference import legacy_codegen
+from tests.reference.codegen_equivalence import compare
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+RESNET = SPECS / "resnet.arch"
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    return build(RESNET, "resnet50", seed=0).eval()
+
+
+def test_hooks_on_a_stage_and_a_block_fire_with_the_spec_shapes(resnet50):
+    g = build_ir(RESNET, "resnet50")
+    seen = {}
+
+    def record(name):
+        def hook(module, args, output):
+            seen[name] = ([tuple(a.shape) for a in args], tuple(output.shape))
+        return hook
+
+    handles = [resnet50.layer3.register_forward_hook(record("layer3")),
+               resnet50.layer3.block0.register_forward_hook(record("layer3.block0"))]
+    with torch.no_grad():
+        resnet50(torch.randn(1, 3, 224, 224))
+    for handle in handles:
+        handle.remove()
+    assert seen["layer3"] == ([(1, 512, 28, 28)], (1, 1024, 14, 14))
+    assert seen["layer3.block0"] == seen["layer3"]
+    assert (1, *g.nodes["layer3.block0.relu3"]["shape"]) == (1, 1024, 14, 14)  # the IR says the same
+    assert (1, *g.nodes["layer2.block3.relu3"]["shape"]) == (1, 512, 28, 28)
+
+
+def test_feature_extractor_returns_a_stage_output(resnet50):
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    extractor = create_feature_extractor(resnet50, {"layer3": "feat"})
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        features = extractor(x)["feat"]
+        expected = resnet50.layer3(resnet50.layer2(resnet50.layer1(resnet50.maxpool(
+            torch.relu(resnet50.bn1(resnet50.conv1(x)))))))
+    assert features.shape == (2, 1024, 14, 14)
+    torch.testing.assert_close(features, expected)
+
+
+def test_print_shows_the_block_hierarchy(resnet50):
+    text = str(resnet50)
+    assert "(layer3): Sequential(\n    (block0): BottleneckWithShortcut(\n" in text
+    assert "      (shortcut): Shortcut(\n        (conv1): Conv2d(512, 1024, kernel_size=(1, 1), stride=(2, 2)" in text
+    assert "    (block1): Bottleneck(\n      (conv1): Conv2d(1024, 256, kernel_size=(1, 1)" in text
+
+
+def _gradients(model, x):
+    model.zero_grad()
+    model(x).logsumexp(1).mean().backward()
+    return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def test_activation_checkpointing_per_stage_and_per_block_class_gives_the_same_gradients():
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+        apply_activation_checkpointing,
+        checkpoint_wrapper,
+    )
+
+    spec = {"blocks": [1, 2, 2, 1], "bottleneck": True, "size": 32, "classes": 10}
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    expected = _gradients(build(RESNET, "resnet", seed=0, **spec).train(), x)
+    staged = build(RESNET, "resnet", seed=0, **spec).train()
+    staged.layer2 = checkpoint_wrapper(staged.layer2)
+    got = _gradients(staged, x)
+    assert {n.replace("._checkpoint_wrapped_module", "") for n in got} == set(expected)
+    for name, grad in got.items():
+        torch.testing.assert_close(grad, expected[name.replace("._checkpoint_wrapped_module", "")], msg=name)
+    blocks = build(RESNET, "resnet", seed=0, **spec).train()
+    block_class = type(blocks.layer3.block1)
+    apply_activation_checkpointing(blocks, checkpoint_wrapper_fn=checkpoint_wrapper,
+                                   check_fn=lambda m: isinstance(m, block_class))
+    wrapped = [n for n, m in blocks.named_modules() if type(m).__name__ == "CheckpointWrapper"]
+    assert wrapped == ["layer2.block1", "layer3.block1"]
+    for name, grad in _gradients(blocks, x).items():
+        torch.testing.assert_close(grad, expected[name.replace("._checkpoint_wrapped_module", "")], msg=name)
+
+
+def test_regional_compilation_compiles_a_block_class_once_for_all_its_instances():
+    from torch._dynamo.utils import counters
+
+    model = build(RESNET, "resnet", seed=0, blocks=[1, 1, 4, 1], bottleneck=True, size=32, classes=10).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    torch._dynamo.reset()
+    counters.clear()
+    repeated = [m for m in model.layer3 if type(m) is type(model.layer3.block1)]
+    assert len(repeated) == 3
+    for block in repeated:
+        block.compile(backend="eager")
+    with torch.no_grad():
+        got = model(x)
+    assert counters["stats"]["unique_graphs"] == 1  # compiled once, reused by the other two blocks
+    torch.testing.assert_close(got, expected)
+    torch._dynamo.reset()
+
+
+def _classes(source: str) -> list[str]:
+    return re.findall(r"^class (\w+)\(", source, re.MULTILINE)
+
+
+@pytest.mark.parametrize("file, network, limit", [("resnet.arch", "resnet152", 250),
+                                                  ("densenet.arch", "densenet121", 250)])
+def test_generated_files_are_short_with_each_block_class_written_once(file, network, limit):
+    source = compile_source(build_ir(SPECS / file, network))
+    assert len(source.splitlines()) <= limit
+    classes = _classes(source)
+    assert len(classes) == len(set(classes))
+    bodies = [block.split("\n", 1)[1] for block in re.split(r"^class ", source, flags=re.MULTILINE)[1:]]
+    assert len(bodies) == len(set(bodies))  # no two classes with the same code
+
+
+def test_resnet152_classes():
+    source = compile_source(build_ir(RESNET, "resnet152"))
+    assert _classes(source) == ["Shortcut", "Bottleneck", "BottleneckWithShortcut", "Resnet152"]
+    assert "    def __init__(self, in_channels: int, c: int, stride: int, out_channels: int) -> None:\n" in source
+    assert ("        self.layer3 = nn.Sequential()\n"
+            '        self.layer3.add_module("block0", BottleneckWithShortcut(512, 256, 2, 1024))\n'
+            "        for i in range(35):\n"
+            '            self.layer3.add_module(f"block{i + 1}", Bottleneck(1024, 256))\n') in source
+
+
+def test_densenet_block_loops_over_its_layers():
+    source = compile_source(build_ir(SPECS / "densenet.arch", "densenet121"))
+    assert (
+        "class DenseBlock(nn.ModuleDict):\n"
+        '    """A `dense` construct."""\n\n'
+        "    def __init__(self, layers: int, in_channels: int) -> None:\n"
+        "        super().__init__()\n"
+        "        for i in range(layers):\n"
+        '            self.add_module(f"layer{i + 1}", DenseBlockLayer(in_channels + 32 * i))\n\n'
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+        "        features = [x]\n"
+        "        for _, layer in self.items():\n"
+        "            features.append(layer(features))\n"
+        "        return torch.cat(features, 1)\n") in source
+    assert "        self.denseblock3 = DenseBlock(24, 256)\n" in source
+
+
+# The same network as the flat generator: a representative set (every construct kind, memory-efficient
+# builds, hoisted forward literals such as option A's zero-padding), small inputs.
+EQUIVALENCE = [
+    ("resnet.arch", "resnet_cifar", {"n": 1}, False),
+    ("resnet.arch", "resnet", {"blocks": [1, 2, 1, 1], "bottleneck": True, "stride_on_3x3": True, "size": 32,
+                               "classes": 10}, False),
+    ("densenet.arch", "densenet_cifar", {"depth": 22, "bc": True, "dropout": 0.2}, False),
+    ("densenet.arch", "densenet_cifar", {"depth": 22, "bc": True, "dropout": 0.2}, True),
+    ("cliquenet.arch", "cliquenet_cifar", {"k": 6, "T": 6, "A": True, "C": True}, False),
+    ("cliquenet.arch", "cliquenet_cifar", {"k": 6, "T": 12, "B": True}, True),
+    ("highway.arch", "highway_cnn", {"widths": [8, 16], "layers": [2, 2]}, False),
+    ("highway.arch", "highway_mlp", {"depth": 4, "width": 12}, False),
+    ("resnext.arch", "resnext", {"blocks": [1, 1, 1, 1], "cardinality": 4, "width": 2, "split": True,
+                                 "classes": 10}, True),
+    ("lenet.arch", "lenet", {}, False),
+]
+
+
+@pytest.mark.parametrize("file, network, params, efficient", EQUIVALENCE,
+                         ids=[f"{n}{'-me' if e else ''}-{i}" for i, (_, n, _, e) in enumerate(EQUIVALENCE)])
+def test_same_network_as_the_flat_generator(file, network, params, efficient):
+    g = build_ir(SPECS / file, network, **params)
+    assert compare(g, memory_efficient=efficient) == []
+
+
+@pytest.mark.parametrize("file, network", [("googlenet.arch", "googlenet_aux"), ("dpn.arch", "dpn68"),
+                                           ("unet.arch", "unet_572"), ("shufflenet.arch", "shufflenet_g3"),
+                                           ("inception_v4.arch", "inception_resnet_v2"), ("fcn.arch", "fcn8s"),
+                                           ("xception.arch", "xception"), ("alexnet.arch", "alexnet")])
+def test_same_parameter_names_order_and_shapes_as_the_flat_generator(file, network):
+    """Large networks on the meta device: no numbers, only the module tree's parameters and buffers."""
+    g = build_ir(SPECS / file, network)
+    with torch.device("meta"):
+        old = load_class(legacy_codegen.generate(g), class_name(g.graph["network"]))()
+        new = load_class(compile_source(g), model_class_name(g))()
+    a, b = old.state_dict(), new.state_dict()
+    assert list(a) == list(b)
+    assert [v.shape for v in a.values()] == [v.shape for v in b.values()]
+    assert isinstance(new, nn.Module)
+
+
+def test_backend_page_examples_run(monkeypatch):
+    """The 'Working with PyTorch's tools' examples of docs/backend.md (the torchrun script excepted)."""
+    page = (SPECS.parent / "docs" / "backend.md").read_text(encoding="utf-8")
+    section = page.split("## Working with PyTorch's tools", 1)[1].split("\n## ", 1)[0]
+    code = [b for b in re.findall(r"```python\n(.*?)```", section, re.DOTALL) if "torchrun" not in b]
+    assert len(code) == 4
+    monkeypatch.chdir(SPECS.parent)
+    namespace: dict = {}
+    torch._dynamo.reset()
+    for block in code:
+        exec(compile(block, "backend.md", "exec"), namespace)  # noqa: S102  (the page's own examples)
+    torch._dynamo.reset()

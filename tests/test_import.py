@@ -1,0 +1,239 @@
+"""`archdsl import`: torchvision models, a hand-written module and an ONNX file become specs that build
+the same function (exact parameter counts, equal eval outputs), concise and readable; what a spec
+cannot express is an error naming the module path and the op. scripts/import_roundtrip.py runs the
+round trip (build -> import -> build) over every torchvision-backed spec."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+import archdsl
+from archdsl.cli import main
+from archdsl.importer import ImportFailure
+from archdsl.importer.verify import check_same
+from archdsl.weights import load_weights
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+
+
+def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Random BN statistics and affine parameters, so that eval-mode BN is not the identity."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return module.eval()
+
+
+def code_lines(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
+def params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def import_file(tmp_path: Path, model: nn.Module, size: int, capsys) -> tuple[str, nn.Module]:
+    """Save `model` whole, import it with the CLI (spec and weights), build the spec with the weights."""
+    source = tmp_path / "model.pt"
+    torch.save(model, source)
+    arch, weights = tmp_path / "model.arch", tmp_path / "model_weights.pt"
+    assert main(["import", str(source), "--input", f"3,{size},{size}", "-o", str(arch), "--weights",
+                 str(weights)]) == 0
+    text = arch.read_text()
+    assert capsys.readouterr().out == f"wrote {arch} ({code_lines(text)} lines)\nwrote {weights}\n"
+    built = archdsl.build(arch).eval()
+    load_weights(built, weights)
+    return text, built
+
+
+def test_resnet50_from_a_whole_module_file(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = randomise(torchvision.models.resnet50(weights=None))
+    text, built = import_file(tmp_path, model, 64, capsys)
+    assert params(built) == params(model) == 25_557_032
+    assert "expect params == 25_557_032" in text
+    assert code_lines(text) <= 80
+    assert check_same(model, built, [[3, 64, 64]]) < 1e-5
+    # named as a person would: torchvision's stages and indices, one block per structure, loops for runs
+    assert 'group "layer3" {\n    bottleneck_downsample(256, 2) as block0\n' \
+           '    for i in range(1, 6) { bottleneck(256) as "block{i}" }\n  }' in text
+    assert "block bottleneck(c) {" in text and "block bottleneck_downsample(c, stride) {" in text
+    assert "conv(4 * c, 1, bias = false) as conv3" in text
+    assert "  gap as avgpool -> fc(1000) as fc\n" in text
+    assert text.startswith(f"# Imported by `archdsl import` from {tmp_path / 'model.pt'}.\n")
+    assert {k for k, _ in built.named_parameters()} >= {"layer3.block5.conv3.weight", "fc.bias"}
+    # render folds the loops like a hand-written spec's
+    dot = tmp_path / "r.dot"
+    assert main(["render", str(tmp_path / "model.arch"), "-o", str(dot), "--detail", "blocks", "--fold"]) == 0
+    assert "<b>bottleneck x5</b>" in dot.read_text()
+
+
+def test_densenet121_from_a_whole_module_file(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = randomise(torchvision.models.densenet121(weights=None))
+    text, built = import_file(tmp_path, model, 64, capsys)
+    assert params(built) == params(model) == 7_978_856
+    assert "expect params == 7_978_856" in text
+    assert code_lines(text) <= 100
+    assert check_same(model, built, [[3, 64, 64]]) < 1e-5
+    assert "    dense(24) as denseblock3 { dense_layer() }\n    transition(512) as transition3\n" in text
+    assert "bn as norm1 -> relu as relu1 -> conv(128, 1, bias = false) as conv1" in text
+
+
+class Unit(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)) + x)
+
+
+class Hand(nn.Module):
+    """A residual add, a concat, a layer applied twice, functional ops and a repeated block."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.shared = nn.Conv2d(16, 16, 3, padding=1)
+        self.units = nn.Sequential(*[Unit(32) for _ in range(3)])
+        self.pool = nn.MaxPool2d(2)
+        self.head = nn.Linear(32 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        a = self.shared(x)
+        b = self.shared(F.relu(a))
+        y = self.units(torch.cat([a, b], 1))
+        y = self.pool(y)
+        return self.head(torch.flatten(y, 1))
+
+
+def test_hand_written_module_with_sharing_and_functional_ops():
+    model = randomise(Hand())
+    text = archdsl.import_module(model, (3, 16, 16))
+    assert text.split("\n", 3)[3] == """\
+block unit() {
+  input x
+  bn_out = conv(32, 3, bias = false) as conv -> bn as bn
+  [bn_out, x] -> add -> relu
+}
+
+network hand() {
+  input x: [3, 16, 16]
+  shared = conv(16, 3) as stem -> relu -> conv(16, 3) as shared
+  shared_2 = relu -> reuse(shared)
+  [shared, shared_2] -> concat
+  group "units" {
+    for i in range(3) { unit() as "block{i}" }
+  }
+  maxpool(2) as pool -> flatten -> fc(10) as head
+  expect params == 51_098
+}
+"""
+    built = archdsl.build(text).eval()
+    assert params(built) == params(model) == 51_098
+    load_weights(built, model)
+    assert check_same(model, built, [[3, 16, 16]]) < 1e-5
+
+
+def test_python_file_source_and_network_name(tmp_path, capsys, monkeypatch):
+    (tmp_path / "mine.py").write_text("import torch.nn as nn\n"
+                                      "def make():\n    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", "mine.py:make", "--input", "1,8,8", "-o", "m.arch", "--network", "tiny"]) == 0
+    text = (tmp_path / "m.arch").read_text()
+    assert "network tiny() {\n  input x: [1, 8, 8]\n  conv(4, 3, pad = 0) as conv0 -> relu as relu1\n" in text
+    assert sum(d["params"] for _, d in archdsl.build_ir(tmp_path / "m.arch").nodes(data=True)) == 40
+
+
+class Gate(nn.Module):
+    def forward(self, x):
+        return x if x.sum() > 0 else -x
+
+
+class Odd(nn.Module):
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.head = nn.Sequential(nn.ReLU(), inner)
+
+    def forward(self, x):
+        return self.head(self.conv(x))
+
+
+def test_what_a_spec_cannot_express_names_the_module_and_the_op():
+    with pytest.raises(ImportFailure) as err:
+        archdsl.import_module(Odd(Gate()), (3, 8, 8))
+    assert err.value.where == "head.1"
+    assert err.value.what.startswith("data-dependent control flow cannot be written as a spec")
+    with pytest.raises(ImportFailure) as err:
+        archdsl.import_module(Odd(nn.PixelShuffle(2)), (3, 8, 8))
+    assert str(err.value) == "head.1: op 'PixelShuffle' has no archdsl equivalent"
+
+
+def test_cli_errors_say_what_to_do(tmp_path, capsys):
+    torch.save({"w": torch.zeros(1)}, tmp_path / "sd.pt")
+    assert main(["import", str(tmp_path / "sd.pt"), "--input", "3,8,8", "-o", str(tmp_path / "x.arch")]) == 2
+    assert f"{tmp_path / 'sd.pt'} holds a dict, not a whole module" in capsys.readouterr().err
+    assert main(["import", "torchvision.models:resnet18", "-o", str(tmp_path / "x.arch")]) == 2
+    assert "a PyTorch model needs the shape of its input" in capsys.readouterr().err
+    torch.save(Odd(nn.PixelShuffle(2)), tmp_path / "odd.pt")
+    assert main(["import", str(tmp_path / "odd.pt"), "--input", "3,8,8", "-o", str(tmp_path / "x.arch")]) == 2
+    assert "at 'head.1': op 'PixelShuffle' has no archdsl equivalent" in capsys.readouterr().err
+    assert not (tmp_path / "x.arch").exists()
+
+
+def test_onnx_resnet18_with_dynamic_batch_equals_onnxruntime(tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = randomise(torchvision.models.resnet18(weights=None))
+    path = tmp_path / "r18.onnx"
+    torch.onnx.export(model, (torch.randn(1, 3, 64, 64),), path, dynamo=True, input_names=["image"],
+                      dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    arch, weights = tmp_path / "r18.arch", tmp_path / "r18_weights.pt"
+    assert main(["import", str(path), "-o", str(arch), "--weights", str(weights), "--network", "r18"]) == 0
+    text = arch.read_text()
+    assert "# The exporter folded batch normalisation into the convolutions (eval mode)" in text
+    assert " bn " not in text and "conv(64, 7, stride = 2) as conv1 -> relu as relu" in text
+    assert "for i in range(2) { basic_block(64) as \"block{i}\" }" in text
+    built = archdsl.build(arch).eval()
+    load_weights(built, weights)
+    x = torch.randn(3, 3, 64, 64)  # another batch size than the export's
+    want = torch.from_numpy(ort.InferenceSession(str(path)).run(None, {"image": x.numpy()})[0])
+    with torch.no_grad():
+        got = built(x)
+    assert ((got - want).abs().max() / want.abs().max()).item() < 1e-5
+    # BN folded: the same parameter count less the BN's, plus the convs' biases
+    assert params(built) == params(model) - sum(m.weight.numel() for m in model.modules()
+                                                if isinstance(m, nn.BatchNorm2d))
+
+
+@pytest.mark.parametrize(("variant", "size"), [("resnet20", 32), ("densenet40_k12", 32)])
+def test_round_trip_of_library_specs(variant, size):
+    path = next(p for p in SPECS.glob("*.arch") if variant in archdsl.load_program(p).variants)
+    first = randomise(archdsl.build(path, variant, seed=0))
+    text = archdsl.import_module(first, (3, size, size), network=variant)
+    second = archdsl.build(text).eval()
+    assert params(second) == params(first)
+    load_weights(second, first)
+    assert check_same(first, second, [[3, size, size]]) < 1e-5
+
+
+def test_front_end_does_not_import_torch():
+    code = "import sys, archdsl, archdsl.cli, archdsl.importer; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

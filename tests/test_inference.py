@@ -1,0 +1,159 @@
+"""Inference builds (archdsl/backend/inference.py): same function as the plain build, BN folded where
+legal, no dropout, eval only. scripts/check_inference.py runs the equality check over every variant."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+import archdsl
+from archdsl import ir
+from archdsl.backend import compile_module
+from archdsl.backend.inference import fold_state_dict, inference_ir, to_inference
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+
+
+def randomise_bn(model: torch.nn.Module, seed: int = 1) -> None:
+    """BN statistics and affine weights far from their initial values, so that folding is really tested."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=generator) * 0.4 - 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) * 1.5 + 0.5)
+                if m.affine:
+                    m.weight.copy_(torch.rand(m.weight.shape, generator=generator) + 0.5)
+                    m.bias.copy_(torch.rand(m.bias.shape, generator=generator) * 0.4 - 0.2)
+
+
+def relative_difference(expected, got) -> float:
+    """max |expected - got| / max |expected| (the worst over the outputs of a multi-output network)."""
+    if isinstance(expected, dict):
+        assert expected.keys() == got.keys()
+        return max(relative_difference(expected[k], got[k]) for k in expected)
+    return ((expected - got).abs().max() / expected.abs().max()).item()
+
+
+def ops(g: ir.Graph) -> list[str]:
+    return [d["op"] for _, d in g.nodes(data=True)]
+
+
+# A fast subset of the variants: BN after conv, dwconv and fc, BN after concat (kept), dropout, drop-path,
+# squeeze-excitation, clique blocks, LeNet-5's own layers, several outputs.
+SUBSET = [
+    ("resnet.arch", "resnet20", {}),
+    ("densenet.arch", "densenet40_k12", {}),
+    ("mobilenet_v2.arch", "mobilenet_v2", {"size": 64, "width": 0.5}),
+    ("efficientnet.arch", "efficientnet_b0", {"size": 64}),
+    ("cliquenet.arch", "cliquenet_k36_t12", {"T": 6, "k": 12}),
+    ("googlenet.arch", "googlenet_torchvision_aux", {"size": 96}),
+    ("lenet.arch", "lenet5", {}),
+    ("vgg.arch", "vgg11", {"size": 32}),
+]
+
+
+@pytest.mark.parametrize("file, network, params", SUBSET, ids=lambda v: v if isinstance(v, str) else "")
+def test_inference_build_computes_the_plain_function(file, network, params):
+    g = archdsl.build_ir(SPECS / file, network, **params)
+    plain = compile_module(g, seed=0).eval()
+    randomise_bn(plain)
+    fast = to_inference(plain)
+    inputs = [torch.randn(2, *g.nodes[n]["shape"]) for n in g.graph["inputs"]]
+    with torch.inference_mode():
+        assert relative_difference(plain(*inputs), fast(*inputs)) < 1e-4
+    h = type(fast).__archdsl_graph__
+    assert "dropout" not in ops(h) and "drop_path" not in ops(h)
+    assert not any(isinstance(m, (torch.nn.Dropout, torch.nn.modules.batchnorm._BatchNorm)) and "folded" in
+                   h.nodes.get(name, {}) for name, m in fast.named_modules())
+    kept = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fast.modules())
+    folded = sum(1 for _, d in h.nodes(data=True) if "folded" in d)
+    before = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in plain.modules())
+    assert kept + folded == before
+
+
+def test_resnet50_folds_every_bn_and_densenet121_keeps_those_after_concatenations():
+    h = inference_ir(archdsl.build_ir(SPECS / "resnet.arch", "resnet50_v15"))
+    assert ops(h).count("bn") == 0
+    assert sum(1 for _, d in h.nodes(data=True) if "folded" in d) == 53  # every conv's BN, shortcuts too
+    assert all(d["args"]["bias"] for _, d in h.nodes(data=True) if d["op"] == "conv")
+    h = inference_ir(archdsl.build_ir(SPECS / "densenet.arch", "densenet121"))
+    # folded: norm0 and each of the 58 dense layers' norm2 (after its 1x1 conv); kept: each dense
+    # layer's norm1 and each transition's BN (after a concatenation or a pool) and norm5
+    assert sum(1 for _, d in h.nodes(data=True) if "folded" in d) == 59
+    assert ops(h).count("bn") == 58 + 3 + 1
+    plain = archdsl.build_ir(SPECS / "densenet.arch", "densenet121")
+    folded_channels = sum(d["shape"][0] for _, d in h.nodes(data=True) if "folded" in d)
+    assert ir.total_params(h) == ir.total_params(plain) - folded_channels  # per channel: gamma, beta -> one bias
+
+
+def test_state_dict_keys_and_folded_values():
+    g = archdsl.build_ir(SPECS / "resnet.arch", "resnet18")
+    plain = compile_module(g, seed=0).eval()
+    randomise_bn(plain)
+    state = plain.state_dict()
+    folded = fold_state_dict(inference_ir(g), state)
+    assert "bn1.weight" not in folded and "bn1.running_var" not in folded and "conv1.bias" in folded
+    convs = [k[:-len(".weight")] for k in state if k.rsplit(".", 2)[-2].startswith("conv")]
+    assert len(convs) == 20
+    assert set(folded) == {k for k in state if not k.rsplit(".", 2)[-2].startswith("bn")} | {c + ".bias" for c in convs}
+    scale = state["bn1.weight"] / torch.sqrt(state["bn1.running_var"] + 1e-5)
+    assert torch.allclose(folded["conv1.weight"], state["conv1.weight"] * scale[:, None, None, None], rtol=1e-6)
+    assert torch.allclose(folded["conv1.bias"], state["bn1.bias"] - state["bn1.running_mean"] * scale, rtol=1e-6)
+
+
+def test_build_inference_same_seed_same_function_and_eval_only():
+    g = archdsl.build_ir(SPECS / "resnet.arch", "resnet20")
+    plain = archdsl.build(SPECS / "resnet.arch", "resnet20", seed=3).eval()
+    fast = archdsl.build(SPECS / "resnet.arch", "resnet20", seed=3, inference=True)
+    assert not fast.training
+    x = torch.randn(4, *g.nodes[g.graph["inputs"][0]]["shape"])
+    with torch.inference_mode():
+        assert relative_difference(plain(x), fast(x)) < 1e-5
+    assert fast.eval() is fast
+    with pytest.raises(RuntimeError, match=r"^Resnet20Inference is an archdsl inference build .*: it runs in eval "
+                                           r"mode only; train the plain build \(without inference=True"):
+        fast.train()
+    assert type(fast).__name__ == "Resnet20Inference"
+
+
+def test_to_inference_after_loading_torchvision_weights():
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18(weights=None).eval()
+    randomise_bn(reference)
+    plain = archdsl.build(SPECS / "resnet.arch", "resnet18")
+    archdsl.load_weights(plain, reference.state_dict())
+    fast = archdsl.to_inference(plain)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        assert relative_difference(reference(x), fast(x)) < 1e-4
+    with pytest.raises(TypeError, match="to_inference needs a plain module built by archdsl.build"):
+        archdsl.to_inference(fast)
+
+
+def test_compile_inference_writes_the_optimised_standalone_file_and_folded_weights(tmp_path):
+    spec = SPECS / "resnet.arch"
+    plain = archdsl.build(spec, "resnet20", seed=0).eval()
+    randomise_bn(plain)
+    torch.save(plain.state_dict(), tmp_path / "ckpt.pt")
+    out = tmp_path / "net.py"
+    done = subprocess.run([sys.executable, "-m", "archdsl", "compile", str(spec), "-n", "resnet20", "--inference",
+                           "--weights", str(tmp_path / "ckpt.pt"), "-o", str(out)],
+                          check=False, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {tmp_path / 'net.pt'}" in done.stdout
+    source = out.read_text()
+    assert "class Resnet20Inference(Resnet20):" in source and "nn.BatchNorm" not in source
+    namespace: dict = {"__name__": "standalone"}
+    exec(compile(source, str(out), "exec"), namespace)  # noqa: S102
+    model = namespace["Resnet20Inference"]()
+    model.load_state_dict(torch.load(tmp_path / "net.pt"))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        assert relative_difference(plain(x), model(x)) < 1e-4
