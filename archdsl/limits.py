@@ -43,7 +43,7 @@ LIMITS: dict[str, Limit] = {limit.name: limit for limit in (
     Limit("edges", 200_000, "connections (IR edges) of one network"),
     Limit("tensor_elements", 64_000_000, "elements of one tensor (one sample)"),
     Limit("activations", 2_000_000_000, "elements of all tensors of one network, summed (one sample)"),
-    Limit("params", 300_000_000, "parameters of one network"),
+    Limit("params", 1_000_000_000, "parameters of one network"),
     Limit("macs", 300_000_000_000, "multiply-accumulates of one forward pass of one sample"),
     Limit("errors", 50, "errors printed per file (the rest are counted)"),
 )}
