@@ -120,6 +120,11 @@ class Elaborator(GraphBuilder):
         except Unknown:
             self._poison(stmt, frame)
 
+    def _failed(self, before: int, frame: Frame) -> bool:
+        """Whether a loop's body failed since `before` errors (or runs on a poisoned stream): a long
+        loop then stops, its first failing iteration reported, instead of failing alike to the end."""
+        return len(self.diagnostics) > before or frame.stream is POISON
+
     def _poison(self, stmt, frame: Frame) -> None:
         """After a failed statement, mark what it would have named so that later uses stay quiet."""
         frame.stream = POISON
@@ -182,8 +187,8 @@ class Elaborator(GraphBuilder):
             for _ in range(count):
                 limits.budget().charge(1, stmt.span)
                 self.run_body(stmt.body, frame)
-                if len(self.diagnostics) > before:
-                    break  # a body that failed once is reported once, not run to the end of a long loop
+                if self._failed(before, frame):
+                    break
         elif kind is ast.Group:
             label = self.label(stmt.label, frame)
             inner = Naming(frame.naming.path + (frame.naming.claim(label, stmt.label.span),))
@@ -250,8 +255,6 @@ class Elaborator(GraphBuilder):
             raise error(f"for needs a list or range, found {format_value(items)}", stmt.iterable.span)
         before = len(self.diagnostics)
         for item in items:
-            if len(self.diagnostics) > before:
-                break  # as for repeat: the first failing iteration is reported
             limits.budget().charge(1, stmt.span)
             if len(stmt.names) == 1:
                 _unpack_value(stmt.names[0], item, frame.env, stmt.iterable.span)
@@ -262,6 +265,8 @@ class Elaborator(GraphBuilder):
                 for target, value in zip(stmt.names, item):
                     _unpack_value(target, value, frame.env, stmt.iterable.span)
             self.run_body(stmt.body, frame)
+            if self._failed(before, frame):
+                break
 
     # ------------------------------------------------------------ chains and steps
 
