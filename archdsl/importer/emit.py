@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from archdsl.importer.model import ImportFailure, Region, Step, Trace
-from archdsl.importer.structure import Dense, find_dense, fuse_gap, hoist, produced, used
+from archdsl.importer.structure import Dense, find_dense, fuse_gap, fuse_shuffle, hoist, produced, used
 
 RESERVED = {"import", "def", "block", "network", "let", "input", "output", "for", "in", "if", "elif", "else", "repeat", "group", "branch", "expect", "within", "as", "and", "or", "not", "true", "false", "none", "percent"}
 INDENT = "  "
@@ -74,7 +74,8 @@ class Definition:
     text_of: dict[int, str] = field(default_factory=dict)  # hole -> literal or parameter expression
 
     def analyse(self) -> None:
-        columns = list(zip(*self.instances)) if self.instances and self.instances[0] else []
+        columns = [tuple(_hashable(v) for v in col) for col in zip(*self.instances)] if (
+            self.instances and self.instances[0]) else []
         by_vector: dict[tuple, str] = {}
         for i, col in enumerate(columns):
             if all(c == col[0] for c in col):
@@ -177,6 +178,7 @@ class Emitter:
     # --- text ---------------------------------------------------------------------------------------
     def run(self) -> str:
         fuse_gap(self.trace.root, self.trace.outputs)
+        fuse_shuffle(self.trace.root, {i: shape for i, _, shape in self.trace.inputs})
         hoist(self.trace.root)
         find_dense(self.trace.root)
         t = self.trace
@@ -199,6 +201,9 @@ class Emitter:
         lines.append(f"{INDENT}input {ins}")
         text = self.render(body.parts, lambda i: literal(body.values[i]))
         lines += wrap(fold_loops(text.rstrip("\n").split("\n")))
+        if len(t.outputs) > 1:
+            names = t.output_names or [f"out{i + 1}" for i in range(len(t.outputs))]
+            lines += [f"{INDENT}output {ident(n, 'out')} = {body.names[v]}" for n, v in zip(names, t.outputs)]
         lines.append(f"{INDENT}expect params == {t.params:_}")
         lines.append("}")
         return "\n".join(lines) + "\n"
@@ -258,6 +263,11 @@ class Emitter:
                 d = p.definition
                 out.append(f"{d.name}({d.call_args(lambda i, p=p: hole_text(p.holes[i]))})")
         return "".join(out)
+
+
+def _hashable(v):
+    """A hole's value as a dictionary key (a non-square kernel is a list)."""
+    return tuple(_hashable(x) for x in v) if isinstance(v, list) else v
 
 
 def _key(p):
@@ -394,7 +404,7 @@ class _Body:
         self.line_end = out
         self.flow = out
         needs_name = self.count.get(out, 0) > (1 if (nxt is not None and _inputs(nxt) == [out]) else 0)
-        if out in self.outputs and nxt is None and self.count.get(out, 0) == 1:
+        if out in self.outputs and nxt is None and self.count.get(out, 0) == 1 and len(self.outputs) == 1:
             needs_name = False
         if needs_name:
             name = self._tensor_name(item)

@@ -28,6 +28,7 @@ class Step:
     label: str | None = None  # the source's name for it (a module attribute), if any
     owner: str | None = None  # the weights' owner (module path) for layers with weights; reuse detection
     where: str = ""
+    shape: list[int] | None = None  # the output's shape without the batch axis, where the front end knows it
 
 
 @dataclass
@@ -51,3 +52,4 @@ class Trace:
     source: str
     params: int
     notes: list[str] = field(default_factory=list)
+    output_names: list[str] | None = None  # the names of several outputs (a dict's keys), if the source gave any

@@ -1,4 +1,4 @@
-"""Structure passes on the importer's tree: concat hoisting and DenseNet connectivity."""
+"""Structure passes on the importer's tree: concat hoisting, DenseNet connectivity, gap and shuffle idioms."""
 
 from __future__ import annotations
 
@@ -123,3 +123,27 @@ def fuse_gap(root: Region, outputs: list[int]) -> None:
     for _, s in steps:
         s.inputs = [rename.get(v, v) for v in s.inputs]
     outputs[:] = [rename.get(v, v) for v in outputs]
+
+
+def fuse_shuffle(root: Region, inputs: dict[int, list[int]]) -> None:
+    """`reshape([g, C/g, ..]) -> permute([1, 0, ..]) -> reshape([C, ..])` is `shuffle(g)` (ShuffleNet's
+    view/transpose/view and archdsl's unflatten/transpose/flatten). `inputs`: the model's input shapes."""
+    steps = list(_steps(root))
+    by_id = {s.id: s for _, s in steps}
+    region_of = {s.id: region for region, s in steps}
+    uses: dict[int, int] = {}
+    for _, s in steps:
+        for v in s.inputs:
+            uses[v] = uses.get(v, 0) + 1
+    for _, s in steps:
+        back = by_id.get(s.inputs[0]) if s.op == "reshape" else None
+        first = by_id.get(back.inputs[0]) if back is not None and back.op == "permute" else None
+        if first is None or first.op != "reshape" or uses[back.id] != 1 or uses[first.id] != 1:
+            continue
+        source = by_id[first.inputs[0]].shape if first.inputs[0] in by_id else inputs.get(first.inputs[0])
+        split, order, out = first.args[0][1], back.args[0][1], s.args[0][1]
+        if (source == out and len(split) == len(out) + 1 and split[0] * split[1] == out[0]
+                and split[2:] == out[1:] and order == [1, 0, *range(2, len(split))]):
+            s.op, s.args, s.inputs = "shuffle", [(None, split[0])], list(first.inputs)
+            region_of[back.id].items.remove(back)
+            region_of[first.id].items.remove(first)

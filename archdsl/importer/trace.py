@@ -8,9 +8,9 @@ import torch
 import torch.fx
 import torch.nn.functional as F
 from torch import nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from archdsl.importer.model import ImportFailure, Region, Step, Trace
+from archdsl.importer.static import BATCH, resolve, static_values
 
 
 def _pair(v):
@@ -201,22 +201,23 @@ def trace_module(module: nn.Module, shapes: list[list[int]], source: str) -> Tra
                                      "only") from None
         raise ImportFailure(where, f"tracing failed: {text}") from None
     gm = torch.fx.GraphModule(module, graph)
-    examples = [torch.randn(2, *s) for s in shapes]
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     if len(placeholders) != len(shapes):
         raise ImportFailure("", f"the model takes {len(placeholders)} inputs but {len(shapes)} --input shapes "
                                 "were given")
-    with torch.no_grad():
-        ShapeProp(gm).propagate(*examples)
-    return _Converter(module, gm, root, placeholders, shapes, source).run()
+    values = static_values(gm, shapes)
+    return _Converter(module, gm, root, placeholders, shapes, source, values).run()
 
 
 class _Converter:
     """fx nodes -> Steps, in the Region tree the tracer recorded."""
 
-    def __init__(self, module, gm, root, placeholders, shapes, source):
+    def __init__(self, module, gm, root, placeholders, shapes, source, values):
         self.module, self.gm, self.root = module, gm, root
         self.placeholders, self.shapes, self.source = placeholders, shapes, source
+        self.values = values  # node name -> a size read at run time, made static (static.py)
+        self.attrs: dict[str, str] = {}  # get_attr node name -> the parameter's path
+        self.chunks: dict[str, list] = {}  # chunk node name -> each piece's slice arguments
         self.ids: dict[str, int] = {}
         self.alias: dict[str, int] = {}
         self.next_id = 0
@@ -232,6 +233,10 @@ class _Converter:
                 return self.alias[arg.name]
             if arg.name in self.ids:
                 return self.ids[arg.name]
+            if arg.name in self.attrs:
+                raise ImportFailure(where, f"a parameter used directly ('{self.attrs[arg.name]}') has no archdsl "
+                                           "equivalent", help="wrap it in a module the language has (e.g. "
+                                                              "layer_scale)")
         raise ImportFailure(where, f"op input {arg!r} is not a tensor the spec can name")
 
     def run(self) -> Trace:
@@ -243,10 +248,11 @@ class _Converter:
         self.convert(self.root, "")
         out_node = next(n for n in self.gm.graph.nodes if n.op == "output")
         outs = out_node.args[0]
-        outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+        names = list(outs) if isinstance(outs, dict) else list(getattr(outs, "_fields", [])) or None
+        outs = list(outs.values()) if isinstance(outs, dict) else list(outs) if isinstance(outs, (tuple, list)) else [outs]
         outputs = [self.value(o, "") for o in outs]
         params = sum(p.numel() for p in self.module.parameters())
-        return Trace(inputs, self.root, outputs, self.source, params)
+        return Trace(inputs, self.root, outputs, self.source, params, output_names=names)
 
     def convert(self, region: Region, where: str) -> None:
         items = []
@@ -266,9 +272,11 @@ class _Converter:
         return len(meta.shape) - 1 if meta is not None and hasattr(meta, "shape") else -1
 
     def step(self, node: torch.fx.Node, where: str) -> Step | None:
+        if node.name in self.values:
+            return None  # a size read at run time: static here (static.py), used by the ops that read it
         if node.op == "get_attr":
-            raise ImportFailure(where, f"a parameter used directly ('{node.target}') has no archdsl equivalent",
-                                help="wrap it in a module the language has (e.g. layer_scale)")
+            self.attrs[node.name] = node.target  # a parameter used directly: only `layer_scale * x` is an op
+            return None
         if node.op == "call_module":
             m = self.gm.get_submodule(node.target)
             path = node.target
@@ -282,7 +290,7 @@ class _Converter:
                 self.alias[node.name] = ins[0]
                 return None
             step = Step(self.new_id(), op, args, ins, label=path.rsplit(".", 1)[-1],
-                        owner=path if has_weights else None, where=path)
+                        owner=path if has_weights else None, where=path, shape=self.shape(node))
             self.ids[node.name] = step.id
             return step
         target = node.target
@@ -290,20 +298,20 @@ class _Converter:
         fail = ImportFailure(where, f"op '{name}' has no archdsl equivalent",
                              help="rewrite it with ops the language has (docs/language.md, op reference)")
         tensors = [a for a in node.args if isinstance(a, torch.fx.Node)]
-        if node.op == "call_method" and target in ("size", "dim") or target is getattr:
-            raise ImportFailure(where, f"op '{name}' (a shape read at run time) has no archdsl equivalent",
-                                help="use flatten, or a fixed reshape")
+        if node.op == "call_method" and target in ("view", "reshape", "unflatten", "transpose") or target in (
+                torch.reshape, torch.transpose, torch.chunk) or node.op == "call_method" and target == "chunk":
+            return self.reshaping(node, tensors[0], where)
+        if name in ("torch._C._nn.avg_pool2d", "F.avg_pool2d", "F.max_pool2d", "F._max_pool2d",
+                    "torch.max_pool2d", "torch.avg_pool2d"):
+            return self.pool(node, "maxpool" if "max" in name else "avgpool", tensors[0], where)
         if target in RELU or (node.op == "call_method" and target in ("relu", "relu_")):
             return self.simple(node, "relu", [], where)
         if node.op == "call_function" and target in SIMPLE_FUNCTIONS:
             return self.simple(node, SIMPLE_FUNCTIONS[target], [], where)
         if node.op == "call_method" and target in SIMPLE_METHODS:
             return self.simple(node, SIMPLE_METHODS[target], [], where)
-        if target in ADD or target in MUL or (node.op == "call_method" and target in ("add", "add_", "mul")):
-            if len(tensors) != 2 or len(node.args) != 2 or node.kwargs.get("alpha", 1) != 1:
-                raise ImportFailure(where, f"op '{name}' with a constant has no archdsl equivalent")
-            op = "mul" if (target in MUL or target == "mul") else "add"
-            return self.emit(node, op, [], [self.value(t, where) for t in tensors], where)
+        if target in ADD or target in MUL or (node.op == "call_method" and target in ("add", "add_", "mul", "mul_")):
+            return self.arithmetic(node, "mul" if target in MUL or target in ("mul", "mul_") else "add", name, where)
         if target in (torch.cat, torch.concat):
             seq = node.args[0]
             dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
@@ -319,14 +327,14 @@ class _Converter:
         if target is torch.flatten or (node.op == "call_method" and target == "flatten"):
             start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
             end = node.args[2] if len(node.args) > 2 else node.kwargs.get("end_dim", -1)
-            if start != 1 or end != -1:
+            if start % (self.rank(tensors[0]) + 1) == 0:
                 raise ImportFailure(where, f"op '{name}' (start_dim={start}, end_dim={end}) has no archdsl "
-                                           "equivalent", help="flatten keeps only the batch axis")
-            return self.emit(node, "flatten", [], [self.value(tensors[0], where)], where)
+                                           "equivalent", help="flatten keeps the batch axis")
+            return self.reshaped(node, tensors[0], where)
         if target is F.adaptive_avg_pool2d:
             size = _pair(node.args[1] if len(node.args) > 1 else node.kwargs["output_size"])
             return self.emit(node, "adaptive_avgpool", [(None, size)], [self.value(tensors[0], where)], where)
-        if node.op == "call_method" and target == "permute":
+        if node.op == "call_method" and target == "permute" or target is torch.permute:
             order = [int(a) for a in node.args[1:]] if not isinstance(node.args[1], (list, tuple)) else list(node.args[1])
             if order[0] != 0:
                 raise ImportFailure(where, "op 'Tensor.permute' that moves the batch axis has no archdsl equivalent")
@@ -339,6 +347,9 @@ class _Converter:
             if sorted(d % rank for d in dims) != list(range(2, rank)) or node.kwargs.get("keepdim", False):
                 raise ImportFailure(where, f"op '{name}' other than a global pool has no archdsl equivalent")
             return self.emit(node, "gap" if target == "mean" else "gmp", [], [self.value(tensors[0], where)], where)
+        if target is operator.getitem and isinstance(node.args[1], int) and tensors[0].name in self.chunks:
+            return self.emit(node, "slice", self.chunks[tensors[0].name][node.args[1]],
+                             [self.value(tensors[0].args[0], where)], where)
         if target is operator.getitem and isinstance(node.args[1], tuple):
             return self.getitem(node, tensors[0], node.args[1], where, fail)
         if target is F.pad or name in ("F.pad", "torch._C._nn.pad"):
@@ -358,9 +369,13 @@ class _Converter:
         raise fail
 
     def getitem(self, node, tensor, index: tuple, where: str, fail):
-        """`x[:, :, ::s, ::s]` (subsample) and `x[:, a:b]` (a slice of the channels)."""
+        """`x[:, :, ::s, ::s]` (subsample), `x[:, a:b]` (a slice of the channels), `w[:, :, None, None]`."""
         rank = self.rank(tensor)
         full = slice(None, None, None)
+        if index[:2] == (full, full) and index[2:] and all(i is None for i in index[2:]) and rank == 1:
+            if all(self._per_channel_mul(u) for u in node.users):
+                return self.alias_to(node, tensor, where)  # mul scales channels by a [C] tensor itself
+            return self.emit(node, "reshape", [(None, self.shape(node))], [self.value(tensor, where)], where)
         if len(index) == rank + 1 and index[0] == full and index[1] == full and all(
                 isinstance(i, slice) and i.start is None and i.stop is None for i in index[2:]):
             steps = {i.step or 1 for i in index[2:]}
@@ -372,6 +387,111 @@ class _Converter:
                 return self.emit(node, "slice", [(None, start), (None, stop)], [self.value(tensor, where)], where)
         raise fail
 
+    def shape(self, node) -> list[int]:
+        """The per-sample shape of a node's tensor (no batch axis)."""
+        return list(node.meta["tensor_meta"].shape[1:])
+
+    def _per_channel_mul(self, node) -> bool:
+        return node.target in MUL or node.op == "call_method" and node.target == "mul"
+
+    def arithmetic(self, node, op: str, name: str, where: str) -> Step | None:
+        """`a + b`, `a * b` (the per-channel factor second), `x * 0.5` (scale), `layer_scale * x`."""
+        args = list(node.args)
+        if len(args) != 2 or node.kwargs.get("alpha", 1) != 1:
+            raise ImportFailure(where, f"op '{name}' with these arguments has no archdsl equivalent")
+        tensors = [a for a in args if isinstance(a, torch.fx.Node) and a.name not in self.values]
+        params = [a for a in tensors if a.name in self.attrs]
+        if op == "mul" and len(tensors) == 1 and isinstance(resolve(args[0 if tensors[0] is args[1] else 1],
+                                                                    self.values), (int, float)):
+            factor = resolve(args[0 if tensors[0] is args[1] else 1], self.values)
+            return self.emit(node, "scale", [(None, float(factor))], [self.value(tensors[0], where)], where)
+        if len(tensors) != 2:
+            raise ImportFailure(where, f"op '{name}' with a constant has no archdsl equivalent")
+        if op == "mul" and len(params) == 1:
+            return self.layer_scale(node, params[0], next(t for t in tensors if t is not params[0]), where)
+        first, second = tensors
+        if op == "mul" and self._broadcasts(first, second):
+            first, second = second, first  # `scale * x`: mul takes the per-channel factor second
+        return self.emit(node, op, [], [self.value(first, where), self.value(second, where)], where)
+
+    def _broadcasts(self, a, b) -> bool:
+        """Whether `a` is per-channel ([C] or [C, 1, ..]) next to a larger `b`."""
+        sa, sb = self.shape(a), self.shape(b)
+        return sa != sb and len(sa) >= 1 and all(d == 1 for d in sa[1:]) and len(sb) > 1 and sa[0] == sb[0]
+
+    def layer_scale(self, node, param, x, where: str) -> Step:
+        """A parameter of torchvision's layer-scale shape [C, 1, ..] times x: the op `layer_scale`."""
+        path = self.attrs[param.name]
+        weight = self.gm.get_parameter(path) if "." in path or hasattr(self.gm, path) else None
+        want = [self.shape(x)[0]] + [1] * (len(self.shape(x)) - 1)
+        if weight is None or list(weight.shape) != want:
+            raise ImportFailure(where, f"a parameter used directly ('{path}') has no archdsl equivalent",
+                                help="only a per-channel scale of shape [C, 1, ...] (layer_scale) is read")
+        step = Step(self.new_id(), "layer_scale", [], [self.value(x, where)], label=path.rsplit(".", 1)[-1],
+                    owner=path, where=where)
+        self.ids[node.name] = step.id
+        return step
+
+    def pool(self, node, op: str, tensor, where: str) -> Step:
+        """F.max_pool2d / F.avg_pool2d with their arguments."""
+        names = ["input", "kernel_size", "stride", "padding"] + (
+            ["dilation", "ceil_mode", "return_indices"] if op == "maxpool" else ["ceil_mode", "count_include_pad",
+                                                                                  "divisor_override"])
+        a = dict(zip(names, node.args)) | dict(node.kwargs)
+        kernel = _pair(a["kernel_size"])
+        stride = _pair(a.get("stride") or a["kernel_size"])
+        args = [(None, kernel)] + ([("stride", stride)] if stride != kernel else [])
+        if _pair(a.get("padding", 0)) != 0:
+            args.append(("pad", _pair(a["padding"])))
+        if a.get("ceil_mode"):
+            args.append(("ceil", True))
+        if op == "avgpool" and a.get("count_include_pad", True) is False:
+            args.append(("count_pad", False))
+        if _pair(a.get("dilation", 1)) != 1 or a.get("return_indices") or a.get("divisor_override"):
+            raise ImportFailure(where, f"op '{op}' with dilation, indices or a divisor has no archdsl equivalent")
+        return self.emit(node, op, args, [self.value(tensor, where)], where)
+
+    def reshaping(self, node, tensor, where: str) -> Step | None:
+        """view/reshape/unflatten (reshape or flatten), transpose (permute), chunk (slices of the channels)."""
+        target = node.target
+        rank = self.rank(tensor)
+        if target in ("chunk", torch.chunk):
+            a = dict(zip(["input", "chunks", "dim"], node.args)) | dict(node.kwargs)
+            if a.get("dim", 0) not in (1, -rank) or rank < 1:
+                raise ImportFailure(where, "op 'chunk' other than along the channels has no archdsl equivalent")
+            sizes = [m.shape[1] for m in node.meta["tensor_meta"]]
+            starts = [sum(sizes[:i]) for i in range(len(sizes))]
+            self.chunks[node.name] = [[(None, s0), (None, s0 + n)] for s0, n in zip(starts, sizes)]
+            return None
+        if target in ("transpose", torch.transpose):
+            a, b = (d % (rank + 1) for d in node.args[1:3])
+            if 0 in (a, b):
+                raise ImportFailure(where, "op 'transpose' that moves the batch axis has no archdsl equivalent")
+            order = list(range(rank))
+            order[a - 1], order[b - 1] = order[b - 1], order[a - 1]
+            return self.emit(node, "permute", [(None, order)], [self.value(tensor, where)], where)
+        sizes = resolve(list(node.args[1:]), self.values)
+        if target == "unflatten":
+            if sizes[0] % (rank + 1) == 0:
+                raise ImportFailure(where, "op 'unflatten' of the batch axis has no archdsl equivalent")
+        else:
+            sizes = list(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)) else sizes
+            rest = sizes[1:]
+            if not (sizes and (sizes[0] is BATCH or sizes[0] == -1 and -1 not in rest)
+                    and all(isinstance(d, int) for d in rest)):
+                raise ImportFailure(where, f"op '{_fn_name(target)}' to {sizes} (not the batch axis first) has no "
+                                           "archdsl equivalent", help="keep the batch axis: x.view(x.size(0), ...)")
+        return self.reshaped(node, tensor, where)
+
+    def reshaped(self, node, tensor, where: str) -> Step | None:
+        """The tensor reshaped to the node's shape: flatten when that is flat, nothing when it is the same."""
+        shape = self.shape(node)
+        if shape == self.shape(tensor):
+            return self.alias_to(node, tensor, where)
+        if len(shape) == 1:
+            return self.emit(node, "flatten", [], [self.value(tensor, where)], where)
+        return self.emit(node, "reshape", [(None, shape)], [self.value(tensor, where)], where)
+
     def alias_to(self, node, arg, where):
         self.alias[node.name] = self.value(arg, where)
 
@@ -379,6 +499,6 @@ class _Converter:
         return self.emit(node, op, args, [self.value(node.args[0], where)], where)
 
     def emit(self, node, op, args, inputs, where) -> Step:
-        step = Step(self.new_id(), op, args, inputs, where=where)
+        step = Step(self.new_id(), op, args, inputs, where=where, shape=self.shape(node))
         self.ids[node.name] = step.id
         return step
