@@ -28,10 +28,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-import check_torchvision as check  # noqa: E402  (the pairs, the builders, randomise_norms)
+import check_torchvision as check  # (the pairs, the builders, randomise_norms)
 
-import archdsl  # noqa: E402
-from archdsl.importer.verify import check_same  # noqa: E402
+import archdsl
+from archdsl.importer.verify import check_same
 
 
 def code_lines(text: str) -> int:
