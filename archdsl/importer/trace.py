@@ -251,8 +251,29 @@ class _Converter:
         names = list(outs) if isinstance(outs, dict) else list(getattr(outs, "_fields", [])) or None
         outs = list(outs.values()) if isinstance(outs, dict) else list(outs) if isinstance(outs, (tuple, list)) else [outs]
         outputs = [self.value(o, "") for o in outs]
-        params = sum(p.numel() for p in self.module.parameters())
-        return Trace(inputs, self.root, outputs, self.source, params, output_names=names)
+        params, notes = self.called_parameters()
+        return Trace(inputs, self.root, outputs, self.source, params, notes, output_names=names)
+
+    def called_parameters(self) -> tuple[int, list[str]]:
+        """The parameters the traced graph uses, and a note naming the modules it never calls (GoogLeNet's
+        auxiliary heads run only in training): the spec leaves those out."""
+        used = {p for n in self.gm.graph.nodes if n.op == "call_module"
+                for p in self.gm.get_submodule(n.target).parameters()}
+        used |= {self.gm.get_parameter(path) for path in self.attrs.values()
+                 if isinstance(self.gm.get_parameter(path), torch.nn.Parameter)}
+        total = sum(p.numel() for p in self.module.parameters())
+        count = sum(p.numel() for p in {id(p): p for p in used}.values())
+        if count == total:
+            return total, []
+        unused, names = set(), []
+        for path, m in self.module.named_modules():
+            own = list(m.parameters())
+            if own and not any(p in used for p in own):
+                if not any(path.startswith(u + ".") for u in unused):
+                    names.append(path)
+                unused.add(path)
+        return count, [f"Not called in eval mode, so left out: {', '.join(names)} ({total - count:,} of the "
+                       f"{total:,} parameters)."]
 
     def convert(self, region: Region, where: str) -> None:
         items = []
