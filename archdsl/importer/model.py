@@ -53,3 +53,18 @@ class Trace:
     params: int
     notes: list[str] = field(default_factory=list)
     output_names: list[str] | None = None  # the names of several outputs (a dict's keys), if the source gave any
+
+
+@dataclass
+class Optional:
+    """An item that some instances of a block class have and others lack (torchvision's `downsample`).
+
+    `present`: this instance has it (else `item` is a stand-in copy of another instance's, never run);
+    absent, the value `input` passes through: `id` (the item's output) is then `input`'s stand-in.
+    """
+
+    item: object  # Region | Step
+    present: bool
+    input: int
+    id: int
+    flag: str  # the block parameter that says whether it is there

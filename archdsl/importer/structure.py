@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archdsl.importer.model import Region, Step
+from archdsl.importer.model import Optional, Region, Step
 
 
 @dataclass
@@ -20,6 +20,8 @@ class Dense:
 def produced(item) -> set[int]:
     if isinstance(item, Step):
         return {item.id}
+    if isinstance(item, Optional):
+        return produced(item.item)
     if isinstance(item, Dense):
         return {item.id}  # its layers' outputs are its own business
     return set().union(*(produced(c) for c in item.items)) if item.items else set()
@@ -30,6 +32,8 @@ def used(item) -> list[int]:
     if isinstance(item, Step):
         return list(item.inputs)
     if isinstance(item, Dense):
+        return [item.input]
+    if isinstance(item, Optional):
         return [item.input]
     made, out = set(), []
     for c in item.items:
@@ -94,7 +98,7 @@ def _dense_at(items: list, i: int):
 
 def _last(region: Region) -> int:
     item = region.items[-1]
-    return item.id if isinstance(item, (Step, Dense)) else _last(item)
+    return item.id if isinstance(item, (Step, Dense, Optional)) else _last(item)
 
 
 def _steps(region: Region):

@@ -272,8 +272,8 @@ class _Converter:
                 if not any(path.startswith(u + ".") for u in unused):
                     names.append(path)
                 unused.add(path)
-        return count, [f"Not called in eval mode, so left out: {', '.join(names)} ({total - count:,} of the "
-                       f"{total:,} parameters)."]
+        note = f"Not called in eval mode, so left out: {', '.join(names)} ({total - count:,} of the {total:,} parameters)."
+        return count, [note]
 
     def convert(self, region: Region, where: str) -> None:
         items = []
