@@ -9,130 +9,11 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
+from archdsl.importer.export import export_graph
+from archdsl.importer.layers import LEAF_CLASSES, module_step, pair
 from archdsl.importer.model import ImportFailure, Region, Step, Trace
 from archdsl.importer.static import BATCH, resolve, static_values
 
-
-def _pair(v):
-    """An int for a square kernel/stride/pad, else a list."""
-    if isinstance(v, (tuple, list)):
-        return v[0] if all(x == v[0] for x in v) else list(v)
-    return v
-
-
-def _conv(m: nn.Conv2d, where: str) -> tuple[str, list]:
-    if m.padding_mode != "zeros":
-        raise ImportFailure(where, f"op 'Conv with padding_mode={m.padding_mode!r}' has no archdsl equivalent")
-    if isinstance(m.padding, str):
-        raise ImportFailure(where, f"op 'Conv with padding={m.padding!r}' has no archdsl equivalent",
-                            help="give the padding as numbers")
-    k, s, p, d = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding), _pair(m.dilation)
-    args = [(None, m.out_channels), (None, k)]
-    if s != 1:
-        args.append(("stride", s))
-    half = [dd * (kk - 1) // 2 for kk, dd in zip(m.kernel_size, m.dilation)]
-    if list(m.padding) != half:
-        args.append(("pad", p))
-    if d != 1:
-        args.append(("dilation", d))
-    if m.groups != 1:
-        args.append(("groups", m.groups))
-    if m.bias is None:
-        args.append(("bias", False))
-    return "conv", args
-
-
-def _pool(name: str, m, where: str) -> tuple[str, list]:
-    k = _pair(m.kernel_size)
-    s = _pair(m.stride) if m.stride is not None else k
-    args = [(None, k)]
-    if s != k:
-        args.append(("stride", s))
-    if _pair(m.padding) != 0:
-        args.append(("pad", _pair(m.padding)))
-    if getattr(m, "dilation", 1) not in (1, (1, 1)):
-        raise ImportFailure(where, "op 'MaxPool with dilation' has no archdsl equivalent")
-    if m.ceil_mode:
-        args.append(("ceil", True))
-    if name == "avgpool" and not m.count_include_pad:
-        args.append(("count_pad", False))
-    if name == "avgpool" and m.divisor_override is not None:
-        raise ImportFailure(where, "op 'AvgPool with divisor_override' has no archdsl equivalent")
-    return name, args
-
-
-def _bn(m, where: str) -> tuple[str, list]:
-    args = []
-    if m.eps != 1e-5:
-        args.append(("eps", m.eps))
-    if m.momentum != 0.1:
-        args.append(("momentum", m.momentum))
-    if not m.affine:
-        args.append(("affine", False))
-    if not m.track_running_stats:
-        raise ImportFailure(where, "op 'BatchNorm without running statistics' has no archdsl equivalent")
-    return "bn", args
-
-
-def _module_step(m: nn.Module, where: str, in_rank: int) -> tuple[str, list]:
-    """The spec op for a leaf module (in_rank: the input's rank without the batch axis)."""
-    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        return _conv(m, where)
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
-        return _bn(m, where)
-    if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
-        return _pool("maxpool", m, where)
-    if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
-        return _pool("avgpool", m, where)
-    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool3d)):
-        return "adaptive_avgpool", [(None, _pair(m.output_size))]
-    if isinstance(m, (nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool3d)):
-        return "adaptive_maxpool", [(None, _pair(m.output_size))]
-    if isinstance(m, nn.Linear):
-        args = [(None, m.out_features)]
-        if m.bias is None:
-            args.append(("bias", False))
-        if in_rank != 1:
-            args.append(("axis", -1))
-        return "fc", args
-    if isinstance(m, nn.Flatten):
-        if m.start_dim != 1 or m.end_dim != -1:
-            raise ImportFailure(where, f"op 'Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})' has no "
-                                       "archdsl equivalent", help="flatten keeps only the batch axis")
-        return "flatten", []
-    if isinstance(m, nn.Dropout):
-        return "dropout", [] if m.p == 0.5 else [(None, m.p)]
-    if isinstance(m, nn.LeakyReLU):
-        return "leaky_relu", [] if m.negative_slope == 0.01 else [(None, m.negative_slope)]
-    if isinstance(m, nn.GELU):
-        return "gelu", [] if m.approximate == "none" else [("approximate", m.approximate)]
-    if isinstance(m, nn.GroupNorm):
-        return "groupnorm", [(None, m.num_groups)] + ([("eps", m.eps)] if m.eps != 1e-5 else [])
-    if isinstance(m, nn.LocalResponseNorm):
-        return "lrn", [("size", m.size), ("alpha", m.alpha / m.size), ("beta", m.beta), ("k", m.k)]
-    name = type(m).__name__
-    if name in ("ChannelLayerNorm", "LayerNorm2d") or isinstance(m, nn.LayerNorm):
-        if len(m.normalized_shape) != 1:
-            raise ImportFailure(where, "op 'LayerNorm' over several axes has no archdsl equivalent")
-        axis = 0 if name in ("ChannelLayerNorm", "LayerNorm2d") else -1
-        return "layernorm", [("axis", axis)] + ([("eps", m.eps)] if m.eps != 1e-5 else []) + (
-            [] if m.elementwise_affine else [("affine", False)])
-    if name in ("DropPath", "StochasticDepth"):
-        if getattr(m, "mode", "row") != "row":
-            raise ImportFailure(where, "op 'StochasticDepth(mode=\"batch\")' has no archdsl equivalent")
-        return "drop_path", [(None, m.p)]
-    if name == "LayerScale":
-        return "layer_scale", []
-    simple = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Hardswish: "hardswish",
-              nn.Hardsigmoid: "hardsigmoid", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Identity: "identity"}
-    for cls, name in simple.items():
-        if type(m) is cls:
-            return name, []
-    raise ImportFailure(where, f"op '{type(m).__name__}' has no archdsl equivalent",
-                        help="replace the module by ops the language has (docs/language.md, op reference)")
-
-
-LEAF_CLASSES = {"ChannelLayerNorm", "LayerNorm2d", "DropPath", "StochasticDepth", "LayerScale"}  # archdsl's, torchvision's
 RELU = {F.relu, torch.relu, torch.relu_}
 ADD = {operator.add, operator.iadd, torch.add}
 MUL = {operator.mul, operator.imul, torch.mul}
@@ -190,23 +71,23 @@ def trace_module(module: nn.Module, shapes: list[list[int]], source: str) -> Tra
     module = module.eval()
     root = Region("", type(module).__name__, "root", path="")
     tracer = _Tracer(root)
+    notes = []
     try:
-        graph = tracer.trace(module)
-    except Exception as exc:  # noqa: BLE001 - fx's own errors name no module; say where it happened
-        where = tracer.failed_at or ""
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "control flow" in text or "iterate" in text or "len(" in text:
-            raise ImportFailure(where, f"data-dependent control flow cannot be written as a spec ({text})",
-                                help="a spec is a fixed graph; make the branch depend on constructor arguments "
-                                     "only") from None
-        raise ImportFailure(where, f"tracing failed: {text}") from None
-    gm = torch.fx.GraphModule(module, graph)
+        gm = torch.fx.GraphModule(module, tracer.trace(module))
+    except Exception as exc:  # noqa: BLE001 - fx's own errors name no module: say where, then try torch.export
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        root = Region("", type(module).__name__, "root", path="")
+        gm = export_graph(module, shapes, root, tracer.failed_at or "")
+        notes.append(f"Traced with torch.export: torch.fx stopped at '{tracer.failed_at or '<root>'}' ({text}).")
+    graph = gm.graph
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     if len(placeholders) != len(shapes):
         raise ImportFailure("", f"the model takes {len(placeholders)} inputs but {len(shapes)} --input shapes "
                                 "were given")
     values = static_values(gm, shapes)
-    return _Converter(module, gm, root, placeholders, shapes, source, values).run()
+    trace = _Converter(module, gm, root, placeholders, shapes, source, values).run()
+    trace.notes[:0] = notes
+    return trace
 
 
 class _Converter:
@@ -303,7 +184,7 @@ class _Converter:
             path = node.target
             first = node.args[0] if node.args else None
             in_rank = self.rank(first) if isinstance(first, torch.fx.Node) else -1
-            op, args = _module_step(m, path, in_rank)
+            op, args = module_step(m, path, in_rank)
             has_weights = any(True for _ in m.parameters(recurse=False)) or any(
                 True for _ in m.buffers(recurse=False))
             ins = [self.value(a, path) for a in node.args if isinstance(a, torch.fx.Node)]
@@ -353,7 +234,7 @@ class _Converter:
                                            "equivalent", help="flatten keeps the batch axis")
             return self.reshaped(node, tensors[0], where)
         if target is F.adaptive_avg_pool2d:
-            size = _pair(node.args[1] if len(node.args) > 1 else node.kwargs["output_size"])
+            size = pair(node.args[1] if len(node.args) > 1 else node.kwargs["output_size"])
             return self.emit(node, "adaptive_avgpool", [(None, size)], [self.value(tensors[0], where)], where)
         if node.op == "call_method" and target == "permute" or target is torch.permute:
             order = [int(a) for a in node.args[1:]] if not isinstance(node.args[1], (list, tuple)) else list(node.args[1])
@@ -459,16 +340,16 @@ class _Converter:
             ["dilation", "ceil_mode", "return_indices"] if op == "maxpool" else ["ceil_mode", "count_include_pad",
                                                                                   "divisor_override"])
         a = dict(zip(names, node.args)) | dict(node.kwargs)
-        kernel = _pair(a["kernel_size"])
-        stride = _pair(a.get("stride") or a["kernel_size"])
+        kernel = pair(a["kernel_size"])
+        stride = pair(a.get("stride") or a["kernel_size"])
         args = [(None, kernel)] + ([("stride", stride)] if stride != kernel else [])
-        if _pair(a.get("padding", 0)) != 0:
-            args.append(("pad", _pair(a["padding"])))
+        if pair(a.get("padding", 0)) != 0:
+            args.append(("pad", pair(a["padding"])))
         if a.get("ceil_mode"):
             args.append(("ceil", True))
         if op == "avgpool" and a.get("count_include_pad", True) is False:
             args.append(("count_pad", False))
-        if _pair(a.get("dilation", 1)) != 1 or a.get("return_indices") or a.get("divisor_override"):
+        if pair(a.get("dilation", 1)) != 1 or a.get("return_indices") or a.get("divisor_override"):
             raise ImportFailure(where, f"op '{op}' with dilation, indices or a divisor has no archdsl equivalent")
         return self.emit(node, op, args, [self.value(tensor, where)], where)
 
