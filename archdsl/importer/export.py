@@ -107,9 +107,7 @@ class _Rebuild:
         if target in PASS:
             self.env[node] = args[0]
         elif target is aten.slice.Tensor:
-            dim, start, stop, step = (list(node.args[1:]) + [0, None, None, 1])[:4]
-            index = (slice(None),) * dim + (slice(start, stop if stop is None or stop < 2 ** 62 else None, step),)
-            self.env[node] = self.place(self.graph.call_function(operator.getitem, (args[0], index)))
+            self.env[node] = self.slice(node, args[0])
         elif target in FUNCTIONS:
             self.env[node] = self.place(self.graph.call_function(FUNCTIONS[target], args, kwargs))
         elif target in METHODS:
@@ -121,6 +119,20 @@ class _Rebuild:
             name = getattr(target, "__name__", str(target))
             raise ImportFailure(where, f"op 'aten.{name}' has no archdsl equivalent",
                                 help="rewrite it with ops the language has (docs/language.md, op reference)")
+
+    def slice(self, node: torch.fx.Node, x) -> torch.fx.Node:
+        """aten.slice on one axis; slices of several axes in a row become one index (`x[:, :, ::2, ::2]`)."""
+        given = list(node.args[1:])
+        dim, start, stop, step = given + [0, None, None, 1][len(given):]
+        one = slice(start or None, stop if stop is None or stop < 2 ** 62 else None, None if step == 1 else step)
+        source = node.args[0]
+        if (isinstance(x, torch.fx.Node) and x.target is operator.getitem and len(source.users) == 1
+                and source.target is aten.slice.Tensor):
+            index = list(x.args[1]) + [slice(None)] * (dim + 1 - len(x.args[1]))
+            index[dim] = one
+            x.args = (x.args[0], tuple(index))
+            return x
+        return self.place(self.graph.call_function(operator.getitem, (x, (slice(None),) * dim + (one,))))
 
     def enter(self, stack: list[tuple[str, str]]) -> None:
         """Close and open Regions so that the open ones are exactly the calls in `stack`."""
