@@ -19,7 +19,9 @@ class Args:
     items: list  # (keyword or None, Hole | str, default value or None)
 
 
-DEFAULTED = {"conv": lambda args: 1, "maxpool": lambda args: args[0][1], "avgpool": lambda args: args[0][1]}
+# (op, keyword) -> its default given the other arguments: written only where an instance differs
+DEFAULTED = {("conv", "stride"): lambda args: 1, ("conv", "groups"): lambda args: 1,
+             ("maxpool", "stride"): lambda args: args[0][1], ("avgpool", "stride"): lambda args: args[0][1]}
 
 
 class Emitter:
@@ -64,7 +66,8 @@ class Emitter:
                 name, n = f"{base}_{n}", n + 1
             self.names.add(name)
             d = self.defs[key] = Definition(name, len(ins), parts, body.hints)
-        d.instances.append(body.values)
+        if not region.stand_in:  # a stand-in's numbers are the caller's to fill in (blocks.py)
+            d.instances.append(body.values)
         return d, body.values, body.hints
 
     def _used_outside(self, v: int, region: Region) -> bool:
@@ -396,8 +399,12 @@ class _Body:
                                 help="share whole blocks, or apply the layer twice within one module")
         parts: list = [step.op]
         args = list(step.args)
-        if step.op in DEFAULTED and not any(kw == "stride" for kw, _ in args):
-            args.insert(2 if step.op == "conv" else 1, ("stride", DEFAULTED[step.op](args)))
+        defaults = {kw: default(args) for (op, kw), default in DEFAULTED.items() if op == step.op}
+        for kw, default in defaults.items():  # always a hole, so instances with and without it agree
+            if not any(k == kw for k, _ in args):
+                at = next((n for n, (k, _) in enumerate(args) if k == "bias"), len(args)) if kw == "groups" else (
+                    2 if step.op == "conv" else 1)
+                args.insert(at, (kw, default))
         if args:
             items = []
             for n, (kw, v) in enumerate(args):
@@ -405,7 +412,7 @@ class _Body:
                     items.append((kw, literal(v), None))
                 else:
                     hint = kw or ("out" if n == 0 and step.op in ("conv", "fc") else "kernel" if n == 1 else "size")
-                    items.append((kw, self.hole(v, hint), DEFAULTED[step.op](args) if kw == "stride" and step.op in DEFAULTED else None))
+                    items.append((kw, self.hole(v, hint), defaults.get(kw)))
             parts.append(Args(items))
         label = self._label(step.label, step.op) if step.label else None
         if step.owner:
@@ -456,7 +463,7 @@ def wrap(lines: list[str]) -> list[str]:
     return out
 
 
-LOOP_LINE = re.compile(r"^(\s*)(\w+ = )?(.*) as ([A-Za-z_]*?)(\d+)$")
+LOOP_LINE = re.compile(r"^(\s*)(\w+ = )?(.*) as ([A-Za-z_]\w*?)(\d+)$")
 
 
 def fold_loops(lines: list[str]) -> list[str]:

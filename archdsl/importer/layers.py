@@ -136,3 +136,11 @@ def is_leaf(m: nn.Module) -> bool:
         return True
     return (m.__module__.startswith("torch.nn") or m.__module__.startswith("torch.ao.nn")) and not isinstance(
         m, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+
+
+def region_kind(m: nn.Module) -> str:
+    """"group" for an nn.Sequential, "sequential" for a subclass without a forward of its own (a block when
+    all its instances have one structure, else a group: optional.py), "block" for any other module class."""
+    if type(m) is nn.Sequential:
+        return "group"
+    return "sequential" if isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward else "block"

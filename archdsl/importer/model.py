@@ -40,6 +40,7 @@ class Region:
     kind: str  # "block" (a module class of its own), "group" (nn.Sequential and the like) or "root"
     items: list = field(default_factory=list)  # Step | Region
     path: str = ""
+    stand_in: bool = False  # a copy standing in for an optional part this instance lacks (optional.py)
 
 
 @dataclass

@@ -17,12 +17,20 @@ from archdsl.importer.structure import Dense, produced, used
 
 
 def find_optional(root: Region, fresh: itertools.count) -> None:
-    """Wrap the item that instances of one class have or lack in an `Optional` (fresh: new value ids)."""
+    """Wrap the item that instances of one class have or lack in an `Optional` (fresh: new value ids).
+    A Sequential subclass of one structure is a block, else a group (RegNet's stages of any length)."""
     by_class: dict[str, list[Region]] = {}
     for region in _regions(root):
-        if region.kind == "block":
+        if region.kind in ("block", "sequential"):
             by_class.setdefault(region.cls, []).append(region)
+    for instances in by_class.values():  # first, so that stand-in copies have the final kinds
+        if instances[0].kind == "sequential":
+            kind = "block" if len({_signature(r) for r in instances}) == 1 else "group"
+            for r in instances:
+                r.kind = kind
     for instances in by_class.values():
+        if instances[0].kind != "block":
+            continue
         shapes = {_signature(r) for r in instances}
         if len(shapes) == 2:
             _fold(instances, fresh)
@@ -96,6 +104,8 @@ def _fit(template: Region, k: int, region: Region, fresh):
 def _stand_in(item, source: int, fresh) -> tuple:
     """A copy of `item` reading `source`, with fresh value ids, no weights and every number a Wild."""
     ghost = copy.deepcopy(item)
+    for region in [ghost, *_regions(ghost)] if isinstance(ghost, Region) else []:
+        region.stand_in = True
     ids: dict[int, int] = {}
     for s in _steps(ghost):
         ids[s.id] = next(fresh)
@@ -143,7 +153,7 @@ def _signature(region: Region) -> tuple:
     def sig(item):
         if isinstance(item, Step):
             args = tuple((kw, v if isinstance(v, (bool, str)) else "#") for kw, v in item.args
-                         if kw != "stride")  # written out for every instance (emit.py's DEFAULTED)
+                         if kw not in ("stride", "groups"))  # written out for every instance (emit.py's DEFAULTED)
             return "step", item.op, args, item.label, tuple(refs.get(v, "?") for v in item.inputs)
         if isinstance(item, Optional):
             return "optional", sig(item.item)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archdsl.importer.export import export_graph
-from archdsl.importer.layers import LEAF_CLASSES, module_step, pair
+from archdsl.importer.layers import LEAF_CLASSES, module_step, pair, region_kind
 from archdsl.importer.model import ImportFailure, Region, Step, Trace
 from archdsl.importer.static import BATCH, resolve, static_values
 
@@ -46,7 +46,7 @@ class _Tracer(torch.fx.Tracer):
         if self.is_leaf_module(m, path):
             return super().call_module(m, forward, args, kwargs)
         label = path.rsplit(".", 1)[-1]
-        kind = "group" if type(m) in (nn.Sequential,) else "block"
+        kind = region_kind(m)
         region = Region(label, type(m).__name__, kind, path=path)
         self.current.items.append(region)
         outer, self.current = self.current, region
