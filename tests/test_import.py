@@ -18,7 +18,7 @@ from torch import nn
 import archdsl
 from archdsl.cli import main
 from archdsl.importer import ImportFailure
-from archdsl.importer.verify import check_same
+from archdsl.importer.verify import check_same, load_source_weights
 from archdsl.weights import load_weights
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
@@ -68,10 +68,25 @@ def test_resnet50_from_a_whole_module_file(tmp_path, capsys):
     assert code_lines(text) <= 80
     assert check_same(model, built, [[3, 64, 64]]) < 1e-5
     # named as a person would: torchvision's stages and indices, one block per structure, loops for runs
-    assert 'group "layer3" {\n    bottleneck_downsample(256, 2) as block0\n' \
+    assert 'group "layer3" {\n    bottleneck(256, stride = 2, downsample = true) as block0\n' \
            '    for i in range(1, 6) { bottleneck(256) as "block{i}" }\n  }' in text
-    assert "block bottleneck(c) {" in text and "block bottleneck_downsample(c, stride) {" in text
-    assert "conv(4 * c, 1, bias = false) as conv3" in text
+    assert 'bottleneck(64, downsample = true) as block0' in text
+    # one definition: the projection is a parameter, not a second block
+    assert text.count("\nblock ") == 1 and """
+block bottleneck(c, stride = 1, downsample = false) {
+  input x
+  bn3 = conv(c, 1, bias = false) as conv1 -> bn as bn1 -> relu as relu
+    -> conv(c, 3, stride = stride, bias = false) as conv2 -> bn as bn2 -> relu as relu_2
+    -> conv(4 * c, 1, bias = false) as conv3 -> bn as bn3
+  shortcut = x
+  if downsample {
+    group "downsample" {
+      shortcut = x -> conv(4 * c, 1, stride = stride, bias = false) as conv0 -> bn as bn1
+    }
+  }
+  [bn3, shortcut] -> add -> relu as relu_3
+}
+""" in text
     assert "  gap as avgpool -> fc(1000) as fc\n" in text
     assert text.startswith(f"# Imported by `archdsl import` from {tmp_path / 'model.pt'}.\n")
     assert {k for k, _ in built.named_parameters()} >= {"layer3.block5.conv3.weight", "fc.bias"}
@@ -184,6 +199,161 @@ def test_what_a_spec_cannot_express_names_the_module_and_the_op():
     with pytest.raises(ImportFailure) as err:
         archdsl.import_module(Odd(nn.PixelShuffle(2)), (3, 8, 8))
     assert str(err.value) == "head.1: op 'PixelShuffle' has no archdsl equivalent"
+
+
+class Cumulative(nn.Module):
+    def forward(self, x):
+        return torch.cumsum(x, 1) if x.shape[1] > 2 else x  # fx stops at the branch, export at the op
+
+
+def test_what_neither_tracer_can_express_names_the_module_and_the_op():
+    with pytest.raises(ImportFailure) as err:
+        archdsl.import_module(Odd(Cumulative()), (3, 8, 8))
+    assert str(err.value) == "head.1: op 'aten.cumsum.default' has no archdsl equivalent"
+
+
+class Adaptive(nn.Module):
+    """Python control flow on a shape: torch.fx cannot trace it, torch.export resolves it per input size."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        y = F.relu(self.bn(self.conv(x)))
+        if x.shape[-1] > 8:
+            y = self.pool(y)
+        return y + x[:, :, ::2, ::2] if x.shape[-1] > 8 else y + x
+
+
+class ShapeBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.body = nn.Sequential(Adaptive(8), Adaptive(8), Adaptive(8))
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.body(self.stem(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def test_torch_export_where_fx_cannot_trace():
+    model = randomise(ShapeBranches())
+    text = archdsl.import_module(model, (3, 32, 32))
+    assert "# Traced with torch.export: torch.fx stopped at 'body.0' (symbolically traced variables cannot be " \
+           "used as inputs to control flow).\n" in text
+    # each call resolved for its own input size: 32 and 16 pool, 8 does not
+    assert text.split("\n\n", 1)[1] == """\
+block adaptive() {
+  input x
+  pool = conv(8, 3, bias = false) as conv -> bn as bn -> relu -> maxpool(2) as pool
+  t = x -> subsample(stride = 2)
+  [pool, t] -> add
+}
+
+block adaptive_2() {
+  input x
+  t = conv(8, 3, bias = false) as conv -> bn as bn -> relu
+  [t, x] -> add
+}
+
+network shape_branches() {
+  input x: [3, 32, 32]
+  conv(8, 3) as stem
+  group "body" {
+    for i in range(2) { adaptive() as "block{i}" }
+    adaptive_2() as block2
+  }
+  gap -> fc(10) as fc
+  expect params == 2_090
+}
+"""
+    built = archdsl.build(text).eval()
+    assert params(built) == params(model)
+    load_weights(built, model)
+    assert check_same(model, built, [[3, 32, 32]]) < 1e-5
+
+
+class Excite(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Conv2d(c, c // 4, 1), nn.Conv2d(c // 4, c, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1))))) * x  # the factor first
+
+
+class Shuffle(nn.Module):
+    """ShuffleNetV2's chunk and channel shuffle (sizes read at run time), squeeze-and-excitation, a layer scale."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.branch = nn.Sequential(nn.Conv2d(c // 2, c // 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU())
+        self.se = Excite(c)
+        self.layer_scale = nn.Parameter(torch.rand(c, 1, 1) + 0.5)
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        out = torch.cat((a, self.branch(b)), dim=1)
+        n, c, h, w = out.size()
+        out = torch.transpose(out.view(n, 2, c // 2, h, w), 1, 2).contiguous().view(n, c, h, w)
+        return x + self.layer_scale * self.se(out)
+
+
+class Idioms(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.units = nn.Sequential(Shuffle(16), Shuffle(16))
+        self.aux = nn.Linear(16, 3)  # never called in eval: left out
+        self.head = nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.avg_pool2d(self.units(self.stem(x)), 2), kernel_size=2, stride=2)
+        return self.head(x.view(x.size(0), -1) * 0.5)
+
+
+def test_torchvision_idioms_map_onto_the_language():
+    model = randomise(Idioms())
+    text = archdsl.import_module(model, (3, 16, 16))
+    assert "# Not called in eval mode, so left out: aux (51 of the 3,557 parameters).\n" in text
+    assert text.split("\n\n", 1)[1] == """\
+block excite() {
+  input x
+  t = adaptive_avgpool(1) -> conv(4, 1) as fc1 -> relu -> conv(16, 1) as fc2 -> sigmoid
+  [x, t] -> mul
+}
+
+block shuffle_block() {
+  input x
+  t = slice(0, 8)
+  x -> slice(8, 16)
+  group "branch_" {
+    t2 = conv(8, 1, bias = false) as conv0 -> bn as bn1 -> relu as relu2
+  }
+  [t, t2] -> concat -> shuffle(2)
+  excite() as se
+  layer_scale_out = layer_scale as layer_scale
+  [x, layer_scale_out] -> add
+}
+
+network idioms() {
+  input x: [3, 16, 16]
+  conv(16, 3) as stem
+  group "units" {
+    for i in range(2) { shuffle_block() as "block{i}" }
+  }
+  avgpool(2) -> maxpool(2) -> flatten -> scale(0.5) -> fc(10) as head
+  expect params == 3_506
+}
+"""
+    built = archdsl.build(text).eval()
+    assert params(built) == params(model) - params(model.aux)
+    load_source_weights(built, model, [[3, 16, 16]])
+    assert check_same(model, built, [[3, 16, 16]]) < 1e-5
 
 
 def test_cli_errors_say_what_to_do(tmp_path, capsys):

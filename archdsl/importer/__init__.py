@@ -1,9 +1,12 @@
 """`archdsl import`: a PyTorch module or an ONNX file becomes a readable spec.
 
-The PyTorch path (trace.py) traces with torch.fx, keeping module calls as a tree; the ONNX path
-(onnx_reader.py) reads the graph with the `onnx` package. structure.py finds DenseNet wiring,
-emit.py folds module classes into `block` definitions with parameters and repeats into `for` loops.
-Both are imported lazily: importing archdsl never imports torch or onnx.
+The PyTorch path (trace.py) traces with torch.fx, keeping module calls as a tree, with torch.export
+where fx cannot trace (export.py); sizes read at run time are made static (static.py) and torch.nn
+layers mapped by layers.py. The ONNX path (onnx_reader.py) reads the graph with the `onnx` package.
+structure.py folds idioms (gap, channel shuffle, DenseNet wiring), optional.py merges instances that
+differ by an optional part, blocks.py turns module classes into `block` definitions with parameters
+and emit.py writes the text, repeats as `for` loops. Both front ends are imported lazily: importing
+archdsl never imports torch or onnx.
 """
 
 from __future__ import annotations

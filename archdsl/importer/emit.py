@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from archdsl.importer.model import ImportFailure, Region, Step, Trace
-from archdsl.importer.structure import Dense, find_dense, fuse_gap, hoist, produced, used
-
-RESERVED = {"import", "def", "block", "network", "let", "input", "output", "for", "in", "if", "elif", "else", "repeat", "group", "branch", "expect", "within", "as", "and", "or", "not", "true", "false", "none", "percent"}
-INDENT = "  "
-
-
-def ident(text: str, prefix: str) -> str:
-    """A valid, non-reserved name from a source name (`0` under prefix `block` -> `block0`)."""
-    text = re.sub(r"\W", "_", text)
-    if not text or text[0].isdigit():
-        text = f"{prefix}{text}"
-    return f"{text}_" if text in RESERVED else text
-
-
-def snake(cls: str) -> str:
-    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", cls.strip("_")).lower()
-    return ident(s or "module", "m")
-
-
-def literal(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "none"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("{", "\\{") + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(literal(x) for x in v) + "]"
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
-
-
-@dataclass
-class Hole:
-    index: int
+from archdsl.importer.blocks import INDENT, Call, Definition, Hole, ident, literal, snake
+from archdsl.importer.model import ImportFailure, Optional, Region, Step, Trace
+from archdsl.importer.optional import find_optional
+from archdsl.importer.structure import Dense, find_dense, fuse_gap, fuse_shuffle, hoist, produced, used
 
 
 @dataclass
@@ -51,70 +19,9 @@ class Args:
     items: list  # (keyword or None, Hole | str, default value or None)
 
 
-DEFAULTED = {"conv": lambda args: 1, "maxpool": lambda args: args[0][1], "avgpool": lambda args: args[0][1]}
-
-
-@dataclass
-class Call:
-    definition: Definition
-    holes: list[int]
-
-
-@dataclass
-class Definition:
-    """One `block` definition: the body template and every instance's hole values."""
-
-    name: str
-    inputs: int
-    parts: list
-    hints: list[str]
-    instances: list[list] = field(default_factory=list)
-    params: list[str] = field(default_factory=list)
-    varying: list[int] = field(default_factory=list)
-    text_of: dict[int, str] = field(default_factory=dict)  # hole -> literal or parameter expression
-
-    def analyse(self) -> None:
-        columns = list(zip(*self.instances)) if self.instances and self.instances[0] else []
-        by_vector: dict[tuple, str] = {}
-        for i, col in enumerate(columns):
-            if all(c == col[0] for c in col):
-                self.text_of[i] = literal(col[0])
-                continue
-            self.varying.append(i)
-            if col in by_vector:
-                self.text_of[i] = by_vector[col]
-                continue
-            multiple = self._multiple(col, by_vector)
-            if multiple:
-                self.text_of[i] = multiple
-                continue
-            hint = {"out": "c"}.get(self.hints[i], self.hints[i])
-            name, n = hint, 2
-            while name in self.params or name in RESERVED:
-                name, n = f"{hint}{n}", n + 1
-            self.params.append(name)
-            by_vector[col] = name
-            self.text_of[i] = name
-        self.param_holes = {}
-        for i in self.varying:
-            col = columns[i]
-            if by_vector.get(col) == self.text_of[i] and self.text_of[i] not in self.param_holes:
-                self.param_holes[self.text_of[i]] = i
-
-    @staticmethod
-    def _multiple(col, by_vector) -> str | None:
-        if not all(isinstance(c, int) and not isinstance(c, bool) for c in col):
-            return None
-        for base, name in by_vector.items():
-            if all(isinstance(b, int) and b for b in base):
-                k = col[0] // base[0]
-                if k > 1 and all(c == k * b for c, b in zip(col, base)):
-                    return f"{k} * {name}"
-        return None
-
-    def call_args(self, hole_text) -> str:
-        """The arguments of a call, given the text of each of this definition's holes at the call site."""
-        return ", ".join(hole_text(self.param_holes[p]) for p in self.params)
+# (op, keyword) -> its default given the other arguments: written only where an instance differs
+DEFAULTED = {("conv", "stride"): lambda args: 1, ("conv", "groups"): lambda args: 1,
+             ("maxpool", "stride"): lambda args: args[0][1], ("avgpool", "stride"): lambda args: args[0][1]}
 
 
 class Emitter:
@@ -123,20 +30,17 @@ class Emitter:
         self.defs: dict[tuple, Definition] = {}
         self.names: set[str] = set()
         self.consumers: dict[int, int] = {}
-        self.count_uses(trace.root)
         self.class_names = {snake(r.cls) for r in _walk(trace.root) if isinstance(r, Region)}
-        for v in trace.outputs:
-            self.consumers[v] = self.consumers.get(v, 0) + 1
 
-    def count_uses(self, region) -> None:
-        for item in region.items:
+    def count_uses(self, items: list) -> None:
+        for item in items:
             if isinstance(item, Step):
                 for v in item.inputs:
                     self.consumers[v] = self.consumers.get(v, 0) + 1
             elif isinstance(item, Dense):
                 self.consumers[item.input] = self.consumers.get(item.input, 0) + 1
             else:
-                self.count_uses(item)
+                self.count_uses([item.item] if isinstance(item, Optional) else item.items)
 
     # --- bodies -------------------------------------------------------------------------------------
     def body(self, region: Region, inputs: list[int], outputs: list[int], top: bool):
@@ -162,7 +66,8 @@ class Emitter:
                 name, n = f"{base}_{n}", n + 1
             self.names.add(name)
             d = self.defs[key] = Definition(name, len(ins), parts, body.hints)
-        d.instances.append(body.values)
+        if not region.stand_in:  # a stand-in's numbers are the caller's to fill in (blocks.py)
+            d.instances.append(body.values)
         return d, body.values, body.hints
 
     def _used_outside(self, v: int, region: Region) -> bool:
@@ -177,8 +82,13 @@ class Emitter:
     # --- text ---------------------------------------------------------------------------------------
     def run(self) -> str:
         fuse_gap(self.trace.root, self.trace.outputs)
+        fuse_shuffle(self.trace.root, {i: shape for i, _, shape in self.trace.inputs})
         hoist(self.trace.root)
         find_dense(self.trace.root)
+        find_optional(self.trace.root, itertools.count(max(_ids(self.trace)) + 1))
+        self.count_uses(self.trace.root.items)
+        for v in self.trace.outputs:
+            self.consumers[v] = self.consumers.get(v, 0) + 1
         t = self.trace
         body = self.body(t.root, [i for i, _, _ in t.inputs], t.outputs, True)
         for d in self.defs.values():
@@ -189,7 +99,7 @@ class Emitter:
         lines.append("")
         self._rename()
         for d in self._ordered_defs():
-            params = ", ".join(d.params)
+            params = d.header()
             text = self.render(d.parts, lambda i, d=d: d.text_of[i])
             lines.append(f"block {d.name}({params}) {{")
             lines += wrap(fold_loops(text.rstrip("\n").split("\n")))
@@ -199,6 +109,9 @@ class Emitter:
         lines.append(f"{INDENT}input {ins}")
         text = self.render(body.parts, lambda i: literal(body.values[i]))
         lines += wrap(fold_loops(text.rstrip("\n").split("\n")))
+        if len(t.outputs) > 1:
+            names = t.output_names or [f"out{i + 1}" for i in range(len(t.outputs))]
+            lines += [f"{INDENT}output {ident(n, 'out')} = {body.names[v]}" for n, v in zip(names, t.outputs)]
         lines.append(f"{INDENT}expect params == {t.params:_}")
         lines.append("}")
         return "\n".join(lines) + "\n"
@@ -270,10 +183,18 @@ def _key(p):
     return id(p.definition), tuple(p.holes)
 
 
+def _ids(trace: Trace) -> list[int]:
+    return [i for i, _, _ in trace.inputs] + [item.id for item in _walk(trace.root) if isinstance(item, Step)]
+
+
 def _walk(region):
     for item in region.items:
         yield item
-        if isinstance(item, Region):
+        if isinstance(item, Optional):
+            yield item.item
+            if isinstance(item.item, Region):
+                yield from _walk(item.item)
+        elif isinstance(item, Region):
             yield from _walk(item)
         elif isinstance(item, Dense):
             for layer in item.layers:
@@ -315,6 +236,7 @@ class _Body:
         self.flow = inputs[0] if inputs else None
         self.line: list | None = None  # parts of the open chain line
         self.line_end: int | None = None
+        self.forced: set[int] = set()  # values named whatever their use: the outputs of optional parts
 
     def hole(self, value, hint: str):
         self.values.append(value)
@@ -340,14 +262,35 @@ class _Body:
                 self._close()
                 self.scopes.pop()
                 self.parts.append(f"{INDENT * d}}}\n")
+            elif kind == "optional":
+                self._optional(item, d, flat)
+            elif kind == "end_optional":
+                self._close()
+                self.parts.append(f"{INDENT * d}}}\n")
+                self.flow = item.id
             else:
                 nxt = next((e for e in flat[n + 1:] if e[0] == "step"), None)
                 self._step(item, d, nxt[1] if nxt else None)
         self._close()
 
+    def _optional(self, item: Optional, depth: int, flat: list) -> None:
+        """`name = input` and `if flag {`: the part runs when the flag is true; `name` is its output either way."""
+        self._close()
+        residual = any(kind == "step" and isinstance(s, Step) and s.op == "add" and item.id in s.inputs
+                       for kind, s, _ in flat)
+        name = self._tensor_name(item.item, "shortcut" if residual else None)
+        self.names[item.id] = name
+        self.forced.add(item.id)
+        self.parts += [f"{INDENT * depth}{name} = {self.names[item.input]}\n", f"{INDENT * depth}if ",
+                       self.hole(item.present, item.flag), " {\n"]
+
     def _events(self, items, depth):
         for item in items:
-            if isinstance(item, Region) and len(item.items) == 1 and isinstance(item.items[0], Dense):
+            if isinstance(item, Optional):
+                yield "optional", item, depth
+                yield from self._events([item.item], depth + 1)
+                yield "end_optional", item, depth
+            elif isinstance(item, Region) and len(item.items) == 1 and isinstance(item.items[0], Dense):
                 item.items[0].label = item.label  # a module that is only DenseNet wiring: `dense(n) as label`
                 yield "step", item.items[0], depth
             elif isinstance(item, Region) and (item.kind == "group" or self._several_outputs(item)):
@@ -393,11 +336,12 @@ class _Body:
             self.line = [INDENT * depth, None] + start + text
         self.line_end = out
         self.flow = out
-        needs_name = self.count.get(out, 0) > (1 if (nxt is not None and _inputs(nxt) == [out]) else 0)
-        if out in self.outputs and nxt is None and self.count.get(out, 0) == 1:
+        needs_name = self.count.get(out, 0) > (1 if (nxt is not None and _inputs(nxt) == [out]) else 0) or (
+            out in self.forced)
+        if out in self.outputs and nxt is None and self.count.get(out, 0) == 1 and len(self.outputs) == 1:
             needs_name = False
         if needs_name:
-            name = self._tensor_name(item)
+            name = self.names.get(out) or self._tensor_name(item)
             self.names[out] = name
             self.line[1] = f"{name} = "
             self._close()
@@ -407,10 +351,9 @@ class _Body:
     def parts_have_flow(self) -> bool:
         return True
 
-    def _tensor_name(self, item) -> str:
-        base = "t"
-        if isinstance(item, Step) and item.label or isinstance(item, Region):
-            base = ident(item.label, "t")
+    def _tensor_name(self, item, base: str | None = None) -> str:
+        if base is None:
+            base = ident(item.label, "t") if isinstance(item, Step) and item.label or isinstance(item, Region) else "t"
         if base in _op_names() or base in self.e.class_names:
             base += "_out"  # a tensor may not hide an op or a block
         name, n = base, 2
@@ -456,8 +399,12 @@ class _Body:
                                 help="share whole blocks, or apply the layer twice within one module")
         parts: list = [step.op]
         args = list(step.args)
-        if step.op in DEFAULTED and not any(kw == "stride" for kw, _ in args):
-            args.insert(2 if step.op == "conv" else 1, ("stride", DEFAULTED[step.op](args)))
+        defaults = {kw: default(args) for (op, kw), default in DEFAULTED.items() if op == step.op}
+        for kw, default in defaults.items():  # always a hole, so instances with and without it agree
+            if not any(k == kw for k, _ in args):
+                at = next((n for n, (k, _) in enumerate(args) if k == "bias"), len(args)) if kw == "groups" else (
+                    2 if step.op == "conv" else 1)
+                args.insert(at, (kw, default))
         if args:
             items = []
             for n, (kw, v) in enumerate(args):
@@ -465,7 +412,7 @@ class _Body:
                     items.append((kw, literal(v), None))
                 else:
                     hint = kw or ("out" if n == 0 and step.op in ("conv", "fc") else "kernel" if n == 1 else "size")
-                    items.append((kw, self.hole(v, hint), DEFAULTED[step.op](args) if kw == "stride" and step.op in DEFAULTED else None))
+                    items.append((kw, self.hole(v, hint), defaults.get(kw)))
             parts.append(Args(items))
         label = self._label(step.label, step.op) if step.label else None
         if step.owner:
@@ -487,7 +434,7 @@ def _inputs(item) -> list[int]:
 
 
 def _output(item) -> int:
-    if isinstance(item, (Step, Dense)):
+    if isinstance(item, (Step, Dense, Optional)):
         return item.id
     return _output(item.items[-1])
 
@@ -516,7 +463,7 @@ def wrap(lines: list[str]) -> list[str]:
     return out
 
 
-LOOP_LINE = re.compile(r"^(\s*)(\w+ = )?(.*) as ([A-Za-z_]*?)(\d+)$")
+LOOP_LINE = re.compile(r"^(\s*)(\w+ = )?(.*) as ([A-Za-z_]\w*?)(\d+)$")
 
 
 def fold_loops(lines: list[str]) -> list[str]:

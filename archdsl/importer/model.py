@@ -28,6 +28,7 @@ class Step:
     label: str | None = None  # the source's name for it (a module attribute), if any
     owner: str | None = None  # the weights' owner (module path) for layers with weights; reuse detection
     where: str = ""
+    shape: list[int] | None = None  # the output's shape without the batch axis, where the front end knows it
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Region:
     kind: str  # "block" (a module class of its own), "group" (nn.Sequential and the like) or "root"
     items: list = field(default_factory=list)  # Step | Region
     path: str = ""
+    stand_in: bool = False  # a copy standing in for an optional part this instance lacks (optional.py)
 
 
 @dataclass
@@ -51,3 +53,19 @@ class Trace:
     source: str
     params: int
     notes: list[str] = field(default_factory=list)
+    output_names: list[str] | None = None  # the names of several outputs (a dict's keys), if the source gave any
+
+
+@dataclass
+class Optional:
+    """An item that some instances of a block class have and others lack (torchvision's `downsample`).
+
+    `present`: this instance has it (else `item` is a stand-in copy of another instance's, never run);
+    absent, the value `input` passes through: `id` (the item's output) is then `input`'s stand-in.
+    """
+
+    item: object  # Region | Step
+    present: bool
+    input: int
+    id: int
+    flag: str  # the block parameter that says whether it is there

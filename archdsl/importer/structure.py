@@ -1,10 +1,10 @@
-"""Structure passes on the importer's tree: concat hoisting and DenseNet connectivity."""
+"""Structure passes on the importer's tree: concat hoisting, DenseNet connectivity, gap and shuffle idioms."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archdsl.importer.model import Region, Step
+from archdsl.importer.model import Optional, Region, Step
 
 
 @dataclass
@@ -20,6 +20,8 @@ class Dense:
 def produced(item) -> set[int]:
     if isinstance(item, Step):
         return {item.id}
+    if isinstance(item, Optional):
+        return produced(item.item)
     if isinstance(item, Dense):
         return {item.id}  # its layers' outputs are its own business
     return set().union(*(produced(c) for c in item.items)) if item.items else set()
@@ -30,6 +32,8 @@ def used(item) -> list[int]:
     if isinstance(item, Step):
         return list(item.inputs)
     if isinstance(item, Dense):
+        return [item.input]
+    if isinstance(item, Optional):
         return [item.input]
     made, out = set(), []
     for c in item.items:
@@ -94,7 +98,7 @@ def _dense_at(items: list, i: int):
 
 def _last(region: Region) -> int:
     item = region.items[-1]
-    return item.id if isinstance(item, (Step, Dense)) else _last(item)
+    return item.id if isinstance(item, (Step, Dense, Optional)) else _last(item)
 
 
 def _steps(region: Region):
@@ -123,3 +127,27 @@ def fuse_gap(root: Region, outputs: list[int]) -> None:
     for _, s in steps:
         s.inputs = [rename.get(v, v) for v in s.inputs]
     outputs[:] = [rename.get(v, v) for v in outputs]
+
+
+def fuse_shuffle(root: Region, inputs: dict[int, list[int]]) -> None:
+    """`reshape([g, C/g, ..]) -> permute([1, 0, ..]) -> reshape([C, ..])` is `shuffle(g)` (ShuffleNet's
+    view/transpose/view and archdsl's unflatten/transpose/flatten). `inputs`: the model's input shapes."""
+    steps = list(_steps(root))
+    by_id = {s.id: s for _, s in steps}
+    region_of = {s.id: region for region, s in steps}
+    uses: dict[int, int] = {}
+    for _, s in steps:
+        for v in s.inputs:
+            uses[v] = uses.get(v, 0) + 1
+    for _, s in steps:
+        back = by_id.get(s.inputs[0]) if s.op == "reshape" else None
+        first = by_id.get(back.inputs[0]) if back is not None and back.op == "permute" else None
+        if first is None or first.op != "reshape" or uses[back.id] != 1 or uses[first.id] != 1:
+            continue
+        source = by_id[first.inputs[0]].shape if first.inputs[0] in by_id else inputs.get(first.inputs[0])
+        split, order, out = first.args[0][1], back.args[0][1], s.args[0][1]
+        if (source == out and len(split) == len(out) + 1 and split[0] * split[1] == out[0]
+                and split[2:] == out[1:] and order == [1, 0, *range(2, len(split))]):
+            s.op, s.args, s.inputs = "shuffle", [(None, split[0])], list(first.inputs)
+            region_of[back.id].items.remove(back)
+            region_of[first.id].items.remove(first)

@@ -8,131 +8,12 @@ import torch
 import torch.fx
 import torch.nn.functional as F
 from torch import nn
-from torch.fx.passes.shape_prop import ShapeProp
 
+from archdsl.importer.export import export_graph
+from archdsl.importer.layers import LEAF_CLASSES, module_step, pair, region_kind
 from archdsl.importer.model import ImportFailure, Region, Step, Trace
+from archdsl.importer.static import BATCH, resolve, static_values
 
-
-def _pair(v):
-    """An int for a square kernel/stride/pad, else a list."""
-    if isinstance(v, (tuple, list)):
-        return v[0] if all(x == v[0] for x in v) else list(v)
-    return v
-
-
-def _conv(m: nn.Conv2d, where: str) -> tuple[str, list]:
-    if m.padding_mode != "zeros":
-        raise ImportFailure(where, f"op 'Conv with padding_mode={m.padding_mode!r}' has no archdsl equivalent")
-    if isinstance(m.padding, str):
-        raise ImportFailure(where, f"op 'Conv with padding={m.padding!r}' has no archdsl equivalent",
-                            help="give the padding as numbers")
-    k, s, p, d = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding), _pair(m.dilation)
-    args = [(None, m.out_channels), (None, k)]
-    if s != 1:
-        args.append(("stride", s))
-    half = [dd * (kk - 1) // 2 for kk, dd in zip(m.kernel_size, m.dilation)]
-    if list(m.padding) != half:
-        args.append(("pad", p))
-    if d != 1:
-        args.append(("dilation", d))
-    if m.groups != 1:
-        args.append(("groups", m.groups))
-    if m.bias is None:
-        args.append(("bias", False))
-    return "conv", args
-
-
-def _pool(name: str, m, where: str) -> tuple[str, list]:
-    k = _pair(m.kernel_size)
-    s = _pair(m.stride) if m.stride is not None else k
-    args = [(None, k)]
-    if s != k:
-        args.append(("stride", s))
-    if _pair(m.padding) != 0:
-        args.append(("pad", _pair(m.padding)))
-    if getattr(m, "dilation", 1) not in (1, (1, 1)):
-        raise ImportFailure(where, "op 'MaxPool with dilation' has no archdsl equivalent")
-    if m.ceil_mode:
-        args.append(("ceil", True))
-    if name == "avgpool" and not m.count_include_pad:
-        args.append(("count_pad", False))
-    if name == "avgpool" and m.divisor_override is not None:
-        raise ImportFailure(where, "op 'AvgPool with divisor_override' has no archdsl equivalent")
-    return name, args
-
-
-def _bn(m, where: str) -> tuple[str, list]:
-    args = []
-    if m.eps != 1e-5:
-        args.append(("eps", m.eps))
-    if m.momentum != 0.1:
-        args.append(("momentum", m.momentum))
-    if not m.affine:
-        args.append(("affine", False))
-    if not m.track_running_stats:
-        raise ImportFailure(where, "op 'BatchNorm without running statistics' has no archdsl equivalent")
-    return "bn", args
-
-
-def _module_step(m: nn.Module, where: str, in_rank: int) -> tuple[str, list]:
-    """The spec op for a leaf module (in_rank: the input's rank without the batch axis)."""
-    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        return _conv(m, where)
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
-        return _bn(m, where)
-    if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
-        return _pool("maxpool", m, where)
-    if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
-        return _pool("avgpool", m, where)
-    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool3d)):
-        return "adaptive_avgpool", [(None, _pair(m.output_size))]
-    if isinstance(m, (nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool3d)):
-        return "adaptive_maxpool", [(None, _pair(m.output_size))]
-    if isinstance(m, nn.Linear):
-        args = [(None, m.out_features)]
-        if m.bias is None:
-            args.append(("bias", False))
-        if in_rank != 1:
-            args.append(("axis", -1))
-        return "fc", args
-    if isinstance(m, nn.Flatten):
-        if m.start_dim != 1 or m.end_dim != -1:
-            raise ImportFailure(where, f"op 'Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})' has no "
-                                       "archdsl equivalent", help="flatten keeps only the batch axis")
-        return "flatten", []
-    if isinstance(m, nn.Dropout):
-        return "dropout", [] if m.p == 0.5 else [(None, m.p)]
-    if isinstance(m, nn.LeakyReLU):
-        return "leaky_relu", [] if m.negative_slope == 0.01 else [(None, m.negative_slope)]
-    if isinstance(m, nn.GELU):
-        return "gelu", [] if m.approximate == "none" else [("approximate", m.approximate)]
-    if isinstance(m, nn.GroupNorm):
-        return "groupnorm", [(None, m.num_groups)] + ([("eps", m.eps)] if m.eps != 1e-5 else [])
-    if isinstance(m, nn.LocalResponseNorm):
-        return "lrn", [("size", m.size), ("alpha", m.alpha / m.size), ("beta", m.beta), ("k", m.k)]
-    name = type(m).__name__
-    if name in ("ChannelLayerNorm", "LayerNorm2d") or isinstance(m, nn.LayerNorm):
-        if len(m.normalized_shape) != 1:
-            raise ImportFailure(where, "op 'LayerNorm' over several axes has no archdsl equivalent")
-        axis = 0 if name in ("ChannelLayerNorm", "LayerNorm2d") else -1
-        return "layernorm", [("axis", axis)] + ([("eps", m.eps)] if m.eps != 1e-5 else []) + (
-            [] if m.elementwise_affine else [("affine", False)])
-    if name in ("DropPath", "StochasticDepth"):
-        if getattr(m, "mode", "row") != "row":
-            raise ImportFailure(where, "op 'StochasticDepth(mode=\"batch\")' has no archdsl equivalent")
-        return "drop_path", [(None, m.p)]
-    if name == "LayerScale":
-        return "layer_scale", []
-    simple = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Hardswish: "hardswish",
-              nn.Hardsigmoid: "hardsigmoid", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Identity: "identity"}
-    for cls, name in simple.items():
-        if type(m) is cls:
-            return name, []
-    raise ImportFailure(where, f"op '{type(m).__name__}' has no archdsl equivalent",
-                        help="replace the module by ops the language has (docs/language.md, op reference)")
-
-
-LEAF_CLASSES = {"ChannelLayerNorm", "LayerNorm2d", "DropPath", "StochasticDepth", "LayerScale"}  # archdsl's, torchvision's
 RELU = {F.relu, torch.relu, torch.relu_}
 ADD = {operator.add, operator.iadd, torch.add}
 MUL = {operator.mul, operator.imul, torch.mul}
@@ -165,7 +46,7 @@ class _Tracer(torch.fx.Tracer):
         if self.is_leaf_module(m, path):
             return super().call_module(m, forward, args, kwargs)
         label = path.rsplit(".", 1)[-1]
-        kind = "group" if type(m) in (nn.Sequential,) else "block"
+        kind = region_kind(m)
         region = Region(label, type(m).__name__, kind, path=path)
         self.current.items.append(region)
         outer, self.current = self.current, region
@@ -190,33 +71,34 @@ def trace_module(module: nn.Module, shapes: list[list[int]], source: str) -> Tra
     module = module.eval()
     root = Region("", type(module).__name__, "root", path="")
     tracer = _Tracer(root)
+    notes = []
     try:
-        graph = tracer.trace(module)
-    except Exception as exc:  # noqa: BLE001 - fx's own errors name no module; say where it happened
-        where = tracer.failed_at or ""
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "control flow" in text or "iterate" in text or "len(" in text:
-            raise ImportFailure(where, f"data-dependent control flow cannot be written as a spec ({text})",
-                                help="a spec is a fixed graph; make the branch depend on constructor arguments "
-                                     "only") from None
-        raise ImportFailure(where, f"tracing failed: {text}") from None
-    gm = torch.fx.GraphModule(module, graph)
-    examples = [torch.randn(2, *s) for s in shapes]
+        gm = torch.fx.GraphModule(module, tracer.trace(module))
+    except Exception as exc:  # noqa: BLE001 - fx's own errors name no module: say where, then try torch.export
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        root = Region("", type(module).__name__, "root", path="")
+        gm = export_graph(module, shapes, root, tracer.failed_at or "")
+        notes.append(f"Traced with torch.export: torch.fx stopped at '{tracer.failed_at or '<root>'}' ({text}).")
+    graph = gm.graph
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     if len(placeholders) != len(shapes):
         raise ImportFailure("", f"the model takes {len(placeholders)} inputs but {len(shapes)} --input shapes "
                                 "were given")
-    with torch.no_grad():
-        ShapeProp(gm).propagate(*examples)
-    return _Converter(module, gm, root, placeholders, shapes, source).run()
+    values = static_values(gm, shapes)
+    trace = _Converter(module, gm, root, placeholders, shapes, source, values).run()
+    trace.notes[:0] = notes
+    return trace
 
 
 class _Converter:
     """fx nodes -> Steps, in the Region tree the tracer recorded."""
 
-    def __init__(self, module, gm, root, placeholders, shapes, source):
+    def __init__(self, module, gm, root, placeholders, shapes, source, values):
         self.module, self.gm, self.root = module, gm, root
         self.placeholders, self.shapes, self.source = placeholders, shapes, source
+        self.values = values  # node name -> a size read at run time, made static (static.py)
+        self.attrs: dict[str, str] = {}  # get_attr node name -> the parameter's path
+        self.chunks: dict[str, list] = {}  # chunk node name -> each piece's slice arguments
         self.ids: dict[str, int] = {}
         self.alias: dict[str, int] = {}
         self.next_id = 0
@@ -232,6 +114,10 @@ class _Converter:
                 return self.alias[arg.name]
             if arg.name in self.ids:
                 return self.ids[arg.name]
+            if arg.name in self.attrs:
+                raise ImportFailure(where, f"a parameter used directly ('{self.attrs[arg.name]}') has no archdsl "
+                                           "equivalent", help="wrap it in a module the language has (e.g. "
+                                                              "layer_scale)")
         raise ImportFailure(where, f"op input {arg!r} is not a tensor the spec can name")
 
     def run(self) -> Trace:
@@ -243,10 +129,32 @@ class _Converter:
         self.convert(self.root, "")
         out_node = next(n for n in self.gm.graph.nodes if n.op == "output")
         outs = out_node.args[0]
-        outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+        names = list(outs) if isinstance(outs, dict) else list(getattr(outs, "_fields", [])) or None
+        outs = list(outs.values()) if isinstance(outs, dict) else list(outs) if isinstance(outs, (tuple, list)) else [outs]
         outputs = [self.value(o, "") for o in outs]
-        params = sum(p.numel() for p in self.module.parameters())
-        return Trace(inputs, self.root, outputs, self.source, params)
+        params, notes = self.called_parameters()
+        return Trace(inputs, self.root, outputs, self.source, params, notes, output_names=names)
+
+    def called_parameters(self) -> tuple[int, list[str]]:
+        """The parameters the traced graph uses, and a note naming the modules it never calls (GoogLeNet's
+        auxiliary heads run only in training): the spec leaves those out."""
+        used = {p for n in self.gm.graph.nodes if n.op == "call_module"
+                for p in self.gm.get_submodule(n.target).parameters()}
+        used |= {self.gm.get_parameter(path) for path in self.attrs.values()
+                 if isinstance(self.gm.get_parameter(path), torch.nn.Parameter)}
+        total = sum(p.numel() for p in self.module.parameters())
+        count = sum(p.numel() for p in {id(p): p for p in used}.values())
+        if count == total:
+            return total, []
+        unused, names = set(), []
+        for path, m in self.module.named_modules():
+            own = list(m.parameters())
+            if own and not any(p in used for p in own):
+                if not any(path.startswith(u + ".") for u in unused):
+                    names.append(path)
+                unused.add(path)
+        note = f"Not called in eval mode, so left out: {', '.join(names)} ({total - count:,} of the {total:,} parameters)."
+        return count, [note]
 
     def convert(self, region: Region, where: str) -> None:
         items = []
@@ -266,15 +174,17 @@ class _Converter:
         return len(meta.shape) - 1 if meta is not None and hasattr(meta, "shape") else -1
 
     def step(self, node: torch.fx.Node, where: str) -> Step | None:
+        if node.name in self.values:
+            return None  # a size read at run time: static here (static.py), used by the ops that read it
         if node.op == "get_attr":
-            raise ImportFailure(where, f"a parameter used directly ('{node.target}') has no archdsl equivalent",
-                                help="wrap it in a module the language has (e.g. layer_scale)")
+            self.attrs[node.name] = node.target  # a parameter used directly: only `layer_scale * x` is an op
+            return None
         if node.op == "call_module":
             m = self.gm.get_submodule(node.target)
             path = node.target
             first = node.args[0] if node.args else None
             in_rank = self.rank(first) if isinstance(first, torch.fx.Node) else -1
-            op, args = _module_step(m, path, in_rank)
+            op, args = module_step(m, path, in_rank)
             has_weights = any(True for _ in m.parameters(recurse=False)) or any(
                 True for _ in m.buffers(recurse=False))
             ins = [self.value(a, path) for a in node.args if isinstance(a, torch.fx.Node)]
@@ -282,7 +192,7 @@ class _Converter:
                 self.alias[node.name] = ins[0]
                 return None
             step = Step(self.new_id(), op, args, ins, label=path.rsplit(".", 1)[-1],
-                        owner=path if has_weights else None, where=path)
+                        owner=path if has_weights else None, where=path, shape=self.shape(node))
             self.ids[node.name] = step.id
             return step
         target = node.target
@@ -290,20 +200,20 @@ class _Converter:
         fail = ImportFailure(where, f"op '{name}' has no archdsl equivalent",
                              help="rewrite it with ops the language has (docs/language.md, op reference)")
         tensors = [a for a in node.args if isinstance(a, torch.fx.Node)]
-        if node.op == "call_method" and target in ("size", "dim") or target is getattr:
-            raise ImportFailure(where, f"op '{name}' (a shape read at run time) has no archdsl equivalent",
-                                help="use flatten, or a fixed reshape")
+        if node.op == "call_method" and target in ("view", "reshape", "unflatten", "transpose") or target in (
+                torch.reshape, torch.transpose, torch.chunk) or node.op == "call_method" and target == "chunk":
+            return self.reshaping(node, tensors[0], where)
+        if name in ("torch._C._nn.avg_pool2d", "F.avg_pool2d", "F.max_pool2d", "F._max_pool2d",
+                    "torch.max_pool2d", "torch.avg_pool2d"):
+            return self.pool(node, "maxpool" if "max" in name else "avgpool", tensors[0], where)
         if target in RELU or (node.op == "call_method" and target in ("relu", "relu_")):
             return self.simple(node, "relu", [], where)
         if node.op == "call_function" and target in SIMPLE_FUNCTIONS:
             return self.simple(node, SIMPLE_FUNCTIONS[target], [], where)
         if node.op == "call_method" and target in SIMPLE_METHODS:
             return self.simple(node, SIMPLE_METHODS[target], [], where)
-        if target in ADD or target in MUL or (node.op == "call_method" and target in ("add", "add_", "mul")):
-            if len(tensors) != 2 or len(node.args) != 2 or node.kwargs.get("alpha", 1) != 1:
-                raise ImportFailure(where, f"op '{name}' with a constant has no archdsl equivalent")
-            op = "mul" if (target in MUL or target == "mul") else "add"
-            return self.emit(node, op, [], [self.value(t, where) for t in tensors], where)
+        if target in ADD or target in MUL or (node.op == "call_method" and target in ("add", "add_", "mul", "mul_")):
+            return self.arithmetic(node, "mul" if target in MUL or target in ("mul", "mul_") else "add", name, where)
         if target in (torch.cat, torch.concat):
             seq = node.args[0]
             dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
@@ -319,14 +229,14 @@ class _Converter:
         if target is torch.flatten or (node.op == "call_method" and target == "flatten"):
             start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
             end = node.args[2] if len(node.args) > 2 else node.kwargs.get("end_dim", -1)
-            if start != 1 or end != -1:
+            if start % (self.rank(tensors[0]) + 1) == 0:
                 raise ImportFailure(where, f"op '{name}' (start_dim={start}, end_dim={end}) has no archdsl "
-                                           "equivalent", help="flatten keeps only the batch axis")
-            return self.emit(node, "flatten", [], [self.value(tensors[0], where)], where)
+                                           "equivalent", help="flatten keeps the batch axis")
+            return self.reshaped(node, tensors[0], where)
         if target is F.adaptive_avg_pool2d:
-            size = _pair(node.args[1] if len(node.args) > 1 else node.kwargs["output_size"])
+            size = pair(node.args[1] if len(node.args) > 1 else node.kwargs["output_size"])
             return self.emit(node, "adaptive_avgpool", [(None, size)], [self.value(tensors[0], where)], where)
-        if node.op == "call_method" and target == "permute":
+        if node.op == "call_method" and target == "permute" or target is torch.permute:
             order = [int(a) for a in node.args[1:]] if not isinstance(node.args[1], (list, tuple)) else list(node.args[1])
             if order[0] != 0:
                 raise ImportFailure(where, "op 'Tensor.permute' that moves the batch axis has no archdsl equivalent")
@@ -339,6 +249,9 @@ class _Converter:
             if sorted(d % rank for d in dims) != list(range(2, rank)) or node.kwargs.get("keepdim", False):
                 raise ImportFailure(where, f"op '{name}' other than a global pool has no archdsl equivalent")
             return self.emit(node, "gap" if target == "mean" else "gmp", [], [self.value(tensors[0], where)], where)
+        if target is operator.getitem and isinstance(node.args[1], int) and tensors[0].name in self.chunks:
+            return self.emit(node, "slice", self.chunks[tensors[0].name][node.args[1]],
+                             [self.value(tensors[0].args[0], where)], where)
         if target is operator.getitem and isinstance(node.args[1], tuple):
             return self.getitem(node, tensors[0], node.args[1], where, fail)
         if target is F.pad or name in ("F.pad", "torch._C._nn.pad"):
@@ -358,9 +271,13 @@ class _Converter:
         raise fail
 
     def getitem(self, node, tensor, index: tuple, where: str, fail):
-        """`x[:, :, ::s, ::s]` (subsample) and `x[:, a:b]` (a slice of the channels)."""
+        """`x[:, :, ::s, ::s]` (subsample), `x[:, a:b]` (a slice of the channels), `w[:, :, None, None]`."""
         rank = self.rank(tensor)
         full = slice(None, None, None)
+        if index[:2] == (full, full) and index[2:] and all(i is None for i in index[2:]) and rank == 1:
+            if all(self._per_channel_mul(u) for u in node.users):
+                return self.alias_to(node, tensor, where)  # mul scales channels by a [C] tensor itself
+            return self.emit(node, "reshape", [(None, self.shape(node))], [self.value(tensor, where)], where)
         if len(index) == rank + 1 and index[0] == full and index[1] == full and all(
                 isinstance(i, slice) and i.start is None and i.stop is None for i in index[2:]):
             steps = {i.step or 1 for i in index[2:]}
@@ -372,6 +289,111 @@ class _Converter:
                 return self.emit(node, "slice", [(None, start), (None, stop)], [self.value(tensor, where)], where)
         raise fail
 
+    def shape(self, node) -> list[int]:
+        """The per-sample shape of a node's tensor (no batch axis)."""
+        return list(node.meta["tensor_meta"].shape[1:])
+
+    def _per_channel_mul(self, node) -> bool:
+        return node.target in MUL or node.op == "call_method" and node.target == "mul"
+
+    def arithmetic(self, node, op: str, name: str, where: str) -> Step | None:
+        """`a + b`, `a * b` (the per-channel factor second), `x * 0.5` (scale), `layer_scale * x`."""
+        args = list(node.args)
+        if len(args) != 2 or node.kwargs.get("alpha", 1) != 1:
+            raise ImportFailure(where, f"op '{name}' with these arguments has no archdsl equivalent")
+        tensors = [a for a in args if isinstance(a, torch.fx.Node) and a.name not in self.values]
+        params = [a for a in tensors if a.name in self.attrs]
+        if op == "mul" and len(tensors) == 1 and isinstance(resolve(args[0 if tensors[0] is args[1] else 1],
+                                                                    self.values), (int, float)):
+            factor = resolve(args[0 if tensors[0] is args[1] else 1], self.values)
+            return self.emit(node, "scale", [(None, float(factor))], [self.value(tensors[0], where)], where)
+        if len(tensors) != 2:
+            raise ImportFailure(where, f"op '{name}' with a constant has no archdsl equivalent")
+        if op == "mul" and len(params) == 1:
+            return self.layer_scale(node, params[0], next(t for t in tensors if t is not params[0]), where)
+        first, second = tensors
+        if op == "mul" and self._broadcasts(first, second):
+            first, second = second, first  # `scale * x`: mul takes the per-channel factor second
+        return self.emit(node, op, [], [self.value(first, where), self.value(second, where)], where)
+
+    def _broadcasts(self, a, b) -> bool:
+        """Whether `a` is per-channel ([C] or [C, 1, ..]) next to a larger `b`."""
+        sa, sb = self.shape(a), self.shape(b)
+        return sa != sb and len(sa) >= 1 and all(d == 1 for d in sa[1:]) and len(sb) > 1 and sa[0] == sb[0]
+
+    def layer_scale(self, node, param, x, where: str) -> Step:
+        """A parameter of torchvision's layer-scale shape [C, 1, ..] times x: the op `layer_scale`."""
+        path = self.attrs[param.name]
+        weight = self.gm.get_parameter(path) if "." in path or hasattr(self.gm, path) else None
+        want = [self.shape(x)[0]] + [1] * (len(self.shape(x)) - 1)
+        if weight is None or list(weight.shape) != want:
+            raise ImportFailure(where, f"a parameter used directly ('{path}') has no archdsl equivalent",
+                                help="only a per-channel scale of shape [C, 1, ...] (layer_scale) is read")
+        step = Step(self.new_id(), "layer_scale", [], [self.value(x, where)], label=path.rsplit(".", 1)[-1],
+                    owner=path, where=where)
+        self.ids[node.name] = step.id
+        return step
+
+    def pool(self, node, op: str, tensor, where: str) -> Step:
+        """F.max_pool2d / F.avg_pool2d with their arguments."""
+        names = ["input", "kernel_size", "stride", "padding"] + (
+            ["dilation", "ceil_mode", "return_indices"] if op == "maxpool" else ["ceil_mode", "count_include_pad",
+                                                                                  "divisor_override"])
+        a = dict(zip(names, node.args)) | dict(node.kwargs)
+        kernel = pair(a["kernel_size"])
+        stride = pair(a.get("stride") or a["kernel_size"])
+        args = [(None, kernel)] + ([("stride", stride)] if stride != kernel else [])
+        if pair(a.get("padding", 0)) != 0:
+            args.append(("pad", pair(a["padding"])))
+        if a.get("ceil_mode"):
+            args.append(("ceil", True))
+        if op == "avgpool" and a.get("count_include_pad", True) is False:
+            args.append(("count_pad", False))
+        if pair(a.get("dilation", 1)) != 1 or a.get("return_indices") or a.get("divisor_override"):
+            raise ImportFailure(where, f"op '{op}' with dilation, indices or a divisor has no archdsl equivalent")
+        return self.emit(node, op, args, [self.value(tensor, where)], where)
+
+    def reshaping(self, node, tensor, where: str) -> Step | None:
+        """view/reshape/unflatten (reshape or flatten), transpose (permute), chunk (slices of the channels)."""
+        target = node.target
+        rank = self.rank(tensor)
+        if target in ("chunk", torch.chunk):
+            a = dict(zip(["input", "chunks", "dim"], node.args)) | dict(node.kwargs)
+            if a.get("dim", 0) not in (1, -rank) or rank < 1:
+                raise ImportFailure(where, "op 'chunk' other than along the channels has no archdsl equivalent")
+            sizes = [m.shape[1] for m in node.meta["tensor_meta"]]
+            starts = [sum(sizes[:i]) for i in range(len(sizes))]
+            self.chunks[node.name] = [[(None, s0), (None, s0 + n)] for s0, n in zip(starts, sizes)]
+            return None
+        if target in ("transpose", torch.transpose):
+            a, b = (d % (rank + 1) for d in node.args[1:3])
+            if 0 in (a, b):
+                raise ImportFailure(where, "op 'transpose' that moves the batch axis has no archdsl equivalent")
+            order = list(range(rank))
+            order[a - 1], order[b - 1] = order[b - 1], order[a - 1]
+            return self.emit(node, "permute", [(None, order)], [self.value(tensor, where)], where)
+        sizes = resolve(list(node.args[1:]), self.values)
+        if target == "unflatten":
+            if sizes[0] % (rank + 1) == 0:
+                raise ImportFailure(where, "op 'unflatten' of the batch axis has no archdsl equivalent")
+        else:
+            sizes = list(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)) else sizes
+            rest = sizes[1:]
+            if not (sizes and (sizes[0] is BATCH or sizes[0] == -1 and -1 not in rest)
+                    and all(isinstance(d, int) for d in rest)):
+                raise ImportFailure(where, f"op '{_fn_name(target)}' to {sizes} (not the batch axis first) has no "
+                                           "archdsl equivalent", help="keep the batch axis: x.view(x.size(0), ...)")
+        return self.reshaped(node, tensor, where)
+
+    def reshaped(self, node, tensor, where: str) -> Step | None:
+        """The tensor reshaped to the node's shape: flatten when that is flat, nothing when it is the same."""
+        shape = self.shape(node)
+        if shape == self.shape(tensor):
+            return self.alias_to(node, tensor, where)
+        if len(shape) == 1:
+            return self.emit(node, "flatten", [], [self.value(tensor, where)], where)
+        return self.emit(node, "reshape", [(None, shape)], [self.value(tensor, where)], where)
+
     def alias_to(self, node, arg, where):
         self.alias[node.name] = self.value(arg, where)
 
@@ -379,6 +401,6 @@ class _Converter:
         return self.emit(node, op, args, [self.value(node.args[0], where)], where)
 
     def emit(self, node, op, args, inputs, where) -> Step:
-        step = Step(self.new_id(), op, args, inputs, where=where)
+        step = Step(self.new_id(), op, args, inputs, where=where, shape=self.shape(node))
         self.ids[node.name] = step.id
         return step

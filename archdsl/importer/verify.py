@@ -10,12 +10,41 @@ from archdsl.importer.model import ImportFailure
 def spec_weights(source: torch.nn.Module, spec: str, shapes: list[list[int]], tolerance: float = 1e-5) -> dict:
     """A state_dict for `archdsl.build(spec)` holding `source`'s weights; both give the same eval outputs."""
     import archdsl
-    from archdsl.weights import load_weights
 
     built = archdsl.build(spec).eval()
-    load_weights(built, source)
+    load_source_weights(built, source, shapes)
     check_same(source.eval(), built, shapes, tolerance)
     return built.state_dict()
+
+
+def uncalled(source: torch.nn.Module, shapes: list[list[int]]) -> list[str]:
+    """The modules that do not run in eval mode (GoogLeNet's auxiliary heads), found with forward hooks."""
+    called = set()
+    hooks = [m.register_forward_hook(lambda m, args, out: called.add(id(m))) for m in source.modules()]
+    try:
+        with torch.no_grad():
+            source.eval()(*[torch.randn(1, *s) for s in shapes])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [path for path, m in source.named_modules() if id(m) not in called]
+
+
+def load_source_weights(built: torch.nn.Module, source: torch.nn.Module, shapes: list[list[int]]) -> None:
+    """Load `source`'s weights into the spec-built module; the tensors of modules the source never calls in
+    eval mode (left out of the spec) are the only ones allowed to stay unmatched."""
+    from archdsl.weights import load_weights
+
+    left_out = uncalled(source, shapes)
+    if not left_out:
+        load_weights(built, source)
+        return
+    report = load_weights(built, source, strict=False)
+    stray = [k for k in report.unmatched_source if not any(k.startswith(p + ".") for p in left_out)]
+    if report.unmatched_target or stray:
+        raise ImportFailure("", f"the source's weights do not fit the imported spec (unmatched: "
+                                f"{(report.unmatched_target + stray)[:3]})",
+                            help="please report this model: the importer wrote a wrong spec")
 
 
 def check_same(reference, built, shapes, tolerance: float = 1e-5) -> float:
