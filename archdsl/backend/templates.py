@@ -28,6 +28,8 @@ class Slot:
     hints: tuple[str, ...] = ()
     in_forward: bool = False  # read in forward, through an attribute
     param: str | None = None  # set when it differs between instances
+    default: object = _EMPTY  # the parameter's default, where it has one (an optional child's flag)
+    wild: bool = False  # its value does not matter here (an argument of an optional child this instance lacks)
 
     def render(self) -> str:
         if self.param is None:
@@ -180,17 +182,49 @@ class Template:
         return [*self.init, *self.forward, *(x for m in self.methods for x in m)]
 
 
-def open_parameters(instances: list[Template]) -> list[tuple[str, list[Slot]]]:
-    """Name the slots that differ between instances; returns (name, first slots of each instance)."""
+@dataclass
+class Parameter:
+    """An `__init__` parameter of a class: its name, each instance's value and its default, if any."""
+
+    name: str
+    slots: list[Slot]  # each instance's (first) slot
+    default: object = _EMPTY
+
+
+def open_parameters(instances: list[Template]) -> list[Parameter]:
+    """Name the slots that differ between instances; parameters with a default come last.
+
+    A wild slot (an optional child's argument where the instance lacks the child) takes the value of a
+    parameter that agrees with it wherever it is known, else a parameter of its own defaulting to None."""
     per_instance = [[s for line in t.lines() for s in slots_of(line)] for t in instances]
     vectors: dict[tuple, list[int]] = {}
+    wild: dict[tuple, list[int]] = {}
     for j in range(len(per_instance[0])):
-        texts = tuple(slots[j].text for slots in per_instance)
-        if len(set(texts)) > 1:
-            vectors.setdefault(texts, []).append(j)
+        column = [slots[j] for slots in per_instance]
+        texts = tuple(None if s.wild else s.text for s in column)
+        known = [s for s in column if not s.wild]
+        if len({s.text for s in known}) > 1:
+            (wild if None in texts else vectors).setdefault(texts, []).append(j)
+        elif len(known) < len(column):
+            _fill(column, [known[0]] * len(column))
+    for texts, positions in wild.items():
+        match = next((full for full in vectors if all(t in (None, f) for t, f in zip(texts, full))), None)
+        for j in positions:
+            column = [slots[j] for slots in per_instance]
+            if match is None:
+                _fill(column, [Slot(None, "None")] * len(column))
+                for s in column:
+                    s.default = None
+            else:
+                _fill(column, [slots[vectors[match][0]] for slots in per_instance])
+        if match is None:
+            vectors[tuple(per_instance[k][positions[0]].text for k in range(len(instances)))] = positions
+        else:
+            vectors[match] += positions
     used = {"self", "i"}
     params = []
-    for texts, positions in vectors.items():
+    positions_of: dict[str, list[int]] = {}
+    for positions in vectors.values():
         values = [per_instance[k][positions[0]].value for k in range(len(instances))]
         candidates = [name for name in instances[0].spec_args
                       if all(type(t.spec_args.get(name)) is type(v) and t.spec_args.get(name) == v
@@ -206,22 +240,51 @@ def open_parameters(instances: list[Template]) -> list[tuple[str, list[Slot]]]:
         if name is None:
             name = next(f"arg{n}" for n in range(1, 10_000) if f"arg{n}" not in used)
         used.add(name)
+        default = next((per_instance[0][j].default for j in positions if per_instance[0][j].default is not _EMPTY),
+                       _EMPTY)
+        positions_of[name] = positions
+        params.append(Parameter(name, [slots[positions[0]] for slots in per_instance], default))
         for slots in per_instance:
             for j in positions:
                 slots[j].param = name
-        params.append((name, [slots[positions[0]] for slots in per_instance]))
-    return params
+    _lean_defaults(params, instances[0].spec_args)
+    for param in params:
+        for j in positions_of[param.name]:
+            for slots in per_instance:
+                slots[j].default = param.default
+    return sorted(params, key=lambda p: p.default is not _EMPTY)
 
 
-def render_class(name: str, template: Template, params: list[tuple[str, list[Slot]]]) -> str:
+def _lean_defaults(params: list[Parameter], spec_args: dict) -> None:
+    """A block argument that every instance without an optional child passes alike defaults to that value
+    (`stride: int = 1` where only the blocks with a projection stride)."""
+    lean = {k for p in params if p.default is False for k, s in enumerate(p.slots) if s.value is False}
+    for param in params:
+        values = [param.slots[k].value for k in lean]
+        if lean and param.default is _EMPTY and param.name in spec_args and type(values[0]) in (int, float, str) \
+                and all(type(v) is type(values[0]) and v == values[0] for v in values):
+            param.default = values[0]
+
+
+def _fill(column: list[Slot], known: list[Slot]) -> None:
+    """Give the wild slots of one position (one per instance) the value and source text of `known`'s."""
+    for s, source in zip(column, known):
+        if s.wild:
+            s.value, s.text, s.wild = source.value, source.text, False
+
+
+def render_class(name: str, template: Template, params: list[Parameter]) -> str:
     """The class source (with its first instance's constants), parameters hinted by value type."""
     def hint(values) -> str:
-        kinds = {type(v.value) for v in values}
-        return f": {kinds.pop().__name__}" if len(kinds) == 1 and kinds <= {int, float, bool, str, tuple, list} else ""
+        kinds = {type(v.value) for v in values} - {type(None)}
+        if len(kinds) != 1 or not kinds <= {int, float, bool, str, tuple, list}:
+            return ""
+        return f": {kinds.pop().__name__}{' | None' if any(v.value is None for v in values) else ''}"
 
-    signature = ", ".join(["self", *(f"{p}{hint(v)}" for p, v in params)])
-    in_forward = [p for p, _ in params if any(s.in_forward and s.param == p for line in template.lines()
-                                               for s in slots_of(line))]
+    signature = ", ".join(["self", *(f"{p.name}{hint(p.slots)}" + ("" if p.default is _EMPTY else f" = {p.default!r}")
+                                     for p in params)])
+    in_forward = [p.name for p in params if any(s.in_forward and s.param == p.name for line in template.lines()
+                                                 for s in slots_of(line))]
     out = [f"class {name}({template.superclass}):", f'    """{template.doc}"""', "",
            f"    def __init__({signature}) -> None:", "        super().__init__()"]
     out += [f"        self.{p} = {p}" for p in in_forward]
