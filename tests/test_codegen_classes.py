@@ -66,7 +66,7 @@ def test_feature_extractor_returns_a_stage_output(resnet50):
 
 def test_print_shows_the_block_hierarchy(resnet50):
     text = str(resnet50)
-    assert "(layer3): Sequential(\n    (block0): BottleneckWithShortcut(\n" in text
+    assert "(layer3): Sequential(\n    (block0): Bottleneck(\n" in text
     assert "      (shortcut): Shortcut(\n        (conv1): Conv2d(512, 1024, kernel_size=(1, 1), stride=(2, 2)" in text
     assert "    (block1): Bottleneck(\n      (conv1): Conv2d(1024, 256, kernel_size=(1, 1)" in text
 
@@ -97,7 +97,8 @@ def test_activation_checkpointing_per_stage_and_per_block_class_gives_the_same_g
     apply_activation_checkpointing(blocks, checkpoint_wrapper_fn=checkpoint_wrapper,
                                    check_fn=lambda m: isinstance(m, block_class))
     wrapped = [n for n, m in blocks.named_modules() if type(m).__name__ == "CheckpointWrapper"]
-    assert wrapped == ["layer2.block1", "layer3.block1"]
+    assert wrapped == ["layer1.block0", "layer2.block0", "layer2.block1", "layer3.block0", "layer3.block1",
+                       "layer4.block0"]  # every bottleneck, with or without its projection
     for name, grad in _gradients(blocks, x).items():
         torch.testing.assert_close(grad, expected[name.replace("._checkpoint_wrapped_module", "")], msg=name)
 
@@ -112,12 +113,13 @@ def test_regional_compilation_compiles_a_block_class_once_for_all_its_instances(
     torch._dynamo.reset()
     counters.clear()
     repeated = [m for m in model.layer3 if type(m) is type(model.layer3.block1)]
-    assert len(repeated) == 3
+    assert len(repeated) == 4  # one class, with and without the shortcut projection
     for block in repeated:
         block.compile(backend="eager")
     with torch.no_grad():
         got = model(x)
-    assert counters["stats"]["unique_graphs"] == 1  # compiled once, reused by the other two blocks
+    # one graph for the block with a projection, one compiled once and reused by the other three
+    assert counters["stats"]["unique_graphs"] == 2
     torch.testing.assert_close(got, expected)
     torch._dynamo.reset()
 
@@ -139,12 +141,15 @@ def test_generated_files_are_short_with_each_block_class_written_once(file, netw
 
 def test_resnet152_classes():
     source = compile_source(build_ir(RESNET, "resnet152"))
-    assert _classes(source) == ["Shortcut", "Bottleneck", "BottleneckWithShortcut", "Resnet152"]
-    assert "    def __init__(self, in_channels: int, c: int, stride: int, out_channels: int) -> None:\n" in source
+    assert _classes(source) == ["Shortcut", "Bottleneck", "Resnet152"]
+    assert ("    def __init__(self, in_channels: int, c: int, out_channels: int, stride: int = 1, "
+            "with_shortcut: bool = False) -> None:\n") in source
+    assert "        self.shortcut = Shortcut(in_channels, out_channels, stride) if with_shortcut else None\n" in source
+    assert "        shortcut = self.shortcut(x) if self.shortcut is not None else x; del x\n" in source
     assert ("        self.layer3 = nn.Sequential()\n"
-            '        self.layer3.add_module("block0", BottleneckWithShortcut(512, 256, 2, 1024))\n'
+            '        self.layer3.add_module("block0", Bottleneck(512, 256, 1024, stride=2, with_shortcut=True))\n'
             "        for i in range(35):\n"
-            '            self.layer3.add_module(f"block{i + 1}", Bottleneck(1024, 256))\n') in source
+            '            self.layer3.add_module(f"block{i + 1}", Bottleneck(1024, 256, 1024))\n') in source
 
 
 def test_densenet_block_loops_over_its_layers():

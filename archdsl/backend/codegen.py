@@ -148,22 +148,22 @@ class _Generator:
 
     def _levels(self) -> dict[str, int]:
         """Scope -> the round its class is made in: after its children's, and the same for every
-        instance of one definition (so that they can share a class)."""
+        instance of one definition (so that they can share a class) unless one nests in another."""
         scopes = list(self.p.root.walk())
-        height: dict[str, int] = dict.fromkeys((s.name for s in scopes), 0)
-        for _ in range(len(scopes)):
+        key = {s.name: (s.kind, s.definition) for s in scopes}
+        nested = {key[s.name] for s in scopes for above in _ancestors(s) if key[above.name] == key[s.name]}
+        height: dict[str, int] = dict.fromkeys(key, 0)
+        changed = True
+        while changed:
             for scope in reversed(scopes):
                 height[scope.name] = max(height[scope.name],
                                          1 + max((height[c.name] for c in scope.children), default=-1))
             same: dict[tuple, int] = {}
             for scope in scopes:
-                key = (scope.kind, scope.definition)
-                same[key] = max(same.get(key, 0), height[scope.name])
-            raised = {s.name: same[(s.kind, s.definition)] for s in scopes}
-            if raised == height:
-                return height
-            height = raised
-        return {s.name: 1 + max((height[c.name] for c in s.children), default=-1) for s in reversed(scopes)}
+                same[key[scope.name]] = max(same.get(key[scope.name], 0), height[scope.name])
+            raised = {n: h if key[n] in nested else same[key[n]] for n, h in height.items()}
+            changed, height = raised != height, raised
+        return height
 
     def _path(self, node: str) -> str:
         """The attribute path of a node's submodule from the network module."""
@@ -700,6 +700,12 @@ def _joined(arguments: list[list]) -> list:
     for index, pieces in enumerate(arguments):
         out += [", ", *pieces] if index else pieces
     return out
+
+
+def _ancestors(scope: Scope):
+    while scope.parent is not None:
+        scope = scope.parent
+        yield scope
 
 
 def _optional_call(attr: str, args: str) -> str:
