@@ -132,15 +132,15 @@ class _Generator:
     def source(self) -> str:
         height = self._levels()
         for level in range(max(height.values()) + 1):
-            built: list[tuple[Scope, Template]] = []
+            scopes = []
             for scope in self.p.root.walk():
                 if height[scope.name] != level or scope is self.p.root:
                     continue
                 if self._sequential(scope):
                     self.made[scope.name] = _Made(None, [])
-                    continue
-                built.append((scope, self._template(scope)))
-            for members in self._classes(built):
+                else:
+                    scopes.append(scope)
+            for members in self._classes(scopes):
                 self._finish(members)
         root = self._template(self.p.root)
         root.init.extend(self._shared_links())
@@ -186,27 +186,31 @@ class _Generator:
                 lines.append([f'{target}.__dict__["{attr}"] = self.{self._path(shared)}  # reuse: same weights'])
         return lines
 
-    def _classes(self, built: list[tuple[Scope, Template]]) -> list[list[tuple[Scope, Template]]]:
-        """Scopes that share a class: equal templates, or instances of one definition whose templates
-        agree once their optional children (optional.py) are created and called only where present."""
-        keys = {scope.name: template.key() for scope, template in built}
+    def _classes(self, scopes: list[Scope]) -> list[list[tuple[Scope, Template]]]:
+        """Scopes that share a class, with their templates: equal templates, or instances of one
+        definition whose templates agree once their optional children (optional.py) are created and
+        called only where present."""
         instances: dict[tuple, list[Scope]] = {}
-        for scope, _ in built:
+        for scope in scopes:
             instances.setdefault((scope.kind, scope.definition), []).append(scope)
         merged: dict[str, tuple] = {}  # scope name -> (key, template with optional children)
         for same in instances.values():
-            optional = optional_children(self.p, same) if len({keys[s.name] for s in same}) > 1 else {}
+            optional = optional_children(self.p, same) if len(same) > 1 else {}
             union: dict[tuple, list[tuple[Scope, Template]]] = {}
             for scope in same if optional else []:
                 template = self._template(scope, optional)
                 if template is not None:
                     union.setdefault(("optional", template.key()), []).append((scope, template))
-            for key, members in union.items():
-                if len({keys[scope.name] for scope, _ in members}) > 1:
+            for key, members in union.items():  # one class for instances with and without a child
+                if len({frozenset(c.attr for c in s.children if c.attr in optional) for s, _ in members}) > 1:
                     merged.update({scope.name: (key, template) for scope, template in members})
         groups: dict[tuple, list[tuple[Scope, Template]]] = {}
-        for scope, template in built:
-            key, template = merged.get(scope.name, (keys[scope.name], template))
+        for scope in scopes:
+            if scope.name in merged:
+                key, template = merged[scope.name]
+            else:
+                template = self._template(scope)
+                key = template.key()
             groups.setdefault(key, []).append((scope, template))
         return list(groups.values())
 

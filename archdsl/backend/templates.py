@@ -106,31 +106,61 @@ def render(line: Line) -> str:
 
 def literals(text: str, hints=(), in_forward: bool = False) -> Line:
     """Source text as pieces, each number literal a slot; hints name a literal by value."""
-    pieces: Line = []
-    lines = text.splitlines(True) or [""]
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-    done = 0
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
+    numbers = _numbers(text)
+    if numbers is None:
         return [text]
-    for token in tokens:
-        if token.type != tokenize.NUMBER:
-            continue
-        start = starts[token.start[0] - 1] + token.start[1]
-        end = starts[token.end[0] - 1] + token.end[1]
-        value = ast.literal_eval(token.string)
+    pieces: Line = []
+    done = 0
+    for start, end, value, string in numbers:
         names = tuple(name for name, v in hints if type(v) is type(value) and v == value)
-        pieces += [text[done:start], Slot(value, token.string, names, in_forward)]
+        pieces += [text[done:start], Slot(value, string, names, in_forward)]
         done = end
     pieces.append(text[done:])
     return [p for p in pieces if p != ""]
 
 
+CACHED = 4096  # source texts whose parse is kept (a network repeats a few dozen)
+_NUMBERS: dict[str, list | None] = {}  # source text -> its number literals
+
+
+def _numbers(text: str) -> list[tuple[int, int, object, str]] | None:
+    """(start, end, value, source text) of each number literal in `text`; None if it does not tokenize."""
+    if text not in _NUMBERS:
+        if len(_NUMBERS) > CACHED:
+            _NUMBERS.clear()
+        starts = [0]
+        for line in text.splitlines(True) or [""]:
+            starts.append(starts[-1] + len(line))
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except (tokenize.TokenError, SyntaxError, IndentationError):
+            tokens = None
+        _NUMBERS[text] = None if tokens is None else [
+            (starts[t.start[0] - 1] + t.start[1], starts[t.end[0] - 1] + t.end[1], ast.literal_eval(t.string), t.string)
+            for t in tokens if t.type == tokenize.NUMBER]
+    return _NUMBERS[text]
+
+
 def constructor(text: str, attr: str, namespace: dict) -> Line:
     """A constructor expression as a `Call` bound to its signature (literals when it cannot be bound)."""
+    bound = _bound(text, namespace)
+    if bound is None:
+        return literals(text)
+    func, arguments = bound
+    return [Call(func, [(name, slot(value, (name, f"{attr}_{name}")), positional, default)
+                        for name, value, positional, default in arguments])]
+
+
+_BOUND: dict[str, tuple | None] = {}  # constructor source -> (callable, (name, value, positional, default)...)
+
+
+def _bound(text: str, namespace: dict) -> tuple | None:
+    """A constructor call's callable and every argument of its signature; None where it cannot be bound."""
+    if text in _BOUND:
+        return _BOUND[text]
+    if len(_BOUND) > CACHED:
+        _BOUND.clear()
+    _BOUND[text] = None
     try:
         call = ast.parse(text, mode="eval").body
         func = ast.unparse(call.func)
@@ -139,16 +169,15 @@ def constructor(text: str, attr: str, namespace: dict) -> Line:
         keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
         bound = signature.bind(*positional, **keywords)
     except (SyntaxError, ValueError, TypeError, NameError, AttributeError):
-        return literals(text)
-    args = []
+        return None
+    arguments = []
     for index, (name, parameter) in enumerate(signature.parameters.items()):
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            return literals(text)
         value = bound.arguments.get(name, parameter.default)
-        if value is _EMPTY:
-            return literals(text)
-        args.append((name, slot(value, (name, f"{attr}_{name}")), index < len(positional), parameter.default))
-    return [Call(func, args)]
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or value is _EMPTY:
+            return None
+        arguments.append((name, value, index < len(positional), parameter.default))
+    _BOUND[text] = (func, tuple(arguments))
+    return _BOUND[text]
 
 
 _SIGNATURES: dict[str, inspect.Signature] = {}  # constructor name (`nn.Conv2d`) -> its signature
