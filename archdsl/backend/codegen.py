@@ -15,6 +15,7 @@ methods of the class that owns their layers, recomputed in backward. Names follo
 
 from __future__ import annotations
 
+import gc
 import inspect
 import keyword
 import re
@@ -89,7 +90,13 @@ def _value(value) -> str:
 
 def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
     """The whole standalone file for one network."""
-    return _Generator(g, memory_efficient).source()
+    enabled = gc.isenabled()
+    gc.disable()  # many short-lived small objects; collecting would walk the whole IR each time
+    try:
+        return _Generator(g, memory_efficient).source()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _identifier(text: str) -> str:

@@ -52,7 +52,7 @@ def differences(g: ir.Graph, memory_efficient: bool = False, batch: int = 2, dev
     """What differs between the two builds of `g`, and the largest absolute difference of any output,
     gradient or buffer. The builds run one after the other (one in memory at a time)."""
     old = legacy_module(g, 0, memory_efficient, device)
-    initial = old.state_dict()
+    initial = {k: v.clone() for k, v in old.state_dict().items()}  # training updates the buffers in place
     generator = torch.Generator().manual_seed(1)
     inputs = [torch.randn(batch, *g.nodes[n]["shape"], generator=generator).to(device) for n in g.graph["inputs"]]
     before = _run(old, inputs)
