@@ -203,14 +203,8 @@ class _Generator:
         merged: dict[str, tuple] = {}  # scope name -> (key, template with optional children)
         for same in instances.values():
             optional = optional_children(self.p, same) if len(same) > 1 else {}
-            union: dict[tuple, list[tuple[Scope, Template]]] = {}
-            for scope in same if optional else []:
-                template = self._template(scope, optional)
-                if template is not None:
-                    union.setdefault(("optional", template.key()), []).append((scope, template))
-            for key, members in union.items():  # one class for instances with and without a child
-                if len({frozenset(c.attr for c in s.children if c.attr in optional) for s, _ in members}) > 1:
-                    merged.update({scope.name: (key, template) for scope, template in members})
+            if optional:
+                merged.update(self._with_optional(same, optional))
         groups: dict[tuple, list[tuple[Scope, Template]]] = {}
         for scope in scopes:
             if scope.name in merged:
@@ -220,6 +214,28 @@ class _Generator:
                 key = template.key()
             groups.setdefault(key, []).append((scope, template))
         return list(groups.values())
+
+    def _with_optional(self, same: list[Scope], optional: dict[str, Scope]) -> dict[str, tuple]:
+        """Scope name -> (key, template) for the instances of one definition that share a class once
+        `optional` children are made only where present; children every member of a class has stay
+        plain (the templates are made again without them)."""
+        union: dict[tuple, list[tuple[Scope, Template]]] = {}
+        for scope in same:
+            template = self._template(scope, optional)
+            if template is not None:
+                union.setdefault(("optional", tuple(optional), template.key()), []).append((scope, template))
+        merged: dict[str, tuple] = {}
+        for key, members in union.items():
+            have = [{c.attr for c in scope.children if c.attr in optional} for scope, _ in members]
+            varying = set.union(*have) - set.intersection(*have)
+            if not varying:
+                continue  # all alike: plain templates
+            if varying != set(optional):
+                merged.update(self._with_optional([scope for scope, _ in members],
+                                                  {a: c for a, c in optional.items() if a in varying}))
+            else:
+                merged.update({scope.name: (key, template) for scope, template in members})
+        return merged
 
     def _finish(self, members: list[tuple[Scope, Template]]) -> None:
         templates = [t for _, t in members]

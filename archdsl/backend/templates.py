@@ -290,7 +290,7 @@ def _lean_defaults(params: list[Parameter], spec_args: dict) -> None:
     lean = {k for p in params if p.default is False for k, s in enumerate(p.slots) if s.value is False}
     for param in params:
         values = [param.slots[k].value for k in lean]
-        if lean and param.default is _EMPTY and param.name in spec_args and type(values[0]) in (int, float, str) \
+        if len(lean) > 1 and param.default is _EMPTY and param.name in spec_args and type(values[0]) in (int, float, str) \
                 and all(type(v) is type(values[0]) and v == values[0] for v in values):
             param.default = values[0]
 
