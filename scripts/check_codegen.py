@@ -40,14 +40,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from spec_table import targets as table_rows  # the spec table's own enumeration
 
 
-def variants(files: list[str]):
-    """(file, variant, IR) for every row of the spec table."""
-    for path in sorted(SPECS.glob("*.arch")):
-        if files and path.name not in files:
-            continue
-        for name, g, error in table_rows(path):
-            if g is not None:
-                yield path.name, name, g
+def variants(files: list[str]) -> list[tuple[str, str, object]]:
+    """(file, variant, IR) for every row of the spec table, the cheapest (fewest MACs) first."""
+    found = [(path.name, name, g) for path in sorted(SPECS.glob("*.arch")) if not files or path.name in files
+             for name, g, _ in table_rows(path) if g is not None]
+    return sorted(found, key=lambda row: total_macs(row[2]))
 
 
 def lines(source: str) -> int:
