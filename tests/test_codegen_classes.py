@@ -152,6 +152,44 @@ def test_resnet152_classes():
             '            self.layer3.add_module(f"block{i + 1}", Bottleneck(1024, 256, 1024))\n') in source
 
 
+@pytest.mark.parametrize("file, network, params, cls, flag, child, lean, full", [
+    ("resnet.arch", "resnet", {"blocks": [2, 2], "size": 32}, "Basic", "with_shortcut", "shortcut",
+     "layer1.block1", "layer2.block0"),
+    ("resnext.arch", "resnext", {"blocks": [1, 2, 1, 1], "cardinality": 4, "width": 2, "classes": 10},
+     "Aggregated", "with_shortcut", "shortcut", "layer2.block1", "layer2.block0"),
+    ("dpn.arch", "dpn68", {}, "DualPath", "project", "c1x1_w", "conv2.block2", "conv2.block1"),
+])
+def test_an_optional_child_is_a_constructor_argument(file, network, params, cls, flag, child, lean, full):
+    """Instances of one block that differ only by a child some of them lack are one class: the child is
+    made where the constructor asks for it and called only where it exists; the keys stay the IR's."""
+    g = build_ir(SPECS / file, network, **params)
+    source = compile_source(g)
+    assert _classes(source).count(cls) == 1 and f"class {cls}2(" not in source and "With" not in source
+    assert re.search(rf"        self\.{child} = \w+\(.*\) if {flag} else None\n", source)
+    assert f"        {child} = self.{child}(x) if self.{child} is not None else x" in source
+    with torch.device("meta"):
+        model = load_class(source, model_class_name(g))()
+        old = load_class(legacy_codegen.generate(g), class_name(g.graph["network"]))()
+    assert list(model.state_dict()) == list(old.state_dict())
+    lean_block, full_block = model.get_submodule(lean), model.get_submodule(full)
+    assert type(lean_block).__name__ == type(full_block).__name__ == cls
+    assert getattr(lean_block, child) is None and isinstance(getattr(full_block, child), nn.Module)
+    assert f"{full}.{child}." in "".join(model.state_dict())
+    assert f"{lean}.{child}." not in "".join(model.state_dict())
+
+
+def test_optional_children_script_export_and_match_the_flat_generator():
+    g = build_ir(RESNET, "resnet", blocks=[1, 2], bottleneck=True, size=32, classes=10)
+    model = build(RESNET, "resnet", seed=0, blocks=[1, 2], bottleneck=True, size=32, classes=10).eval()
+    assert type(model.layer2.block0) is type(model.layer2.block1) and model.layer2.block1.shortcut is None
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(torch.jit.script(model)(x), expected)
+        torch.testing.assert_close(torch.export.export(model, (x,)).module()(x), expected)
+    assert compare(g) == []
+
+
 def test_densenet_block_loops_over_its_layers():
     source = compile_source(build_ir(SPECS / "densenet.arch", "densenet121"))
     assert (
