@@ -222,6 +222,7 @@ EQUIVALENCE = [
     ("resnext.arch", "resnext", {"blocks": [1, 1, 1, 1], "cardinality": 4, "width": 2, "split": True,
                                  "classes": 10}, True),
     ("lenet.arch", "lenet", {}, False),
+    ("mobilenet_v3.arch", "mobilenet_v3", {"arch": "small", "size": 32, "classes": 10}, False),
 ]
 
 
