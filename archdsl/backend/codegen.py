@@ -15,6 +15,7 @@ methods of the class that owns their layers, recomputed in backward. Names follo
 
 from __future__ import annotations
 
+import functools
 import gc
 import inspect
 import keyword
@@ -99,6 +100,7 @@ def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
             gc.enable()
 
 
+@functools.lru_cache(maxsize=4096)
 def _identifier(text: str) -> str:
     name = re.sub(r"\W", "_", text)
     name = "_" + name if not name or name[0].isdigit() else name
@@ -505,13 +507,15 @@ class _Generator:
             reads = [*reads, *((name, port) for port in range(len(reads)))]  # what a stand-in hands on
             needs.append({produced[r] for r in reads if r in produced})
         done: list[int] = []
+        finished: set[int] = set()
         waiting = sorted(range(len(items)), key=lambda i: items[i][0])
         while waiting:
-            ready = next((i for i in waiting if needs[i] <= set(done)), None)
+            ready = next((i for i in waiting if needs[i] <= finished), None)
             if ready is None:
                 raise RuntimeError(f"scope '{scope.name}' cannot be one module: its layers and its parent's "
                                    "read each other's values")
             done.append(ready)
+            finished.add(ready)
             waiting.remove(ready)
         return [items[i] for i in done]
 

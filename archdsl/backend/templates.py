@@ -147,11 +147,11 @@ def constructor(text: str, attr: str, namespace: dict) -> Line:
     if bound is None:
         return literals(text)
     func, arguments = bound
-    return [Call(func, [(name, slot(value, (name, f"{attr}_{name}")), positional, default)
-                        for name, value, positional, default in arguments])]
+    return [Call(func, [(name, Slot(value, text, (name, f"{attr}_{name}")), positional, default)
+                        for name, value, text, positional, default in arguments])]
 
 
-_BOUND: dict[str, tuple | None] = {}  # constructor source -> (callable, (name, value, positional, default)...)
+_BOUND: dict[str, tuple | None] = {}  # constructor source -> (callable, (name, value, text, positional, default)...)
 
 
 def _bound(text: str, namespace: dict) -> tuple | None:
@@ -175,7 +175,7 @@ def _bound(text: str, namespace: dict) -> tuple | None:
         value = bound.arguments.get(name, parameter.default)
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or value is _EMPTY:
             return None
-        arguments.append((name, value, index < len(positional), parameter.default))
+        arguments.append((name, value, repr(value), index < len(positional), parameter.default))
     _BOUND[text] = (func, tuple(arguments))
     return _BOUND[text]
 
