@@ -12,7 +12,7 @@ and a summary: how many builds agree and the largest difference of all.
     python scripts/check_codegen.py --memory-efficient  # plus memory-efficient builds
     python scripts/check_codegen.py resnet.arch densenet.arch
     python scripts/check_codegen.py --meta              # fast: keys, order and shapes only (meta device)
-    python scripts/check_codegen.py --timing            # time to build ResNet-152 from its spec, old and new
+    python scripts/check_codegen.py --timing            # ResNet-152 build time, old and new (benchmarks/codegen_build.py)
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ import torch
 
 from archdsl.backend.codegen import class_name, generate, model_class_name
 from archdsl.backend.compile import load_class
-from archdsl.elaborate import elaborate
 from archdsl.ir import total_macs
-from archdsl.loader import load
 from tests.reference import legacy_codegen
 from tests.reference.codegen_equivalence import differences
 
@@ -62,17 +60,13 @@ def structure(g) -> list[str]:
     return [f"shape of {k}" for k in old if old[k].shape != new[k].shape]
 
 
-def timing(repeats: int = 5) -> None:
-    """Seconds from spec file to an instantiated ResNet-152 (parse, elaborate, generate, load, build)."""
-    for name, make in (("flat (before)", legacy_codegen.generate), ("per-block (after)", generate)):
-        times = []
-        for _ in range(repeats):
-            began = time.perf_counter()
-            g = elaborate(load(SPECS / "resnet.arch"), "resnet152")
-            load_class(make(g), model_class_name(g) if make is generate else class_name(g.graph["network"]))()
-            times.append(time.perf_counter() - began)
-        print(f"ResNet-152 {name}: median {sorted(times)[len(times) // 2]:.2f} s over {repeats} builds "
-              f"({len(make(g).splitlines())} generated lines)")
+def timing() -> None:
+    """Seconds from spec file to an instantiated ResNet-152, old and new (benchmarks/codegen_build.py)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from codegen_build import main as benchmark
+
+    sys.argv = [sys.argv[0], "resnet.arch:resnet152"]
+    benchmark()
 
 
 def main() -> int:
