@@ -142,8 +142,8 @@ def test_generated_files_are_short_with_each_block_class_written_once(file, netw
 def test_resnet152_classes():
     source = compile_source(build_ir(RESNET, "resnet152"))
     assert _classes(source) == ["Shortcut", "Bottleneck", "Resnet152"]
-    assert ("    def __init__(self, in_channels: int, c: int, out_channels: int, stride: int = 1, "
-            "with_shortcut: bool = False) -> None:\n") in source
+    assert ("    def __init__(self, in_channels: int, c: int, out_channels: int, stride: int = 1,\n"
+            "                 with_shortcut: bool = False) -> None:\n") in source
     assert "        self.shortcut = Shortcut(in_channels, out_channels, stride) if with_shortcut else None\n" in source
     assert "        shortcut = self.shortcut(x) if self.shortcut is not None else x; del x\n" in source
     assert ("        self.layer3 = nn.Sequential()\n"

@@ -302,6 +302,22 @@ def _fill(column: list[Slot], known: list[Slot]) -> None:
             s.value, s.text, s.wild = source.value, source.text, False
 
 
+WIDTH = 100  # a signature longer than this continues on the next line, under its first parameter
+
+
+def _wrapped(head: str, parts: list[str], tail: str) -> list[str]:
+    """`head` + parts joined by commas + `tail`, broken between parts where a line would be too long."""
+    lines = [head]
+    for index, part in enumerate(parts):
+        piece = part + (", " if index < len(parts) - 1 else tail)
+        if len(lines[-1]) + len(piece.rstrip()) > WIDTH and lines[-1].strip() != head.strip():
+            lines[-1] = lines[-1].rstrip()
+            lines.append(" " * len(head) + piece)
+        else:
+            lines[-1] += piece
+    return lines
+
+
 def render_class(name: str, template: Template, params: list[Parameter]) -> str:
     """The class source (with its first instance's constants), parameters hinted by value type."""
     def hint(values) -> str:
@@ -310,12 +326,12 @@ def render_class(name: str, template: Template, params: list[Parameter]) -> str:
             return ""
         return f": {kinds.pop().__name__}{' | None' if any(v.value is None for v in values) else ''}"
 
-    signature = ", ".join(["self", *(f"{p.name}{hint(p.slots)}" + ("" if p.default is _EMPTY else f" = {p.default!r}")
-                                     for p in params)])
+    signature = ["self", *(f"{p.name}{hint(p.slots)}" + ("" if p.default is _EMPTY else f" = {p.default!r}")
+                           for p in params)]
     in_forward = [p.name for p in params if any(s.in_forward and s.param == p.name for line in template.lines()
                                                  for s in slots_of(line))]
     out = [f"class {name}({template.superclass}):", f'    """{template.doc}"""', "",
-           f"    def __init__({signature}) -> None:", "        super().__init__()"]
+           *_wrapped("    def __init__(", signature, ") -> None:"), "        super().__init__()"]
     out += [f"        self.{p} = {p}" for p in in_forward]
     out += [f"        {render(line)}" for line in template.init]
     out += ["", f"    def forward{template.signature}:"]
