@@ -14,6 +14,7 @@ NOT_NEGATIVE = frozenset({"pad", "output_pad", "offset", "start"})
 PROBABILITY = frozenset({("dropout", "p"), ("clique", "dropout"), ("clique_layer", "dropout")})  # others say their own
 POSITIVE_FLOAT = frozenset({"eps"})
 ODD_KERNEL = frozenset({"clique", "clique_layer"})  # 'same' padding of kernel // 2 needs an odd kernel
+LARGEST = 2**31 - 1  # torch takes sizes as C++ integers; no layer needs one this large
 
 
 def _ints(value) -> list:
@@ -28,6 +29,8 @@ def _ints(value) -> list:
 
 def problem(op: str, name: str, value) -> str | None:
     """Why `value` is out of range for argument `name` of `op`, or None when it is fine."""
+    if any(abs(v) > LARGEST for v in _ints(value)):
+        return f"{name} is too large for a layer (at most {LARGEST:,}), found {_show(value)}"
     if name in POSITIVE and any(v < 1 for v in _ints(value)):
         return f"{name} must be positive, found {_show(value)}"
     if name in AT_LEAST_ONE and any(v < 1 for v in _ints(value)):
