@@ -1,15 +1,18 @@
 """Check the per-block code generator against the flat one it replaced, on every spec variant.
 
-For each variant of every spec in specs/ (and, with --memory-efficient, its memory-efficient build):
-same state_dict keys, order and seeded initial values, same eval outputs, same gradients and BN
-buffers after one training step (tests/reference/codegen_equivalence.py). Also prints generated line
-counts (old -> new) and the time to build each network's module from its IR.
+For each variant of every spec in specs/ (the rows of specs/README.md, enumerated by
+scripts/spec_table.py: every named `-D` variant and every network no variant uses), and with
+--memory-efficient its memory-efficient build: same state_dict keys, order and seeded initial values,
+same eval outputs, same gradients and BN buffers after one training step on the spec's own input
+shape (batch 2; batch 1 above 2 GMACs), with real numbers (tests/reference/codegen_equivalence.py).
+Prints each variant's largest absolute difference, generated line counts (old -> new, non-blank),
+and a summary: how many builds agree and the largest difference of all.
 
     python scripts/check_codegen.py                     # every variant, plain builds
     python scripts/check_codegen.py --memory-efficient  # plus memory-efficient builds
     python scripts/check_codegen.py resnet.arch densenet.arch
     python scripts/check_codegen.py --meta              # fast: keys, order and shapes only (meta device)
-    python scripts/check_codegen.py --timing            # time to build ResNet-152 from its spec, old and new
+    python scripts/check_codegen.py --timing            # ResNet-152 build time, old and new (benchmarks/codegen_build.py)
 """
 
 from __future__ import annotations
@@ -26,25 +29,25 @@ import torch
 
 from archdsl.backend.codegen import class_name, generate, model_class_name
 from archdsl.backend.compile import load_class
-from archdsl.elaborate import elaborate
-from archdsl.loader import load
+from archdsl.ir import total_macs
 from tests.reference import legacy_codegen
-from tests.reference.codegen_equivalence import compare
+from tests.reference.codegen_equivalence import differences
 
 SPECS = ROOT / "specs"
+sys.path.insert(0, str(ROOT / "scripts"))
+from spec_table import targets as table_rows  # the spec table's own enumeration
 
 
-def targets(files: list[str]) -> list[tuple[str, str]]:
-    found = []
-    for path in sorted(SPECS.glob("*.arch")):
-        if files and path.name not in files:
-            continue
-        program = load(path)
-        for name in program.targets():
-            if name in program.networks and any(p.default is None for p in program.networks[name].params):
-                continue
-            found.append((path.name, name))
-    return found
+def variants(files: list[str]) -> list[tuple[str, str, object]]:
+    """(file, variant, IR) for every row of the spec table, the cheapest (fewest MACs) first."""
+    found = [(path.name, name, g) for path in sorted(SPECS.glob("*.arch")) if not files or path.name in files
+             for name, g, _ in table_rows(path) if g is not None]
+    return sorted(found, key=lambda row: total_macs(row[2]))
+
+
+def lines(source: str) -> int:
+    """Non-blank lines."""
+    return sum(1 for line in source.splitlines() if line.strip())
 
 
 def structure(g) -> list[str]:
@@ -57,17 +60,13 @@ def structure(g) -> list[str]:
     return [f"shape of {k}" for k in old if old[k].shape != new[k].shape]
 
 
-def timing(repeats: int = 5) -> None:
-    """Seconds from spec file to an instantiated ResNet-152 (parse, elaborate, generate, load, build)."""
-    for name, make in (("flat (before)", legacy_codegen.generate), ("per-block (after)", generate)):
-        times = []
-        for _ in range(repeats):
-            began = time.perf_counter()
-            g = elaborate(load(SPECS / "resnet.arch"), "resnet152")
-            load_class(make(g), model_class_name(g) if make is generate else class_name(g.graph["network"]))()
-            times.append(time.perf_counter() - began)
-        print(f"ResNet-152 {name}: median {sorted(times)[len(times) // 2]:.2f} s over {repeats} builds "
-              f"({len(make(g).splitlines())} generated lines)")
+def timing() -> None:
+    """Seconds from spec file to an instantiated ResNet-152, old and new (benchmarks/codegen_build.py)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from codegen_build import main as benchmark
+
+    sys.argv = [sys.argv[0], "resnet.arch:resnet152"]
+    benchmark()
 
 
 def main() -> int:
@@ -81,24 +80,25 @@ def main() -> int:
     if args.timing:
         timing()
         return 0
-    failures, checked, start = 0, 0, time.perf_counter()
-    for file, network in targets(args.files):
-        g = elaborate(load(SPECS / file), network)
+    failures, checked, largest, start = 0, 0, 0.0, time.perf_counter()
+    for file, network, g in variants(args.files):
         modes = (False, True) if args.memory_efficient else (False,)
         for efficient in modes:
             began = time.perf_counter()
+            batch = 2 if total_macs(g) < 2e9 else 1
             try:
-                problems = structure(g) if args.meta else compare(g, memory_efficient=efficient, batch=2)
+                problems, worst = (structure(g), 0.0) if args.meta else differences(g, efficient, batch=batch)
             except Exception as exc:  # noqa: BLE001 (report and go on to the next variant)
-                problems = [f"{type(exc).__name__}: {exc}"]
-            old_lines = len(legacy_codegen.generate(g, efficient).splitlines())
-            new_lines = len(generate(g, efficient).splitlines())
+                problems, worst = [f"{type(exc).__name__}: {exc}"], float("inf")
+            old_lines, new_lines = lines(legacy_codegen.generate(g, efficient)), lines(generate(g, efficient))
             checked += 1
             failures += bool(problems)
+            largest = max(largest, worst)
             status = "ok" if not problems else "DIFFERS: " + "; ".join(problems[:4])
             print(f"{file}:{network}{' (memory-efficient)' if efficient else ''}: lines {old_lines} -> {new_lines}, "
-                  f"{time.perf_counter() - began:.1f} s: {status}", flush=True)
-    print(f"{checked} builds compared, {failures} differ, {time.perf_counter() - start:.0f} s")
+                  f"batch {batch}, max |diff| {worst:.2g}, {time.perf_counter() - began:.1f} s: {status}", flush=True)
+    print(f"{checked} builds compared, {checked - failures} agree, {failures} differ; largest difference "
+          f"{largest:.2g}; {time.perf_counter() - start:.0f} s")
     return 1 if failures else 0
 
 

@@ -66,7 +66,7 @@ def test_feature_extractor_returns_a_stage_output(resnet50):
 
 def test_print_shows_the_block_hierarchy(resnet50):
     text = str(resnet50)
-    assert "(layer3): Sequential(\n    (block0): BottleneckWithShortcut(\n" in text
+    assert "(layer3): Sequential(\n    (block0): Bottleneck(\n" in text
     assert "      (shortcut): Shortcut(\n        (conv1): Conv2d(512, 1024, kernel_size=(1, 1), stride=(2, 2)" in text
     assert "    (block1): Bottleneck(\n      (conv1): Conv2d(1024, 256, kernel_size=(1, 1)" in text
 
@@ -97,7 +97,8 @@ def test_activation_checkpointing_per_stage_and_per_block_class_gives_the_same_g
     apply_activation_checkpointing(blocks, checkpoint_wrapper_fn=checkpoint_wrapper,
                                    check_fn=lambda m: isinstance(m, block_class))
     wrapped = [n for n, m in blocks.named_modules() if type(m).__name__ == "CheckpointWrapper"]
-    assert wrapped == ["layer2.block1", "layer3.block1"]
+    assert wrapped == ["layer1.block0", "layer2.block0", "layer2.block1", "layer3.block0", "layer3.block1",
+                       "layer4.block0"]  # every bottleneck, with or without its projection
     for name, grad in _gradients(blocks, x).items():
         torch.testing.assert_close(grad, expected[name.replace("._checkpoint_wrapped_module", "")], msg=name)
 
@@ -112,12 +113,13 @@ def test_regional_compilation_compiles_a_block_class_once_for_all_its_instances(
     torch._dynamo.reset()
     counters.clear()
     repeated = [m for m in model.layer3 if type(m) is type(model.layer3.block1)]
-    assert len(repeated) == 3
+    assert len(repeated) == 4  # one class, with and without the shortcut projection
     for block in repeated:
         block.compile(backend="eager")
     with torch.no_grad():
         got = model(x)
-    assert counters["stats"]["unique_graphs"] == 1  # compiled once, reused by the other two blocks
+    # one graph for the block with a projection, one compiled once and reused by the other three
+    assert counters["stats"]["unique_graphs"] == 2
     torch.testing.assert_close(got, expected)
     torch._dynamo.reset()
 
@@ -139,12 +141,53 @@ def test_generated_files_are_short_with_each_block_class_written_once(file, netw
 
 def test_resnet152_classes():
     source = compile_source(build_ir(RESNET, "resnet152"))
-    assert _classes(source) == ["Shortcut", "Bottleneck", "BottleneckWithShortcut", "Resnet152"]
-    assert "    def __init__(self, in_channels: int, c: int, stride: int, out_channels: int) -> None:\n" in source
+    assert _classes(source) == ["Shortcut", "Bottleneck", "Resnet152"]
+    assert ("    def __init__(self, in_channels: int, c: int, out_channels: int, stride: int = 1,\n"
+            "                 with_shortcut: bool = False) -> None:\n") in source
+    assert "        self.shortcut = Shortcut(in_channels, out_channels, stride) if with_shortcut else None\n" in source
+    assert "        shortcut = self.shortcut(x) if self.shortcut is not None else x; del x\n" in source
     assert ("        self.layer3 = nn.Sequential()\n"
-            '        self.layer3.add_module("block0", BottleneckWithShortcut(512, 256, 2, 1024))\n'
+            '        self.layer3.add_module("block0", Bottleneck(512, 256, 1024, stride=2, with_shortcut=True))\n'
             "        for i in range(35):\n"
-            '            self.layer3.add_module(f"block{i + 1}", Bottleneck(1024, 256))\n') in source
+            '            self.layer3.add_module(f"block{i + 1}", Bottleneck(1024, 256, 1024))\n') in source
+
+
+@pytest.mark.parametrize("file, network, params, cls, flag, child, lean, full", [
+    ("resnet.arch", "resnet", {"blocks": [2, 2], "size": 32}, "Basic", "with_shortcut", "shortcut",
+     "layer1.block1", "layer2.block0"),
+    ("resnext.arch", "resnext", {"blocks": [1, 2, 1, 1], "cardinality": 4, "width": 2, "classes": 10},
+     "Aggregated", "with_shortcut", "shortcut", "layer2.block1", "layer2.block0"),
+    ("dpn.arch", "dpn68", {}, "DualPath", "project", "c1x1_w", "conv2.block2", "conv2.block1"),
+])
+def test_an_optional_child_is_a_constructor_argument(file, network, params, cls, flag, child, lean, full):
+    """Instances of one block that differ only by a child some of them lack are one class: the child is
+    made where the constructor asks for it and called only where it exists; the keys stay the IR's."""
+    g = build_ir(SPECS / file, network, **params)
+    source = compile_source(g)
+    assert _classes(source).count(cls) == 1 and f"class {cls}2(" not in source and "With" not in source
+    assert re.search(rf"        self\.{child} = \w+\(.*\) if {flag} else None\n", source)
+    assert f"        {child} = self.{child}(x) if self.{child} is not None else x" in source
+    with torch.device("meta"):
+        model = load_class(source, model_class_name(g))()
+        old = load_class(legacy_codegen.generate(g), class_name(g.graph["network"]))()
+    assert list(model.state_dict()) == list(old.state_dict())
+    lean_block, full_block = model.get_submodule(lean), model.get_submodule(full)
+    assert type(lean_block).__name__ == type(full_block).__name__ == cls
+    assert getattr(lean_block, child) is None and isinstance(getattr(full_block, child), nn.Module)
+    assert f"{full}.{child}." in "".join(model.state_dict())
+    assert f"{lean}.{child}." not in "".join(model.state_dict())
+
+
+def test_optional_children_script_export_and_match_the_flat_generator():
+    g = build_ir(RESNET, "resnet", blocks=[1, 2], bottleneck=True, size=32, classes=10)
+    model = build(RESNET, "resnet", seed=0, blocks=[1, 2], bottleneck=True, size=32, classes=10).eval()
+    assert type(model.layer2.block0) is type(model.layer2.block1) and model.layer2.block1.shortcut is None
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(torch.jit.script(model)(x), expected)
+        torch.testing.assert_close(torch.export.export(model, (x,)).module()(x), expected)
+    assert compare(g) == []
 
 
 def test_densenet_block_loops_over_its_layers():
@@ -179,6 +222,7 @@ EQUIVALENCE = [
     ("resnext.arch", "resnext", {"blocks": [1, 1, 1, 1], "cardinality": 4, "width": 2, "split": True,
                                  "classes": 10}, True),
     ("lenet.arch", "lenet", {}, False),
+    ("mobilenet_v3.arch", "mobilenet_v3", {"arch": "small", "size": 32, "classes": 10}, False),
 ]
 
 

@@ -15,6 +15,8 @@ methods of the class that owns their layers, recomputed in backward. Names follo
 
 from __future__ import annotations
 
+import functools
+import gc
 import inspect
 import keyword
 import re
@@ -26,6 +28,7 @@ from torch import nn
 
 from archdsl import __version__, ir, names
 from archdsl.backend import runtime
+from archdsl.backend.optional import RETURNED, Stand, optional_children, stand
 from archdsl.backend.scopes import Plan, Scope, plan
 from archdsl.backend.templates import Affine, Line, Slot, Template, literals, open_parameters, render_class, slot
 from archdsl.backend.templates import constructor as bound_constructor
@@ -37,6 +40,7 @@ KIND_CLASSES = {"residual": "Residual", "concat": "Concat", "sum": "Sum", "dense
                 "dense_layer": "DenseBlockLayer", "highway": "Highway", "groups": "Groups", "clique": "CliqueBlock",
                 "branch": "Branch", "shortcut": "Shortcut"}
 RUN = 3  # this many or more like children in a row are created in a loop
+_EMPTY = inspect.Parameter.empty
 
 HEADER = '''"""{title}
 
@@ -87,9 +91,16 @@ def _value(value) -> str:
 
 def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
     """The whole standalone file for one network."""
-    return _Generator(g, memory_efficient).source()
+    enabled = gc.isenabled()
+    gc.disable()  # many short-lived small objects; collecting would walk the whole IR each time
+    try:
+        return _Generator(g, memory_efficient).source()
+    finally:
+        if enabled:
+            gc.enable()
 
 
+@functools.lru_cache(maxsize=4096)
 def _identifier(text: str) -> str:
     name = re.sub(r"\W", "_", text)
     name = "_" + name if not name or name[0].isdigit() else name
@@ -118,6 +129,7 @@ class _Generator:
         self.g = self.p.g
         self.memory_efficient = memory_efficient
         self.made: dict[str, _Made] = {}  # scope name -> how its parent builds it
+        self.redirect: dict[tuple[str, int], str] = {}  # (reader, port) -> a stand-in's variable (optional.py)
         self.classes: list[str] = []
         self.taken = set(RESERVED) | {n for n, o in vars(runtime).items() if inspect.isclass(o) or inspect.isfunction(o)}
         self.taken.add(model_class_name(g))
@@ -127,24 +139,40 @@ class _Generator:
     # ------------------------------------------------------------ driver
 
     def source(self) -> str:
-        height: dict[str, int] = {}
-        for scope in reversed(list(self.p.root.walk())):
-            height[scope.name] = 1 + max((height[c.name] for c in scope.children), default=-1)
+        height = self._levels()
         for level in range(max(height.values()) + 1):
-            groups: dict[tuple, list[tuple[Scope, Template]]] = {}
+            scopes = []
             for scope in self.p.root.walk():
                 if height[scope.name] != level or scope is self.p.root:
                     continue
                 if self._sequential(scope):
                     self.made[scope.name] = _Made(None, [])
-                    continue
-                template = self._template(scope)
-                groups.setdefault(template.key(), []).append((scope, template))
-            for members in groups.values():
+                else:
+                    scopes.append(scope)
+            for members in self._classes(scopes):
                 self._finish(members)
         root = self._template(self.p.root)
         root.init.extend(self._shared_links())
         return self._assemble(root)
+
+    def _levels(self) -> dict[str, int]:
+        """Scope -> the round its class is made in: after its children's, and the same for every
+        instance of one definition (so that they can share a class) unless one nests in another."""
+        scopes = list(self.p.root.walk())
+        key = {s.name: (s.kind, s.definition) for s in scopes}
+        nested = {key[s.name] for s in scopes for above in _ancestors(s) if key[above.name] == key[s.name]}
+        height: dict[str, int] = dict.fromkeys(key, 0)
+        changed = True
+        while changed:
+            for scope in reversed(scopes):
+                height[scope.name] = max(height[scope.name],
+                                         1 + max((height[c.name] for c in scope.children), default=-1))
+            same: dict[tuple, int] = {}
+            for scope in scopes:
+                same[key[scope.name]] = max(same.get(key[scope.name], 0), height[scope.name])
+            raised = {n: h if key[n] in nested else same[key[n]] for n, h in height.items()}
+            changed, height = raised != height, raised
+        return height
 
     def _path(self, node: str) -> str:
         """The attribute path of a node's submodule from the network module."""
@@ -167,6 +195,50 @@ class _Generator:
                 lines.append([f'{target}.__dict__["{attr}"] = self.{self._path(shared)}  # reuse: same weights'])
         return lines
 
+    def _classes(self, scopes: list[Scope]) -> list[list[tuple[Scope, Template]]]:
+        """Scopes that share a class, with their templates: equal templates, or instances of one
+        definition whose templates agree once their optional children (optional.py) are created and
+        called only where present."""
+        instances: dict[tuple, list[Scope]] = {}
+        for scope in scopes:
+            instances.setdefault((scope.kind, scope.definition), []).append(scope)
+        merged: dict[str, tuple] = {}  # scope name -> (key, template with optional children)
+        for same in instances.values():
+            optional = optional_children(self.p, same) if len(same) > 1 else {}
+            if optional:
+                merged.update(self._with_optional(same, optional))
+        groups: dict[tuple, list[tuple[Scope, Template]]] = {}
+        for scope in scopes:
+            if scope.name in merged:
+                key, template = merged[scope.name]
+            else:
+                template = self._template(scope)
+                key = template.key()
+            groups.setdefault(key, []).append((scope, template))
+        return list(groups.values())
+
+    def _with_optional(self, same: list[Scope], optional: dict[str, Scope]) -> dict[str, tuple]:
+        """Scope name -> (key, template) for the instances of one definition that share a class once
+        `optional` children are made only where present; children every member of a class has stay
+        plain (the templates are made again without them)."""
+        union: dict[tuple, list[tuple[Scope, Template]]] = {}
+        for scope in same:
+            template = self._template(scope, optional)
+            if template is not None:
+                union.setdefault(("optional", tuple(optional), template.key()), []).append((scope, template))
+        merged: dict[str, tuple] = {}
+        for key, members in union.items():
+            have = [{c.attr for c in scope.children if c.attr in optional} for scope, _ in members]
+            varying = set.union(*have) - set.intersection(*have)
+            if not varying:
+                continue  # all alike: plain templates
+            if varying != set(optional):
+                merged.update(self._with_optional([scope for scope, _ in members],
+                                                  {a: c for a, c in optional.items() if a in varying}))
+            else:
+                merged.update({scope.name: (key, template) for scope, template in members})
+        return merged
+
     def _finish(self, members: list[tuple[Scope, Template]]) -> None:
         templates = [t for _, t in members]
         params = open_parameters(templates)
@@ -180,7 +252,7 @@ class _Generator:
                 name, number = f"{base}{number}", number + 1
         self.taken.add(name)
         for k, (scope, _) in enumerate(members):
-            self.made[scope.name] = _Made(name, [slots[k] for _, slots in params])
+            self.made[scope.name] = _Made(name, [p.slots[k] for p in params])
         self.classes.append(render_class(name, templates[0], params))
 
     def _sequential(self, scope: Scope) -> bool:
@@ -197,15 +269,17 @@ class _Generator:
 
     # ------------------------------------------------------------ templates
 
-    def _template(self, scope: Scope) -> Template:
+    def _template(self, scope: Scope, optional: dict[str, Scope] | None = None) -> Template | None:
+        """The scope's class template; with `optional` children (attr -> the child in an instance that
+        has it), the form that creates and calls them only where present (None where that cannot be)."""
         if scope.kind == "clique" and any(self.g.nodes[n]["op"] == "clique_layer" for n in scope.nodes):
-            return self._clique(scope)  # a clique with a body is made of plain layers: generic
+            return None if optional else self._clique(scope)  # a clique with a body is plain layers: generic
         if scope.kind == "dense" and self._loops_over_features(scope):
-            return self._dense(scope)
-        return self._generic(scope)
+            return None if optional else self._dense(scope)
+        return self._generic(scope, optional or {})
 
     def _new(self, scope: Scope, forward: list[Line], signature: str, superclass: str = "nn.Module",
-             methods=None) -> Template:
+             methods=None, stands: dict | None = None) -> Template:
         info = self.graph.graph.get("scopes", {}).get(scope.name, {})
         if scope is self.p.root:
             base, doc = model_class_name(self.graph), self._root_doc()
@@ -217,7 +291,7 @@ class _Generator:
             label = re.sub(r"\d+$", "", scope.definition) or scope.definition
             base, doc = _camel(label), f"A group of layers (`{scope.attr}`)."
         channels = (self._channels(scope.inputs[:1]), self._channels(scope.outputs[:1]))
-        return Template(base, superclass, doc, self._init(scope), signature, forward,
+        return Template(base, superclass, doc, self._init(scope, stands=stands or {}), signature, forward,
                         methods or [], dict(info.get("args", {})) if scope.kind == "block" else {}, channels)
 
     def _channels(self, values: list[str]):
@@ -236,14 +310,27 @@ class _Generator:
 
     # ------------------------------------------------------------ __init__
 
-    def _init(self, scope: Scope, target: str = "self") -> list[Line]:
-        """Submodules in creation order (the IR's): the scope's own layers and its children."""
+    def _init(self, scope: Scope, target: str = "self", stands: dict | None = None) -> list[Line]:
+        """Submodules in creation order (the IR's): the scope's own layers and its children. `stands`:
+        optional children (attr -> None where present, else where it would stand, optional.py)."""
+        stands = stands or {}
         entries = sorted([(self.p.position[n], n) for n in scope.nodes if self.p.constructors[n] is not None]
-                         + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children],
+                         + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children]
+                         + [(st.position, st) for st in stands.values() if st is not None],
                          key=lambda e: e[0])
         lines: list[Line] = []
         run: list[Scope] = []
         for _, entry in entries:
+            if isinstance(entry, Stand) or isinstance(entry, Scope) and entry.attr in stands:
+                lines += self._children(run, target)
+                run = []
+                child = entry.child if isinstance(entry, Stand) else entry
+                present = slot(isinstance(entry, Scope), (f"with_{child.attr}",))
+                present.default = False
+                lines.append([f"self.{child.attr} = ", *self._construct(self.made[child.name], child.attr,
+                                                                          wild=isinstance(entry, Stand)),
+                              " if ", present, " else None"])
+                continue
             if isinstance(entry, Scope) and self.made[entry.name].cls is not None:
                 if run and not self._joins_run(run, entry):
                     lines += self._children(run, target)
@@ -276,38 +363,69 @@ class _Generator:
         return bool(a and b and a[1] == b[1] and int(b[2]) == int(a[2]) + 1 and str(int(b[2])) == b[2])
 
     def _children(self, run: list[Scope], target: str) -> list[Line]:
-        """Children of one class: one line each, or a loop when a run of them differs only by steps."""
-        steps = self._steps(run) if len(run) >= RUN else None
-        if steps is None:
-            lines = []
-            for child in run:
-                made = self.made[child.name]
-                call = [f"{made.cls}(", *_joined([slot(v.value, (v.param, f"{child.attr}_{v.param}"))
-                                                  for v in made.values]), ")"]
-                lines.append([f"{target}.{child.attr} = ", *call] if target == "self"
-                             else [f'{target}.add_module("{child.attr}", ', *call, ")"])
-            return lines
+        """Children of one class: one line each, or a loop over each stretch of them that differs only
+        by even steps."""
+        lines: list[Line] = []
+        index = 0
+        while index < len(run):
+            length, steps = self._steps(run[index:])
+            if length >= RUN:
+                lines += self._loop(run[index:index + length], steps, target)
+                index += length
+                continue
+            child = run[index]
+            call = self._construct(self.made[child.name], child.attr)
+            lines.append([f"{target}.{child.attr} = ", *call] if target == "self"
+                         else [f'{target}.add_module("{child.attr}", ', *call, ")"])
+            index += 1
+        return lines
+
+    def _loop(self, run: list[Scope], steps: list[tuple], target: str) -> list[Line]:
         prefix, start = re.fullmatch(r"(.*?)(\d+)", run[0].attr).groups()
-        args = [Affine(slot(a, (p, f"{p}_first")), slot(b, (f"{p}_step",))) for p, a, b in steps]
+        args = [[*([f"{p}="] if default is not _EMPTY else []), Affine(slot(a, (p, f"{p}_first")),
+                                                                        slot(b, (f"{p}_step",)))]
+                for p, a, b, default in steps if default is _EMPTY or b or not _same(a, default)]
         return [["for i in range(", slot(len(run), (f"{prefix}s", f"n_{prefix}")), "):"],
                 [f'    {target}.add_module(f"{prefix}{{', Affine(slot(int(start), (f"first_{prefix}",)), slot(1, ())),
                  f'}}", {self.made[run[0].name].cls}(', *_joined(args), "))"]]
 
-    def _steps(self, run: list[Scope]) -> list[tuple[str, object, int]] | None:
-        """(parameter, first value, step) per constructor argument, if each is constant or steps evenly."""
+    def _construct(self, made: _Made, attr: str, wild: bool = False) -> Line:
+        """`Cls(a, b, flag=True)`: a child's constructor call, arguments left at their default omitted.
+        Wild: the call of an optional child an instance lacks, its values open (optional.py)."""
+        args = []
+        for value in made.values:
+            if value.default is not _EMPTY and _same(value.value, value.default) and not wild:
+                continue
+            piece = Slot(None, "", (value.param, f"{attr}_{value.param}"), wild=True) if wild \
+                else slot(value.value, (value.param, f"{attr}_{value.param}"))
+            args.append([f"{value.param}=", piece] if value.default is not _EMPTY else [piece])
+        return [f"{made.cls}(", *_joined(args), ")"]
+
+    def _steps(self, run: list[Scope]) -> tuple[int, list[tuple[str, object, int, object]]]:
+        """The longest start of `run` whose constructor arguments are each constant or step evenly: its
+        length, and (parameter, first value, step, default) per argument."""
+        if len(run) < 2:
+            return len(run), []
         steps = []
-        for j, first in enumerate(self.made[run[0].name].values):
-            values = [self.made[c.name].values[j].value for c in run]
-            step = values[1] - values[0] if all(type(v) is int for v in values) else 0
-            expected = [values[0] + step * i for i in range(len(values))] if step else [values[0]] * len(values)
-            if any(type(v) is not type(values[0]) or v != e for v, e in zip(values, expected)):
-                return None
-            steps.append((first.param, values[0], step))
-        return steps
+        for first, second in zip(self.made[run[0].name].values, self.made[run[1].name].values):
+            a, b = first.value, second.value
+            steps.append((first.param, a, b - a if type(a) is int and type(b) is int else 0, first.default))
+        for k, child in enumerate(run):
+            if any(type(v.value) is not type(a) or v.value != (a + step * k if step else a)
+                   for v, (_, a, step, _) in zip(self.made[child.name].values, steps)):
+                return k, steps
+        return len(run), steps
 
     # ------------------------------------------------------------ forward
 
-    def _generic(self, scope: Scope) -> Template:
+    def _generic(self, scope: Scope, optional: dict[str, Scope]) -> Template | None:
+        stands: dict[str, Stand | None] = {}  # optional child -> None where present, else where it would stand
+        for attr, reference in optional.items():
+            present = any(c.attr == attr for c in scope.children)
+            stands[attr] = None if present else stand(self.p, scope, reference)
+            if not present and stands[attr] is None:
+                return None
+        self.redirect = {}
         names = _Names(self._class_names())
         params = self._parameters(scope, names)
         values = dict(params)
@@ -320,16 +438,19 @@ class _Generator:
             items.append((self.p.position[node], ("segment", segments[node]) if node in segments else ("node", node)))
         for child in scope.children:
             items.append((min(self.p.position[n] for n in child.subtree), ("child", child)))
+        items += [(st.position, ("stand", st)) for st in stands.values() if st is not None]
         stmts: list[_Stmt] = []
         methods: list[list[Line]] = []
         for _, (kind, what) in self._ordered(scope, items):
             if kind == "child":
-                stmts.append(self._call(what, values, names))
+                stmts.append(self._call(what, values, names, what.attr in stands))
+            elif kind == "stand":
+                stmts.append(self._stand_in(what, values, names))
             elif kind == "segment":
                 stmts.append(self._segment(scope, what, values, names, methods))
             elif (stmt := self._node(scope, what, values, names, stmts)) is not None:
                 stmts.append(stmt)
-        returns = [values[v] for v in scope.outputs]
+        returns = [self.redirect.get((RETURNED, k), values[v]) for k, v in enumerate(scope.outputs)]
         forward = _with_deletes(stmts, set(returns))
         if scope is self.p.root:
             outputs = self.graph.graph["outputs"]
@@ -347,7 +468,7 @@ class _Generator:
             forward.append(["return None"])
             annotation = "None"
         signature = f"({', '.join(['self', *(f'{n}: {t}' for n, t in self._typed(scope, params))])}) -> {annotation}"
-        return self._new(scope, forward, signature, methods=methods)
+        return self._new(scope, forward, signature, methods=methods, stands=stands)
 
     def _class_names(self) -> set[str]:
         return {m.cls for m in self.made.values() if m.cls}
@@ -374,33 +495,39 @@ class _Generator:
         """Items in dependency order (children and chains read values other items make), IR order otherwise."""
         produced = {}
         for index, (_, (kind, what)) in enumerate(items):
-            for value in (what.outputs if kind == "child" else [what[-1]] if kind == "segment" else [what]):
+            made = what.outputs if kind == "child" else [what[-1]] if kind == "segment" else \
+                [(reader, port) for reader, port in what.readers] if kind == "stand" else [what]
+            for value in made:
                 produced[value] = index
         needs = []
         for _, (kind, what) in items:
             reads = what.inputs if kind == "child" else self._segment_reads(what) if kind == "segment" \
-                else self.p.inputs[what]
+                else [what.source] if kind == "stand" else self.p.inputs[what]
+            name = what.name if kind == "child" else what if kind == "node" else None
+            reads = [*reads, *((name, port) for port in range(len(reads)))]  # what a stand-in hands on
             needs.append({produced[r] for r in reads if r in produced})
         done: list[int] = []
+        finished: set[int] = set()
         waiting = sorted(range(len(items)), key=lambda i: items[i][0])
         while waiting:
-            ready = next((i for i in waiting if needs[i] <= set(done)), None)
+            ready = next((i for i in waiting if needs[i] <= finished), None)
             if ready is None:
                 raise RuntimeError(f"scope '{scope.name}' cannot be one module: its layers and its parent's "
                                    "read each other's values")
             done.append(ready)
+            finished.add(ready)
             waiting.remove(ready)
         return [items[i] for i in done]
 
     def _segment_reads(self, chain: list[str]) -> list[str]:
         return [chain[0]] if chain[0] in self.p.listed else self.p.inputs[chain[0]]
 
-    def _call(self, child: Scope, values: dict, names: _Names) -> _Stmt:
-        if child.features:
-            args, reads = f"[{', '.join(values[v] for v in child.inputs)}]", [values[v] for v in child.inputs]
-        else:
-            reads = [values[v] for v in child.inputs]
-            args = ", ".join(reads)
+    def _call(self, child: Scope, values: dict, names: _Names, optional: bool = False) -> _Stmt:
+        reads = [self.redirect.get((child.name, k), values[v]) for k, v in enumerate(child.inputs)]
+        args = f"[{', '.join(reads)}]" if child.features else ", ".join(reads)
+        if optional:
+            values[child.outputs[0]] = names.new(child.attr)
+            return _Stmt([values[child.outputs[0]]], [_optional_call(child.attr, args)], reads)
         outs = []
         for value in child.outputs:
             local = child.attr if len(child.outputs) == 1 else f"{child.attr}_{child.local(value)}"
@@ -408,10 +535,17 @@ class _Generator:
             outs.append(values[value])
         return _Stmt(outs, [f"self.{child.attr}({args})"], reads)
 
+    def _stand_in(self, st: Stand, values: dict, names: _Names) -> _Stmt:
+        """The call of an optional child this instance lacks: its input, handed on to its readers."""
+        source = values[st.source]
+        target = names.new(st.child.attr)
+        self.redirect.update({reader: target for reader in st.readers})
+        return _Stmt([target], [_optional_call(st.child.attr, source)], [source])
+
     def _node(self, scope: Scope, node: str, values: dict, names: _Names, stmts: list[_Stmt]) -> _Stmt | None:
         data = self.g.nodes[node]
         sources = self.p.inputs[node]
-        args = [values[s] for s in sources]
+        args = [self.redirect.get((node, k), values[s]) for k, s in enumerate(sources)]
         if scope.features and node == f"{scope.name}.concat1" and node in self.p.listed:
             values[node] = "features"  # handed on as it came: the child concatenates
             return None
@@ -421,7 +555,7 @@ class _Generator:
         if node in self.p.listed:
             return _Stmt([values[node]], [f"[{', '.join(args)}]"], args)
         inplace = OPS[data["op"]].forward_inplace(data["args"], args) if sources else None
-        if inplace is not None and self._in_place(scope, sources[0], node, stmts):
+        if inplace is not None and (node, 0) not in self.redirect and self._in_place(scope, sources[0], node, stmts):
             return _Stmt([values[node]], [inplace], args)
         return _Stmt([values[node]], self._expression(scope, node, args), args)
 
@@ -592,11 +726,27 @@ def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
     return lines
 
 
-def _joined(pieces: list) -> list:
+def _joined(arguments: list[list]) -> list:
+    """Arguments (each a list of pieces) separated by commas."""
     out = []
-    for index, piece in enumerate(pieces):
-        out += [", ", piece] if index else [piece]
+    for index, pieces in enumerate(arguments):
+        out += [", ", *pieces] if index else pieces
     return out
+
+
+def _ancestors(scope: Scope):
+    while scope.parent is not None:
+        scope = scope.parent
+        yield scope
+
+
+def _optional_call(attr: str, args: str) -> str:
+    """Call an optional child where the instance has it; hand its input on where not."""
+    return f"self.{attr}({args}) if self.{attr} is not None else {args}"
+
+
+def _same(value, default) -> bool:
+    return type(value) is type(default) and value == default
 
 
 def _with_keyword(call, name: str, value):

@@ -69,9 +69,10 @@ class Plan:
 
 
 def plan(g: ir.Graph, memory_efficient: bool = False) -> Plan:
-    g = g.copy()
     recorded = dict(g.graph.get("scopes", {}))
-    _lead_first_dense_layers(g, recorded)
+    if any(info["kind"] == "dense_layer" for info in recorded.values()):
+        g = g.copy()  # the work graph gains leading concatenations; the IR stays as it was
+        _lead_first_dense_layers(g, recorded)
     order = ir.topological_order(g)
     position = {n: i for i, n in enumerate(order)}
     root = Scope("", "network", g.graph["network"])

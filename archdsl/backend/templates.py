@@ -28,6 +28,8 @@ class Slot:
     hints: tuple[str, ...] = ()
     in_forward: bool = False  # read in forward, through an attribute
     param: str | None = None  # set when it differs between instances
+    default: object = _EMPTY  # the parameter's default, where it has one (an optional child's flag)
+    wild: bool = False  # its value does not matter here (an argument of an optional child this instance lacks)
 
     def render(self) -> str:
         if self.param is None:
@@ -104,31 +106,61 @@ def render(line: Line) -> str:
 
 def literals(text: str, hints=(), in_forward: bool = False) -> Line:
     """Source text as pieces, each number literal a slot; hints name a literal by value."""
-    pieces: Line = []
-    lines = text.splitlines(True) or [""]
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-    done = 0
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
+    numbers = _numbers(text)
+    if numbers is None:
         return [text]
-    for token in tokens:
-        if token.type != tokenize.NUMBER:
-            continue
-        start = starts[token.start[0] - 1] + token.start[1]
-        end = starts[token.end[0] - 1] + token.end[1]
-        value = ast.literal_eval(token.string)
+    pieces: Line = []
+    done = 0
+    for start, end, value, string in numbers:
         names = tuple(name for name, v in hints if type(v) is type(value) and v == value)
-        pieces += [text[done:start], Slot(value, token.string, names, in_forward)]
+        pieces += [text[done:start], Slot(value, string, names, in_forward)]
         done = end
     pieces.append(text[done:])
     return [p for p in pieces if p != ""]
 
 
+CACHED = 4096  # source texts whose parse is kept (a network repeats a few dozen)
+_NUMBERS: dict[str, list | None] = {}  # source text -> its number literals
+
+
+def _numbers(text: str) -> list[tuple[int, int, object, str]] | None:
+    """(start, end, value, source text) of each number literal in `text`; None if it does not tokenize."""
+    if text not in _NUMBERS:
+        if len(_NUMBERS) > CACHED:
+            _NUMBERS.clear()
+        starts = [0]
+        for line in text.splitlines(True) or [""]:
+            starts.append(starts[-1] + len(line))
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except (tokenize.TokenError, SyntaxError, IndentationError):
+            tokens = None
+        _NUMBERS[text] = None if tokens is None else [
+            (starts[t.start[0] - 1] + t.start[1], starts[t.end[0] - 1] + t.end[1], ast.literal_eval(t.string), t.string)
+            for t in tokens if t.type == tokenize.NUMBER]
+    return _NUMBERS[text]
+
+
 def constructor(text: str, attr: str, namespace: dict) -> Line:
     """A constructor expression as a `Call` bound to its signature (literals when it cannot be bound)."""
+    bound = _bound(text, namespace)
+    if bound is None:
+        return literals(text)
+    func, arguments = bound
+    return [Call(func, [(name, Slot(value, text, (name, f"{attr}_{name}")), positional, default)
+                        for name, value, text, positional, default in arguments])]
+
+
+_BOUND: dict[str, tuple | None] = {}  # constructor source -> (callable, (name, value, text, positional, default)...)
+
+
+def _bound(text: str, namespace: dict) -> tuple | None:
+    """A constructor call's callable and every argument of its signature; None where it cannot be bound."""
+    if text in _BOUND:
+        return _BOUND[text]
+    if len(_BOUND) > CACHED:
+        _BOUND.clear()
+    _BOUND[text] = None
     try:
         call = ast.parse(text, mode="eval").body
         func = ast.unparse(call.func)
@@ -137,16 +169,15 @@ def constructor(text: str, attr: str, namespace: dict) -> Line:
         keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
         bound = signature.bind(*positional, **keywords)
     except (SyntaxError, ValueError, TypeError, NameError, AttributeError):
-        return literals(text)
-    args = []
+        return None
+    arguments = []
     for index, (name, parameter) in enumerate(signature.parameters.items()):
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            return literals(text)
         value = bound.arguments.get(name, parameter.default)
-        if value is _EMPTY:
-            return literals(text)
-        args.append((name, slot(value, (name, f"{attr}_{name}")), index < len(positional), parameter.default))
-    return [Call(func, args)]
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or value is _EMPTY:
+            return None
+        arguments.append((name, value, repr(value), index < len(positional), parameter.default))
+    _BOUND[text] = (func, tuple(arguments))
+    return _BOUND[text]
 
 
 _SIGNATURES: dict[str, inspect.Signature] = {}  # constructor name (`nn.Conv2d`) -> its signature
@@ -180,17 +211,49 @@ class Template:
         return [*self.init, *self.forward, *(x for m in self.methods for x in m)]
 
 
-def open_parameters(instances: list[Template]) -> list[tuple[str, list[Slot]]]:
-    """Name the slots that differ between instances; returns (name, first slots of each instance)."""
+@dataclass
+class Parameter:
+    """An `__init__` parameter of a class: its name, each instance's value and its default, if any."""
+
+    name: str
+    slots: list[Slot]  # each instance's (first) slot
+    default: object = _EMPTY
+
+
+def open_parameters(instances: list[Template]) -> list[Parameter]:
+    """Name the slots that differ between instances; parameters with a default come last.
+
+    A wild slot (an optional child's argument where the instance lacks the child) takes the value of a
+    parameter that agrees with it wherever it is known, else a parameter of its own defaulting to None."""
     per_instance = [[s for line in t.lines() for s in slots_of(line)] for t in instances]
     vectors: dict[tuple, list[int]] = {}
+    wild: dict[tuple, list[int]] = {}
     for j in range(len(per_instance[0])):
-        texts = tuple(slots[j].text for slots in per_instance)
-        if len(set(texts)) > 1:
-            vectors.setdefault(texts, []).append(j)
+        column = [slots[j] for slots in per_instance]
+        texts = tuple(None if s.wild else s.text for s in column)
+        known = [s for s in column if not s.wild]
+        if len({s.text for s in known}) > 1:
+            (wild if None in texts else vectors).setdefault(texts, []).append(j)
+        elif len(known) < len(column):
+            _fill(column, [known[0]] * len(column))
+    for texts, positions in wild.items():
+        match = next((full for full in vectors if all(t in (None, f) for t, f in zip(texts, full))), None)
+        for j in positions:
+            column = [slots[j] for slots in per_instance]
+            if match is None:
+                _fill(column, [Slot(None, "None")] * len(column))
+                for s in column:
+                    s.default = None
+            else:
+                _fill(column, [slots[vectors[match][0]] for slots in per_instance])
+        if match is None:
+            vectors[tuple(per_instance[k][positions[0]].text for k in range(len(instances)))] = positions
+        else:
+            vectors[match] += positions
     used = {"self", "i"}
     params = []
-    for texts, positions in vectors.items():
+    positions_of: dict[str, list[int]] = {}
+    for positions in vectors.values():
         values = [per_instance[k][positions[0]].value for k in range(len(instances))]
         candidates = [name for name in instances[0].spec_args
                       if all(type(t.spec_args.get(name)) is type(v) and t.spec_args.get(name) == v
@@ -206,24 +269,69 @@ def open_parameters(instances: list[Template]) -> list[tuple[str, list[Slot]]]:
         if name is None:
             name = next(f"arg{n}" for n in range(1, 10_000) if f"arg{n}" not in used)
         used.add(name)
+        default = next((per_instance[0][j].default for j in positions if per_instance[0][j].default is not _EMPTY),
+                       _EMPTY)
+        positions_of[name] = positions
+        params.append(Parameter(name, [slots[positions[0]] for slots in per_instance], default))
         for slots in per_instance:
             for j in positions:
                 slots[j].param = name
-        params.append((name, [slots[positions[0]] for slots in per_instance]))
-    return params
+    _lean_defaults(params, instances[0].spec_args)
+    for param in params:
+        for j in positions_of[param.name]:
+            for slots in per_instance:
+                slots[j].default = param.default
+    return sorted(params, key=lambda p: p.default is not _EMPTY)
 
 
-def render_class(name: str, template: Template, params: list[tuple[str, list[Slot]]]) -> str:
+def _lean_defaults(params: list[Parameter], spec_args: dict) -> None:
+    """A block argument that every instance without an optional child passes alike defaults to that value
+    (`stride: int = 1` where only the blocks with a projection stride)."""
+    lean = {k for p in params if p.default is False for k, s in enumerate(p.slots) if s.value is False}
+    for param in params:
+        values = [param.slots[k].value for k in lean]
+        if len(lean) > 1 and param.default is _EMPTY and param.name in spec_args and type(values[0]) in (int, float, str) \
+                and all(type(v) is type(values[0]) and v == values[0] for v in values):
+            param.default = values[0]
+
+
+def _fill(column: list[Slot], known: list[Slot]) -> None:
+    """Give the wild slots of one position (one per instance) the value and source text of `known`'s."""
+    for s, source in zip(column, known):
+        if s.wild:
+            s.value, s.text, s.wild = source.value, source.text, False
+
+
+WIDTH = 100  # a signature longer than this continues on the next line, under its first parameter
+
+
+def _wrapped(head: str, parts: list[str], tail: str) -> list[str]:
+    """`head` + parts joined by commas + `tail`, broken between parts where a line would be too long."""
+    lines = [head]
+    for index, part in enumerate(parts):
+        piece = part + (", " if index < len(parts) - 1 else tail)
+        if len(lines[-1]) + len(piece.rstrip()) > WIDTH and lines[-1].strip() != head.strip():
+            lines[-1] = lines[-1].rstrip()
+            lines.append(" " * len(head) + piece)
+        else:
+            lines[-1] += piece
+    return lines
+
+
+def render_class(name: str, template: Template, params: list[Parameter]) -> str:
     """The class source (with its first instance's constants), parameters hinted by value type."""
     def hint(values) -> str:
-        kinds = {type(v.value) for v in values}
-        return f": {kinds.pop().__name__}" if len(kinds) == 1 and kinds <= {int, float, bool, str, tuple, list} else ""
+        kinds = {type(v.value) for v in values} - {type(None)}
+        if len(kinds) != 1 or not kinds <= {int, float, bool, str, tuple, list}:
+            return ""
+        return f": {kinds.pop().__name__}{' | None' if any(v.value is None for v in values) else ''}"
 
-    signature = ", ".join(["self", *(f"{p}{hint(v)}" for p, v in params)])
-    in_forward = [p for p, _ in params if any(s.in_forward and s.param == p for line in template.lines()
-                                               for s in slots_of(line))]
+    signature = ["self", *(f"{p.name}{hint(p.slots)}" + ("" if p.default is _EMPTY else f" = {p.default!r}")
+                           for p in params)]
+    in_forward = [p.name for p in params if any(s.in_forward and s.param == p.name for line in template.lines()
+                                                 for s in slots_of(line))]
     out = [f"class {name}({template.superclass}):", f'    """{template.doc}"""', "",
-           f"    def __init__({signature}) -> None:", "        super().__init__()"]
+           *_wrapped("    def __init__(", signature, ") -> None:"), "        super().__init__()"]
     out += [f"        self.{p} = {p}" for p in in_forward]
     out += [f"        {render(line)}" for line in template.init]
     out += ["", f"    def forward{template.signature}:"]
