@@ -117,10 +117,28 @@ def test_build_inference_same_seed_same_function_and_eval_only():
     with torch.inference_mode():
         assert relative_difference(plain(x), fast(x)) < 1e-5
     assert fast.eval() is fast
-    with pytest.raises(RuntimeError, match=r"^Resnet20Inference is an archdsl inference build .*: it runs in eval "
-                                           r"mode only; train the plain build \(without inference=True"):
+    refusal = r"\): it runs in eval mode only; train the plain build \(without inference=True / --inference\)"
+    with pytest.raises(RuntimeError, match=r"^Resnet20Inference is an archdsl inference build \(BN folded" + refusal):
         fast.train()
-    assert type(fast).__name__ == "Resnet20Inference"
+    assert type(fast).__name__ == "Resnet20Inference" and not fast.training
+    # a part set to training (which the module's own train() cannot see), or the module itself through
+    # nn.Module.train: the forward refuses, naming it, and runs again after eval()
+    fast.layer1.train()
+    with pytest.raises(RuntimeError, match=r", but its part 'layer1' was set to training mode \(call .eval\(\) on "
+                                           r"it\)" + refusal):
+        fast(x)
+    fast.eval()
+    conv = next(n for n, m in fast.named_modules() if n.startswith("layer2.") and isinstance(m, torch.nn.Conv2d))
+    fast.get_submodule(conv).train()
+    with pytest.raises(RuntimeError, match=rf"its part '{conv}' was set to training mode"):
+        fast(x)
+    fast.eval()
+    torch.nn.Module.train(fast)
+    with pytest.raises(RuntimeError, match=r"^Resnet20Inference is an archdsl inference build .*, but it was set to "
+                                           r"training mode"):
+        fast(x)
+    with torch.inference_mode():
+        assert relative_difference(plain(x), fast.eval()(x)) < 1e-5
 
 
 def test_to_inference_after_loading_torchvision_weights():

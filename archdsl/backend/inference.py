@@ -106,6 +106,12 @@ class InferenceOnlyError(RuntimeError):
     """Raised when an inference build is asked to train."""
 
 
+def _inference_only(model: nn.Module, detail: str = "") -> InferenceOnlyError:
+    return InferenceOnlyError(f"{{type(model).__name__}} is an archdsl inference build (BN folded into the layers "
+                              f"before it, dropout removed){{detail}}: it runs in eval mode only; train the plain "
+                              "build (without inference=True / --inference) and fold its weights")
+
+
 class {name}({base}):
     """{network} for inference only: BNs folded into the convolutions before them, no dropout or
     drop-path{layout}. Built by archdsl (inference=True); train the plain build instead."""
@@ -116,12 +122,14 @@ class {name}({base}):
 
     def train(self, mode: bool = True) -> "{name}":
         if mode:
-            raise InferenceOnlyError("{name} is an archdsl inference build (BN folded into the layers before it, "
-                                     "dropout removed): it runs in eval mode only; train the plain build "
-                                     "(without inference=True / --inference) and fold its weights")
+            raise _inference_only(self)
         return nn.Module.train(self, False)
 
     def forward(self, {params}) -> {returns}:
+        if any(m.training for m in self.modules()):  # a part set to training, e.g. model.layer1.train()
+            part = next(n for n, m in self.named_modules() if m.training)
+            where = f"its part {{part!r}} was" if part else "it was"
+            raise _inference_only(self, f", but {{where}} set to training mode (call .eval() on it)")
         return super().forward({args})
 '''
 
