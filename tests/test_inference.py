@@ -117,8 +117,9 @@ def test_build_inference_same_seed_same_function_and_eval_only():
     with torch.inference_mode():
         assert relative_difference(plain(x), fast(x)) < 1e-5
     assert fast.eval() is fast
-    refusal = r"\): it runs in eval mode only; train the plain build \(without inference=True / --inference\)"
-    with pytest.raises(RuntimeError, match=r"^Resnet20Inference is an archdsl inference build \(BN folded" + refusal):
+    refusal = r": it runs in eval mode only; train the plain build \(without inference=True / --inference\)"
+    with pytest.raises(RuntimeError, match=r"^Resnet20Inference is an archdsl inference build \(BN folded into the layers "
+                                           r"before it, dropout removed\)" + refusal):
         fast.train()
     assert type(fast).__name__ == "Resnet20Inference" and not fast.training
     # a part set to training (which the module's own train() cannot see), or the module itself through
