@@ -23,10 +23,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from archdsl import ir
 from archdsl.backend import compile_module
 from archdsl.backend.inference import to_inference
 from tests.test_inference import randomise_bn, relative_difference
-from archdsl import ir
 from tests.test_specs_compile import PARAMS_BUDGET, graph, targets
 
 HUGE_MACS = 2e9  # per sample: such networks (U-Net at 572x572: 150 G) run at batch 1
