@@ -145,3 +145,25 @@ def test_compile_inference_writes_the_optimised_standalone_file_and_folded_weigh
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
         assert relative_difference(plain(x), model(x)) < 1e-4
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_inference_build_stays_on_the_plain_builds_device_and_dtype(device):
+    spec = SPECS / "mobilenet_v2.arch"
+    plain = archdsl.build(spec, "mobilenet_v2", seed=0, device=device, dtype=torch.float64, size=32, width=0.5).eval()
+    randomise_bn(plain)
+    fast = archdsl.to_inference(plain)
+    assert {(p.device.type, p.dtype) for p in fast.parameters()} == {(device, torch.float64)}
+    weight = next(m.weight for m in fast.modules() if isinstance(m, torch.nn.Conv2d))
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(3, 3, 32, 32, device=device, dtype=torch.float64)
+    with torch.inference_mode():
+        assert relative_difference(plain(x), fast(x)) < 1e-12
+    # the inference build shares no memory with the plain build it was made from
+    plain_pointers = {t.data_ptr() for t in plain.state_dict().values()}
+    assert not plain_pointers & {t.data_ptr() for t in fast.state_dict().values()}
+    built = archdsl.build(spec, "mobilenet_v2", seed=0, device=device, inference=True, size=32, width=0.5)
+    assert {p.device.type for p in built.parameters()} == {device} and not built.training
