@@ -145,6 +145,10 @@ def test_compile_inference_writes_the_optimised_standalone_file_and_folded_weigh
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
         assert relative_difference(plain(x), model(x)) < 1e-4
+    # the standalone file is the optimised, eval-only module: channels-last input, training refused
+    assert "x0.contiguous(memory_format=torch.channels_last)" in source and not model.training
+    with pytest.raises(RuntimeError, match="^Resnet20Inference is an archdsl inference build"):
+        model.train()
 
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

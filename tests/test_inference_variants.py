@@ -33,16 +33,11 @@ REMOVED = ("dropout", "drop_path")
 # (spec file, network, parameters): every rewrite-site signature of every variant occurs in one of them
 REPRESENTATIVES = [
     ("shufflenet.arch", "shufflenet_units", {}),
-    ("mobilenet.arch", "mobilenet_0_25_224", {"size": 32}),
     ("squeezenet.arch", "squeezenet1_1", {"size": 32}),
     ("resnet.arch", "resnet_cifar", {}),
-    ("mnasnet.arch", "mnasnet0_5", {"size": 32}),
     ("shufflenet.arch", "shufflenet_g1_0_5x", {}),
     ("mobilenet_v3.arch", "mobilenet_v3_small", {"size": 32}),
-    ("mobilenet_v2.arch", "mobilenet_v2_net", {"size": 32}),
-    ("efficientnet.arch", "efficientnet", {"size": 32}),
     ("efficientnet.arch", "efficientnet_b1", {"size": 32}),
-    ("densenet.arch", "densenet", {"size": 32}),
     ("nin.arch", "network_in_network", {"size": 32}),
     ("cliquenet.arch", "cliquenet_k36_t12_i_i", {}),
     ("densenet.arch", "densenet_cifar", {}),

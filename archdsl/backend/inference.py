@@ -178,17 +178,17 @@ def compile_inference(g: ir.Graph, device=None, dtype=None, seed: int | None = N
     cls.__archdsl_source__ = source
     cls.__archdsl_graph__ = h
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    folded = {key: value.detach().to(device=device or value.device,
+    folded = {key: value.detach().to(device=value.device if device is None else device,
                                      dtype=dtype if dtype is not None and value.is_floating_point() else value.dtype,
                                      memory_format=layout if value.dim() == 4 else torch.preserve_format,
                                      copy=copy and value is state.get(key))
               for key, value in fold_state_dict(h, state).items()}
     with torch.device("meta"):  # no initial weights to compute: the folded ones are assigned
         model = cls()
-    if {n for n, _ in [*model.named_parameters(), *model.named_buffers()]} <= folded.keys():
-        model.load_state_dict(folded, assign=True)
+    model.load_state_dict(folded, assign=True)
+    if not any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
         return model
-    with torch.random.fork_rng(devices=[]):  # buffers outside the state dict are made at construction
+    with torch.random.fork_rng(devices=[]):  # buffers outside the state dict (LeNet-5's C3) are made here
         model = cls()
     model.load_state_dict(folded)
     where = next((v.device for v in folded.values()), None) if device is None else device
