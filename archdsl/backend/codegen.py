@@ -541,8 +541,9 @@ class _Generator:
             else:
                 forward.append([f"{local} = ", *self._expression(scope, node, parts)])
             returns.append(local)
-        forward.append([f"return {', '.join(returns)}"])
-        return self._new(scope, forward, f"(self, x: torch.Tensor) -> {self._annotation(scope.outputs)}")
+        forward.append([f"return {', '.join(returns) or 'None'}"])
+        annotation = self._annotation(scope.outputs) if returns else "None"  # None: nothing reads what it computes
+        return self._new(scope, forward, f"(self, x: torch.Tensor) -> {annotation}")
 
     # ------------------------------------------------------------ assembly
 
