@@ -108,6 +108,9 @@ def main() -> int:
                 line.append(f"{k} {ratio:.3f}")
         vs_fused = statistics.median(a / b for a, b in zip(times["inference"], times["tv fuse+cl"]))
         line.append(f"inference / tv fuse+cl {vs_fused:.3f}")
+        if args.compile:
+            both = statistics.median(a / b for a, b in zip(times["inference compile"], times["tv compile"]))
+            line.append(f"inference compile / tv compile {both:.3f}")
         target = NETWORKS[name][3].get(batch)
         if args.device == "cpu" and target is not None:
             ratio = statistics.median(a / b for a, b in zip(times["inference"], base))
