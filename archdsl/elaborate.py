@@ -178,9 +178,12 @@ class Elaborator(GraphBuilder):
             count = self.evaluate(stmt.count, frame)
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise error(f"repeat needs a count >= 0, found {format_value(count)}", stmt.count.span)
+            before = len(self.diagnostics)
             for _ in range(count):
                 limits.budget().charge(1, stmt.span)
                 self.run_body(stmt.body, frame)
+                if len(self.diagnostics) > before:
+                    break  # a body that failed once is reported once, not run to the end of a long loop
         elif kind is ast.Group:
             label = self.label(stmt.label, frame)
             inner = Naming(frame.naming.path + (frame.naming.claim(label, stmt.label.span),))
@@ -245,7 +248,10 @@ class Elaborator(GraphBuilder):
         items = self.evaluate(stmt.iterable, frame)
         if not isinstance(items, list):
             raise error(f"for needs a list or range, found {format_value(items)}", stmt.iterable.span)
+        before = len(self.diagnostics)
         for item in items:
+            if len(self.diagnostics) > before:
+                break  # as for repeat: the first failing iteration is reported
             limits.budget().charge(1, stmt.span)
             if len(stmt.names) == 1:
                 _unpack_value(stmt.names[0], item, frame.env, stmt.iterable.span)

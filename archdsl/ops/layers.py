@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archdsl.ops.base import Arg, Op, OpError, fmt, numel, register
+from archdsl.ops.base import Arg, Op, OpError, fmt, numel, register, spatial_rank
 from archdsl.ops.conv import check_init, layer_init
 
 
@@ -45,6 +45,10 @@ class LocalResponseNorm(Op):
     category = "norm"
     doc = ("Local response normalisation with the AlexNet paper's formula: "
            "b = a / (k + alpha * sum a^2)^beta (PyTorch divides alpha by size; we compensate).")
+
+    def infer(self, a, ins):
+        spatial_rank(ins[0], self.name)  # torch normalises across channels of [C, ...] maps only
+        return ins[0]
 
     def label(self, a, out):
         return f"lrn, n={a['size']}"
