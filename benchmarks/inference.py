@@ -19,9 +19,9 @@ inference build. `--device cuda` runs on a GPU (threads ignored).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import archdsl
+from benchmarks.measure import rounds
 
 NETWORKS = {  # name -> spec file, network, torchvision constructor, target ratio per batch
     "resnet50": ("resnet.arch", "resnet50_v15", torchvision.models.resnet50, {16: 0.70, 1: 0.85}),
@@ -78,24 +79,6 @@ def candidates(name: str, batch: int, device: str, compiled: bool, layouts: bool
     return {k: (lambda m=m, i=inputs[k]: m(i)) for k, m in models.items()}, x
 
 
-def rounds(fns: dict, device: str, repeats: int) -> dict[str, list[float]]:
-    """Seconds per call of each function, one call of each per round."""
-    with torch.inference_mode():
-        for fn in fns.values():
-            fn(), fn()  # warm-up (and compilation)
-        times = {k: [] for k in fns}
-        for _ in range(repeats):
-            for k, fn in fns.items():
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                fn()
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                times[k].append(time.perf_counter() - start)
-    return times
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -109,12 +92,14 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     failed = False
     print(f"torch {torch.__version__}, {args.device}, {args.threads} threads, {args.repeats} rounds; "
-          "median over rounds of the per-round ratio to torchvision eager")
+          "median over rounds of the per-round ratio to torchvision eager; load average "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     for item in args.nets.split(","):
         name, batch = item.split(":")
         batch = int(batch)
         fns, _ = candidates(name, batch, args.device, args.compile, args.layouts)
-        times = rounds(fns, args.device, args.repeats)
+        with torch.inference_mode():
+            times = rounds(fns, args.device, args.repeats, warmup=2)
         base = times["torchvision"]
         line = [f"{name:13} batch {batch:2}: torchvision {statistics.median(base) * 1e3:7.1f} ms"]
         for k, t in times.items():
@@ -123,6 +108,9 @@ def main() -> int:
                 line.append(f"{k} {ratio:.3f}")
         vs_fused = statistics.median(a / b for a, b in zip(times["inference"], times["tv fuse+cl"]))
         line.append(f"inference / tv fuse+cl {vs_fused:.3f}")
+        if args.compile:
+            both = statistics.median(a / b for a, b in zip(times["inference compile"], times["tv compile"]))
+            line.append(f"inference compile / tv compile {both:.3f}")
         target = NETWORKS[name][3].get(batch)
         if args.device == "cpu" and target is not None:
             ratio = statistics.median(a / b for a, b in zip(times["inference"], base))
@@ -130,6 +118,7 @@ def main() -> int:
             failed |= not ok
             line.append(f"(targets {target:.2f} and 1.0: {'met' if ok else 'MISSED'})")
         print(", ".join(line), flush=True)
+    print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 1 if failed else 0
 
 

@@ -8,10 +8,12 @@ import time
 import torch
 
 
-def interleaved(fns: dict, device: str, repeats: int) -> dict:
-    """Median seconds of each function, run in turns so that drifts of the machine hit all alike."""
-    for fn in fns.values():  # warm-up
-        fn()
+def rounds(fns: dict, device: str, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds of each call of each function, run in turns (one call of each per round) so that drifts
+    of the machine hit all alike; `warmup` untimed calls of each first (lazy state, compilation)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -22,7 +24,12 @@ def interleaved(fns: dict, device: str, repeats: int) -> dict:
             if device == "cuda":
                 torch.cuda.synchronize()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def interleaved(fns: dict, device: str, repeats: int) -> dict:
+    """Median seconds of each function over interleaved rounds (see `rounds`)."""
+    return {name: statistics.median(t) for name, t in rounds(fns, device, repeats).items()}
 
 
 def training_step(model: torch.nn.Module, x: torch.Tensor) -> None:

@@ -2,9 +2,10 @@
 
 For each network and variant (sized as tests/test_specs_compile.py sizes them: networks above its MAC
 budget with a `size` parameter run at a smaller input side): the plain build under seed 0 with random
-BN statistics and affine weights, and `archdsl.to_inference` of it, on the same random batch of 2 in
-eval mode; prints the relative difference max|plain - inference| / max|plain| (target < 1e-4), how
-many BNs were folded and kept, and the forward time ratio.
+BN statistics and affine weights, and `archdsl.to_inference` of it, on the same random batch in eval
+mode (2 samples; 1 for huge networks: above HUGE_MACS per sample or its PARAMS_BUDGET); prints the
+relative difference max|plain - inference| / max|plain| (target < 1e-4), how many BNs were folded
+and kept, and the forward time ratio.
 
     python scripts/check_inference.py [--threads 2] [NAME ...]
 """
@@ -12,6 +13,7 @@ many BNs were folded and kept, and the forward time ratio.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from pathlib import Path
@@ -21,10 +23,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from archdsl import ir
 from archdsl.backend import compile_module
 from archdsl.backend.inference import to_inference
 from tests.test_inference import randomise_bn, relative_difference
-from tests.test_specs_compile import graph, targets
+from tests.test_specs_compile import PARAMS_BUDGET, graph, targets
+
+HUGE_MACS = 2e9  # per sample: such networks (U-Net at 572x572: 150 G) run at batch 1
 
 
 def check(file: str, network: str) -> tuple[float, int, int, float]:
@@ -32,7 +37,8 @@ def check(file: str, network: str) -> tuple[float, int, int, float]:
     plain = compile_module(g, seed=0).eval()
     randomise_bn(plain)
     fast = to_inference(plain)
-    inputs = [torch.randn(2, *g.nodes[n]["shape"]) for n in g.graph["inputs"]]
+    batch = 1 if ir.total_macs(g) > HUGE_MACS or ir.total_params(g) > PARAMS_BUDGET else 2
+    inputs = [torch.randn(batch, *g.nodes[n]["shape"]) for n in g.graph["inputs"]]
     with torch.inference_mode():
         start = time.perf_counter()
         expected = plain(*inputs)
@@ -62,6 +68,8 @@ def main() -> int:
             failures.append(f"{file}:{network}: {type(exc).__name__}: {exc}")
             print(f"{file:22} {network:28} FAILED {type(exc).__name__}: {exc}", flush=True)
             continue
+        finally:
+            gc.collect()  # the next network may need the memory of this one's two builds
         worst = max(worst, error)
         if error >= 1e-4:
             failures.append(f"{file}:{network}: relative difference {error:.2e}")

@@ -1,5 +1,7 @@
 """Inference builds (archdsl/backend/inference.py): same function as the plain build, BN folded where
-legal, no dropout, eval only. scripts/check_inference.py runs the equality check over every variant."""
+legal, no dropout, eval only. tests/test_inference_variants.py checks every variant (the rewrite for all,
+numerics for networks that hold every kind of rewrite site); scripts/check_inference.py runs the
+numerical check over every variant."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import torchvision
 import archdsl
 from archdsl import ir
 from archdsl.backend import compile_module
-from archdsl.backend.inference import fold_state_dict, inference_ir, to_inference
+from archdsl.backend.inference import fold_state_dict, inference_ir
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
@@ -43,39 +45,6 @@ def relative_difference(expected, got) -> float:
 
 def ops(g: ir.Graph) -> list[str]:
     return [d["op"] for _, d in g.nodes(data=True)]
-
-
-# A fast subset of the variants: BN after conv, dwconv and fc, BN after concat (kept), dropout, drop-path,
-# squeeze-excitation, clique blocks, LeNet-5's own layers, several outputs.
-SUBSET = [
-    ("resnet.arch", "resnet20", {}),
-    ("densenet.arch", "densenet40_k12", {}),
-    ("mobilenet_v2.arch", "mobilenet_v2", {"size": 64, "width": 0.5}),
-    ("efficientnet.arch", "efficientnet_b0", {"size": 64}),
-    ("cliquenet.arch", "cliquenet_k36_t12", {"T": 6, "k": 12}),
-    ("googlenet.arch", "googlenet_torchvision_aux", {"size": 96}),
-    ("lenet.arch", "lenet5", {}),
-    ("vgg.arch", "vgg11", {"size": 32}),
-]
-
-
-@pytest.mark.parametrize("file, network, params", SUBSET, ids=lambda v: v if isinstance(v, str) else "")
-def test_inference_build_computes_the_plain_function(file, network, params):
-    g = archdsl.build_ir(SPECS / file, network, **params)
-    plain = compile_module(g, seed=0).eval()
-    randomise_bn(plain)
-    fast = to_inference(plain)
-    inputs = [torch.randn(2, *g.nodes[n]["shape"]) for n in g.graph["inputs"]]
-    with torch.inference_mode():
-        assert relative_difference(plain(*inputs), fast(*inputs)) < 1e-4
-    h = type(fast).__archdsl_graph__
-    assert "dropout" not in ops(h) and "drop_path" not in ops(h)
-    assert not any(isinstance(m, (torch.nn.Dropout, torch.nn.modules.batchnorm._BatchNorm)) and "folded" in
-                   h.nodes.get(name, {}) for name, m in fast.named_modules())
-    kept = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fast.modules())
-    folded = sum(1 for _, d in h.nodes(data=True) if "folded" in d)
-    before = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in plain.modules())
-    assert kept + folded == before
 
 
 def test_resnet50_folds_every_bn_and_densenet121_keeps_those_after_concatenations():
@@ -117,10 +86,29 @@ def test_build_inference_same_seed_same_function_and_eval_only():
     with torch.inference_mode():
         assert relative_difference(plain(x), fast(x)) < 1e-5
     assert fast.eval() is fast
-    with pytest.raises(RuntimeError, match=r"^Resnet20Inference is an archdsl inference build .*: it runs in eval "
-                                           r"mode only; train the plain build \(without inference=True"):
+    refusal = r": it runs in eval mode only; train the plain build \(without inference=True / --inference\)"
+    with pytest.raises(RuntimeError, match=r"^Resnet20Inference is an archdsl inference build \(BN folded into the layers "
+                                           r"before it, dropout removed\)" + refusal):
         fast.train()
-    assert type(fast).__name__ == "Resnet20Inference"
+    assert type(fast).__name__ == "Resnet20Inference" and not fast.training
+    # a part set to training (which the module's own train() cannot see), or the module itself through
+    # nn.Module.train: the forward refuses, naming it, and runs again after eval()
+    fast.layer1.train()
+    with pytest.raises(RuntimeError, match=r", but its part 'layer1' was set to training mode \(call .eval\(\) on "
+                                           r"it\)" + refusal):
+        fast(x)
+    fast.eval()
+    conv = next(n for n, m in fast.named_modules() if n.startswith("layer2.") and isinstance(m, torch.nn.Conv2d))
+    fast.get_submodule(conv).train()
+    with pytest.raises(RuntimeError, match=rf"its part '{conv}' was set to training mode"):
+        fast(x)
+    fast.eval()
+    torch.nn.Module.train(fast)
+    with pytest.raises(RuntimeError, match=r"^Resnet20Inference is an archdsl inference build .*, but it was set to "
+                                           r"training mode"):
+        fast(x)
+    with torch.inference_mode():
+        assert relative_difference(plain(x), fast.eval()(x)) < 1e-5
 
 
 def test_to_inference_after_loading_torchvision_weights():
@@ -157,3 +145,29 @@ def test_compile_inference_writes_the_optimised_standalone_file_and_folded_weigh
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
         assert relative_difference(plain(x), model(x)) < 1e-4
+    # the standalone file is the optimised, eval-only module: channels-last input, training refused
+    assert "x0.contiguous(memory_format=torch.channels_last)" in source and not model.training
+    with pytest.raises(RuntimeError, match="^Resnet20Inference is an archdsl inference build"):
+        model.train()
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_inference_build_stays_on_the_plain_builds_device_and_dtype(device):
+    spec = SPECS / "mobilenet_v2.arch"
+    plain = archdsl.build(spec, "mobilenet_v2", seed=0, device=device, dtype=torch.float64, size=32, width=0.5).eval()
+    randomise_bn(plain)
+    fast = archdsl.to_inference(plain)
+    assert {(p.device.type, p.dtype) for p in fast.parameters()} == {(device, torch.float64)}
+    weight = next(m.weight for m in fast.modules() if isinstance(m, torch.nn.Conv2d))
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(3, 3, 32, 32, device=device, dtype=torch.float64)
+    with torch.inference_mode():
+        assert relative_difference(plain(x), fast(x)) < 1e-12
+    # the inference build shares no memory with the plain build it was made from
+    plain_pointers = {t.data_ptr() for t in plain.state_dict().values()}
+    assert not plain_pointers & {t.data_ptr() for t in fast.state_dict().values()}
+    built = archdsl.build(spec, "mobilenet_v2", seed=0, device=device, inference=True, size=32, width=0.5)
+    assert {p.device.type for p in built.parameters()} == {device} and not built.training

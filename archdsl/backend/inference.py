@@ -71,8 +71,13 @@ def _bypass(g: ir.Graph, node: str, source: str) -> None:
 
 
 def fold_state_dict(h: ir.Graph, state: dict) -> dict:
-    """The inference build's state dict from the plain build's (`h` is the inference IR)."""
+    """The inference build's state dict from the plain build's (`h` is the inference IR): each folded
+    layer gets new tensors on its weights' device and in their dtype (the per-channel factors are
+    computed in double precision on the CPU); the other entries are `state`'s own tensors."""
     import torch
+
+    def wide(t):
+        return t.detach().to("cpu", torch.float64)
 
     state = dict(state)
     for node, data in h.nodes(data=True):
@@ -80,17 +85,16 @@ def fold_state_dict(h: ir.Graph, state: dict) -> dict:
         if fold is None:
             continue
         bn = fold["bn"]
-        mean, var = state.pop(f"{bn}.running_mean"), state.pop(f"{bn}.running_var")
+        mean, var = wide(state.pop(f"{bn}.running_mean")), wide(state.pop(f"{bn}.running_var"))
         state.pop(f"{bn}.num_batches_tracked", None)
-        gamma = state.pop(f"{bn}.weight") if fold["affine"] else torch.ones_like(mean)
-        beta = state.pop(f"{bn}.bias") if fold["affine"] else torch.zeros_like(mean)
-        weight = state[f"{node}.weight"]
-        bias = state[f"{node}.bias"] if fold["bias"] else torch.zeros_like(mean)
-        wide = torch.float64  # fold in double precision, store in the weights' dtype
-        scale = gamma.to(wide) / torch.sqrt(var.to(wide) + fold["eps"])
+        gamma = wide(state.pop(f"{bn}.weight")) if fold["affine"] else torch.ones_like(mean)
+        beta = wide(state.pop(f"{bn}.bias")) if fold["affine"] else torch.zeros_like(mean)
+        weight = state[f"{node}.weight"].detach()
+        bias = wide(state[f"{node}.bias"]) if fold["bias"] else torch.zeros_like(mean)
+        scale = gamma / torch.sqrt(var + fold["eps"])
         shape = (-1,) + (1,) * (weight.dim() - 1)
-        state[f"{node}.weight"] = (weight.to(wide) * scale.reshape(shape)).to(weight.dtype)
-        state[f"{node}.bias"] = ((bias.to(wide) - mean.to(wide)) * scale + beta.to(wide)).to(weight.dtype)
+        state[f"{node}.weight"] = weight * scale.to(weight.device, weight.dtype).reshape(shape)
+        state[f"{node}.bias"] = ((bias - mean) * scale + beta).to(weight.device, weight.dtype)
     return state
 
 
@@ -106,6 +110,12 @@ class InferenceOnlyError(RuntimeError):
     """Raised when an inference build is asked to train."""
 
 
+def _inference_only(model: nn.Module, detail: str = "") -> InferenceOnlyError:
+    return InferenceOnlyError(f"{{type(model).__name__}} is an archdsl inference build (BN folded into the layers "
+                              f"before it, dropout removed){{detail}}: it runs in eval mode only; train the plain "
+                              "build (without inference=True / --inference) and fold its weights")
+
+
 class {name}({base}):
     """{network} for inference only: BNs folded into the convolutions before them, no dropout or
     drop-path{layout}. Built by archdsl (inference=True); train the plain build instead."""
@@ -116,12 +126,14 @@ class {name}({base}):
 
     def train(self, mode: bool = True) -> "{name}":
         if mode:
-            raise InferenceOnlyError("{name} is an archdsl inference build (BN folded into the layers before it, "
-                                     "dropout removed): it runs in eval mode only; train the plain build "
-                                     "(without inference=True / --inference) and fold its weights")
+            raise _inference_only(self)
         return nn.Module.train(self, False)
 
     def forward(self, {params}) -> {returns}:
+        if any(m.training for m in self.modules()):  # a part set to training, e.g. model.layer1.train()
+            part = next(n for n, m in self.named_modules() if m.training)
+            where = f"its part {{part!r}} was" if part else "it was"
+            raise _inference_only(self, f", but {{where}} set to training mode (call .eval() on it)")
         return super().forward({args})
 '''
 
@@ -147,12 +159,15 @@ def inference_source(h: ir.Graph, source: str, channels_last: bool) -> str:
 
 def compile_inference(g: ir.Graph, device=None, dtype=None, seed: int | None = None, state: dict | None = None,
                       channels_last: bool | None = None):
-    """The inference build of the plain IR `g`: the plain build's weights (`state`, default: a plain
-    build's initial weights under `seed`) folded into the inference module."""
+    """The inference build of the plain IR `g`: the plain build's weights (`state`, which the build
+    copies and never shares; default: a plain build's initial weights under `seed`) folded into the
+    inference module, on `device` (default: that of the weights) in `dtype` (floating point tensors)."""
     import torch
 
-    from archdsl.backend.compile import compile_module, compile_source, load_class
+    from archdsl.backend.compile import check_device, compile_module, compile_source, load_class
 
+    device = None if device is None else check_device(device)
+    copy = state is not None
     if state is None:
         state = compile_module(g, seed=seed).state_dict()
     h = inference_ir(g)
@@ -162,14 +177,22 @@ def compile_inference(g: ir.Graph, device=None, dtype=None, seed: int | None = N
     cls.__archdsl_inputs__ = tuple(tuple(h.nodes[n]["shape"]) for n in h.graph["inputs"])
     cls.__archdsl_source__ = source
     cls.__archdsl_graph__ = h
-    with torch.random.fork_rng(devices=[]):  # the initial weights are replaced: leave the caller's RNG alone
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    folded = {key: value.detach().to(device=value.device if device is None else device,
+                                     dtype=dtype if dtype is not None and value.is_floating_point() else value.dtype,
+                                     memory_format=layout if value.dim() == 4 else torch.preserve_format,
+                                     copy=copy and value is state.get(key))
+              for key, value in fold_state_dict(h, state).items()}
+    with torch.device("meta"):  # no initial weights to compute: the folded ones are assigned
         model = cls()
-    model.load_state_dict(fold_state_dict(h, state))
-    if device is not None or dtype is not None:
-        model = model.to(device=device, dtype=dtype)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model
+    model.load_state_dict(folded, assign=True)
+    if not any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        return model
+    with torch.random.fork_rng(devices=[]):  # buffers outside the state dict (LeNet-5's C3) are made here
+        model = cls()
+    model.load_state_dict(folded)
+    where = next((v.device for v in folded.values()), None) if device is None else device
+    return model.to(device=where, dtype=dtype, memory_format=layout)
 
 
 def to_inference(model, channels_last: bool | None = None):
@@ -178,7 +201,4 @@ def to_inference(model, channels_last: bool | None = None):
     g = getattr(type(model), "__archdsl_graph__", None)
     if g is None or g.graph.get("inference"):
         raise TypeError("to_inference needs a plain module built by archdsl.build (not an inference build)")
-    parameter = next(model.parameters(), None)
-    device, dtype = (parameter.device, parameter.dtype) if parameter is not None else (None, None)
-    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    return compile_inference(g, device=device, dtype=dtype, state=state, channels_last=channels_last)
+    return compile_inference(g, state=model.state_dict(), channels_last=channels_last)

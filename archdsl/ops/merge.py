@@ -41,6 +41,11 @@ class Add(Op):
     def forward(self, a, x, mod, ins):
         return " + ".join(x)
 
+    def forward_inplace(self, a, x):
+        """The first addend, fresh and read by nothing else, takes the sum (torchvision's
+        `out += identity`): one tensor fewer to allocate, the same additions in the same order."""
+        return x[0] + "".join(f".add_({y})" for y in x[1:])
+
 
 @register
 class Concat(Op):
