@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import archdsl
 from benchmarks.measure import rounds
+from tests.reference.norms import randomise_norms
 
 NETWORKS = {  # name -> spec file, network, torchvision constructor, target ratio per batch
     "resnet50": ("resnet.arch", "resnet50_v15", torchvision.models.resnet50, {16: 0.70, 1: 0.85}),
@@ -41,23 +42,12 @@ NETWORKS = {  # name -> spec file, network, torchvision constructor, target rati
 }
 
 
-def randomise_bn(model: torch.nn.Module) -> None:
-    """Non-trivial BN statistics and affine weights, so that folding is really tested."""
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=generator) * 0.2 - 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) * 0.5 + 0.75)
-                m.weight.copy_(torch.rand(m.weight.shape, generator=generator) * 0.5 + 0.75)
-                m.bias.copy_(torch.rand(m.bias.shape, generator=generator) * 0.2 - 0.1)
-
 
 def candidates(name: str, batch: int, device: str, compiled: bool, layouts: bool) -> tuple[dict, torch.Tensor]:
     file, network, constructor, _ = NETWORKS[name]
     torch.manual_seed(0)
     reference = constructor(weights=None).eval()
-    randomise_bn(reference)
+    randomise_norms(reference, 1)
     plain = archdsl.build(str(ROOT / "specs" / file), network).eval()
     archdsl.load_weights(plain, reference.state_dict())
     inference = archdsl.to_inference(plain).to(device)

@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 from archdsl import ir
 from archdsl.backend import compile_module
 from archdsl.backend.inference import to_inference
-from tests.test_inference import randomise_bn, relative_difference
+from tests.reference.norms import randomise_norms
+from tests.test_inference import relative_difference
 from tests.test_specs_compile import PARAMS_BUDGET, graph, targets
 
 HUGE_MACS = 2e9  # per sample: such networks (U-Net at 572x572: 150 G) run at batch 1
@@ -35,7 +36,7 @@ HUGE_MACS = 2e9  # per sample: such networks (U-Net at 572x572: 150 G) run at ba
 def check(file: str, network: str) -> tuple[float, int, int, float]:
     g = graph(file, network)
     plain = compile_module(g, seed=0).eval()
-    randomise_bn(plain)
+    randomise_norms(plain, 1, spread=0.2)
     fast = to_inference(plain)
     batch = 1 if ir.total_macs(g) > HUGE_MACS or ir.total_params(g) > PARAMS_BUDGET else 2
     inputs = [torch.randn(batch, *g.nodes[n]["shape"]) for n in g.graph["inputs"]]

@@ -142,23 +142,10 @@ def torchvision_params(pair: Pair) -> int:
 
 
 def randomise_norms(model, seed: int = 1) -> None:
-    """Random BN statistics and affine parameters (BN far from the identity in eval), and random
-    LayerNorm affine parameters and layer scales (torchvision starts them at 1, 0 and 1e-6)."""
-    import torch
-    from torch import nn
+    """Norms and layer scales randomised (tests/reference/norms.py) as for the figures in the notes."""
+    from tests.reference.norms import randomise_norms as randomise
 
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-            if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)) and m.weight is not None:
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
-        for name, p in model.named_parameters():
-            if name.endswith("layer_scale"):
-                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+    randomise(model, seed, spread=0.2)
 
 
 def main_output(out):

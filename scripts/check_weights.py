@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 import torchvision
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,6 +28,7 @@ import archdsl
 from archdsl.backend import compile_module
 from archdsl.diagnostics import ArchError
 from archdsl.loader import load
+from tests.reference.norms import randomise_norms
 
 SPECS = ROOT / "specs"
 TOLERANCE = 1e-5
@@ -68,21 +68,11 @@ def pairs() -> dict[str, tuple]:
     return {name: result[name] for name in sorted(result)}
 
 
-def randomise_bn(module: nn.Module) -> None:
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-
 
 def check(name: str, file: str, variant: str, overrides: dict, kwargs: dict) -> dict:
     torch.manual_seed(0)
     reference = getattr(torchvision.models, name.split(" ")[0])(weights=None, **kwargs).eval()
-    randomise_bn(reference)
+    randomise_norms(reference)
     g = archdsl.build_ir(SPECS / file, variant, **overrides)
     model = compile_module(g).eval()
     start = time.perf_counter()

@@ -21,21 +21,10 @@ from archdsl.backend import compile_module, compile_source
 from archdsl.backend.runtime import CliqueLayer
 from benchmarks.measure import peak_training_memory
 from tests.reference import nets
+from tests.reference.norms import randomise_norms
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
-
-def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Random BN statistics and affine parameters, so that eval-mode BN is not the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return module
 
 
 def transfer(reference: nn.Module, compiled: nn.Module) -> None:
@@ -49,7 +38,7 @@ def transfer(reference: nn.Module, compiled: nn.Module) -> None:
 
 def assert_same(reference: nn.Module, spec: str, shape: tuple, network: str | None = None, **params) -> nn.Module:
     compiled = build(spec, network, seed=0, **params)
-    randomise(reference)
+    randomise_norms(reference)
     transfer(reference, compiled)
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
     for train in (False, True):
@@ -249,7 +238,7 @@ def load_clique(reference: nets.CliqueBlockRef, compiled: nn.Module, layers: int
     ("II+II", None, 1), ("I+II", None, 1), ("I+I", None, 1), ("II+II", 2, 1), ("II+II", None, 2),
 ])
 def test_clique_block_matches_per_edge_reference(bottleneck, mode, partial, rounds):
-    reference = randomise(nets.CliqueBlockRef(10, 4, 6, bottleneck, rounds, mode, partial))
+    reference = randomise_norms(nets.CliqueBlockRef(10, 4, 6, bottleneck, rounds, mode, partial))
     compiled = build(CLIQUE, bottleneck=bottleneck, mode=mode, partial=partial, rounds=rounds, seed=0)
     load_clique(reference, compiled, 4)
     assert sum(p.numel() for p in compiled.parameters()) == sum(p.numel() for p in reference.parameters())

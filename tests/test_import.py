@@ -20,21 +20,10 @@ from archdsl.cli import main
 from archdsl.importer import ImportFailure
 from archdsl.importer.verify import check_same, load_source_weights
 from archdsl.weights import load_weights
+from tests.reference.norms import randomise_norms
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 
-
-def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Random BN statistics and affine parameters, so that eval-mode BN is not the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return module.eval()
 
 
 def code_lines(text: str) -> int:
@@ -61,7 +50,7 @@ def import_file(tmp_path: Path, model: nn.Module, size: int, capsys) -> tuple[st
 
 def test_resnet50_from_a_whole_module_file(tmp_path, capsys):
     torch.manual_seed(0)
-    model = randomise(torchvision.models.resnet50(weights=None))
+    model = randomise_norms(torchvision.models.resnet50(weights=None)).eval()
     text, built = import_file(tmp_path, model, 64, capsys)
     assert params(built) == params(model) == 25_557_032
     assert "expect params == 25_557_032" in text
@@ -98,7 +87,7 @@ block bottleneck(c, stride = 1, downsample = false) {
 
 def test_densenet121_from_a_whole_module_file(tmp_path, capsys):
     torch.manual_seed(0)
-    model = randomise(torchvision.models.densenet121(weights=None))
+    model = randomise_norms(torchvision.models.densenet121(weights=None)).eval()
     text, built = import_file(tmp_path, model, 64, capsys)
     assert params(built) == params(model) == 7_978_856
     assert "expect params == 7_978_856" in text
@@ -139,7 +128,7 @@ class Hand(nn.Module):
 
 
 def test_hand_written_module_with_sharing_and_functional_ops():
-    model = randomise(Hand())
+    model = randomise_norms(Hand()).eval()
     text = archdsl.import_module(model, (3, 16, 16))
     assert text.split("\n", 3)[3] == """\
 block unit() {
@@ -241,7 +230,7 @@ class ShapeBranches(nn.Module):
 
 
 def test_torch_export_where_fx_cannot_trace():
-    model = randomise(ShapeBranches())
+    model = randomise_norms(ShapeBranches()).eval()
     text = archdsl.import_module(model, (3, 32, 32))
     assert "# Traced with torch.export: torch.fx stopped at 'body.0' (symbolically traced variables cannot be " \
            "used as inputs to control flow).\n" in text
@@ -317,7 +306,7 @@ class Idioms(nn.Module):
 
 
 def test_torchvision_idioms_map_onto_the_language():
-    model = randomise(Idioms())
+    model = randomise_norms(Idioms()).eval()
     text = archdsl.import_module(model, (3, 16, 16))
     assert "# Not called in eval mode, so left out: aux (51 of the 3,557 parameters).\n" in text
     assert text.split("\n\n", 1)[1] == """\
@@ -371,7 +360,7 @@ def test_cli_errors_say_what_to_do(tmp_path, capsys):
 def test_onnx_resnet18_with_dynamic_batch_equals_onnxruntime(tmp_path, capsys):
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
-    model = randomise(torchvision.models.resnet18(weights=None))
+    model = randomise_norms(torchvision.models.resnet18(weights=None)).eval()
     path = tmp_path / "r18.onnx"
     torch.onnx.export(model, (torch.randn(1, 3, 64, 64),), path, dynamo=True, input_names=["image"],
                       dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
@@ -396,7 +385,7 @@ def test_onnx_resnet18_with_dynamic_batch_equals_onnxruntime(tmp_path, capsys):
 @pytest.mark.parametrize(("variant", "size"), [("resnet20", 32), ("densenet40_k12", 32)])
 def test_round_trip_of_library_specs(variant, size):
     path = next(p for p in SPECS.glob("*.arch") if variant in archdsl.load_program(p).variants)
-    first = randomise(archdsl.build(path, variant, seed=0))
+    first = randomise_norms(archdsl.build(path, variant, seed=0)).eval()
     text = archdsl.import_module(first, (3, size, size), network=variant)
     second = archdsl.build(text).eval()
     assert params(second) == params(first)

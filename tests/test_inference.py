@@ -17,22 +17,11 @@ import archdsl
 from archdsl import ir
 from archdsl.backend import compile_module
 from archdsl.backend.inference import fold_state_dict, inference_ir
+from tests.reference.norms import randomise_norms
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 
-
-def randomise_bn(model: torch.nn.Module, seed: int = 1) -> None:
-    """BN statistics and affine weights far from their initial values, so that folding is really tested."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=generator) * 0.4 - 0.2)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) * 1.5 + 0.5)
-                if m.affine:
-                    m.weight.copy_(torch.rand(m.weight.shape, generator=generator) + 0.5)
-                    m.bias.copy_(torch.rand(m.bias.shape, generator=generator) * 0.4 - 0.2)
 
 
 def relative_difference(expected, got) -> float:
@@ -65,7 +54,7 @@ def test_resnet50_folds_every_bn_and_densenet121_keeps_those_after_concatenation
 def test_state_dict_keys_and_folded_values():
     g = archdsl.build_ir(SPECS / "resnet.arch", "resnet18")
     plain = compile_module(g, seed=0).eval()
-    randomise_bn(plain)
+    randomise_norms(plain, 1, spread=0.2)
     state = plain.state_dict()
     folded = fold_state_dict(inference_ir(g), state)
     assert "bn1.weight" not in folded and "bn1.running_var" not in folded and "conv1.bias" in folded
@@ -114,7 +103,7 @@ def test_build_inference_same_seed_same_function_and_eval_only():
 def test_to_inference_after_loading_torchvision_weights():
     torch.manual_seed(0)
     reference = torchvision.models.resnet18(weights=None).eval()
-    randomise_bn(reference)
+    randomise_norms(reference, 1, spread=0.2)
     plain = archdsl.build(SPECS / "resnet.arch", "resnet18")
     archdsl.load_weights(plain, reference.state_dict())
     fast = archdsl.to_inference(plain)
@@ -128,7 +117,7 @@ def test_to_inference_after_loading_torchvision_weights():
 def test_compile_inference_writes_the_optimised_standalone_file_and_folded_weights(tmp_path):
     spec = SPECS / "resnet.arch"
     plain = archdsl.build(spec, "resnet20", seed=0).eval()
-    randomise_bn(plain)
+    randomise_norms(plain, 1, spread=0.2)
     torch.save(plain.state_dict(), tmp_path / "ckpt.pt")
     out = tmp_path / "net.py"
     done = subprocess.run([sys.executable, "-m", "archdsl", "compile", str(spec), "-n", "resnet20", "--inference",
@@ -158,7 +147,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def test_inference_build_stays_on_the_plain_builds_device_and_dtype(device):
     spec = SPECS / "mobilenet_v2.arch"
     plain = archdsl.build(spec, "mobilenet_v2", seed=0, device=device, dtype=torch.float64, size=32, width=0.5).eval()
-    randomise_bn(plain)
+    randomise_norms(plain, 1, spread=0.2)
     fast = archdsl.to_inference(plain)
     assert {(p.device.type, p.dtype) for p in fast.parameters()} == {(device, torch.float64)}
     weight = next(m.weight for m in fast.modules() if isinstance(m, torch.nn.Conv2d))

@@ -25,7 +25,8 @@ import archdsl
 from archdsl import ir
 from archdsl.backend import compile_module
 from archdsl.backend.inference import inference_ir, to_inference
-from tests.test_inference import SPECS, ops, randomise_bn, relative_difference
+from tests.reference.norms import randomise_norms
+from tests.test_inference import SPECS, ops, relative_difference
 from tests.test_specs_compile import graph, targets
 
 REMOVED = ("dropout", "drop_path")
@@ -148,7 +149,7 @@ def test_inference_ir_follows_the_folding_rule(file, network):
 def test_inference_build_computes_the_plain_function(file, network, params):
     g = representative(file, network, tuple(params.items()))
     plain = compile_module(g, seed=0).eval()
-    randomise_bn(plain)
+    randomise_norms(plain, 1, spread=0.2)
     fast = to_inference(plain)
     inputs = [torch.randn(2, *g.nodes[n]["shape"]) for n in g.graph["inputs"]]
     with torch.inference_mode():

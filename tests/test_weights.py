@@ -16,21 +16,10 @@ from torch import nn
 
 import archdsl
 from archdsl.weights import TensorMatch, WeightsError, load_weights
+from tests.reference.norms import randomise_norms
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 
-
-def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Random BN statistics and affine parameters, so that eval-mode BN is not the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return module.eval()
 
 
 def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -54,7 +43,7 @@ TORCHVISION = [
                          ids=[row[3] for row in TORCHVISION])
 def test_torchvision_weights_give_torchvision_outputs(file, variant, overrides, builder, kwargs, size):
     torch.manual_seed(0)
-    reference = randomise(getattr(torchvision.models, builder)(weights=None, **kwargs))
+    reference = randomise_norms(getattr(torchvision.models, builder)(weights=None, **kwargs)).eval()
     model = archdsl.build(SPECS / file, variant, **overrides).eval()
     report = load_weights(model, reference)
     assert report.complete and not report.notes
@@ -68,7 +57,7 @@ def test_torchvision_weights_give_torchvision_outputs(file, variant, overrides, 
 
 
 def test_an_auxiliary_head_that_runs_earlier_in_the_source_is_matched_to_its_own_weights():
-    reference = randomise(torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False))
+    reference = randomise_norms(torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False)).eval()
     model = archdsl.build(SPECS / "googlenet.arch", "googlenet_torchvision_aux", size=128)
     report = load_weights(model, reference)
     pairs = {m.target: (m.source, m.how) for m in report.matches}
@@ -80,7 +69,7 @@ def test_an_auxiliary_head_that_runs_earlier_in_the_source_is_matched_to_its_own
 
 
 def test_a_checkpoint_file_by_name_and_the_report(tmp_path):
-    source = randomise(archdsl.build(SPECS / "cliquenet.arch", "cliquenet_cifar", k=12, T=6, seed=1))
+    source = randomise_norms(archdsl.build(SPECS / "cliquenet.arch", "cliquenet_cifar", k=12, T=6, seed=1)).eval()
     torch.save(source.state_dict(), tmp_path / "w.pth")
     model = archdsl.build(SPECS / "cliquenet.arch", "cliquenet_cifar", k=12, T=6, seed=2).eval()
     report = load_weights(model, tmp_path / "w.pth")
@@ -96,7 +85,7 @@ def test_a_checkpoint_file_by_name_and_the_report(tmp_path):
 def test_a_training_checkpoint_and_safetensors(tmp_path):
     from safetensors.torch import save_file
 
-    source = randomise(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)))
+    source = randomise_norms(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))).eval()
     torch.save({"epoch": 3, "state_dict": source.state_dict()}, tmp_path / "ckpt.pt")
     save_file(source.state_dict(), tmp_path / "w.safetensors")
     for path in ("ckpt.pt", "w.safetensors"):
@@ -145,7 +134,7 @@ def test_split_form_against_grouped_conv_is_refused_and_nothing_is_loaded():
 
 
 def test_not_strict_loads_what_matches_and_lists_the_rest():
-    source = randomise(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Linear(8, 4)))
+    source = randomise_norms(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Linear(8, 4))).eval()
     target = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Linear(8, 5))
     with pytest.raises(WeightsError, match=r"2 target tensors unmatched, first 2\.weight \[5, 8\], 2\.bias \[5\]; "
                                            r"2 source tensors unmatched, first 2\.weight \[4, 8\], 2\.bias \[4\]"):
@@ -188,7 +177,7 @@ def test_shared_weights_are_matched_once_and_reported():
 
 def test_num_batches_tracked_is_kept_where_the_source_has_none():
     source = nn.Sequential(nn.BatchNorm2d(4))
-    state = {k: v for k, v in randomise(source).state_dict().items() if not k.endswith("num_batches_tracked")}
+    state = {k: v for k, v in randomise_norms(source).eval().state_dict().items() if not k.endswith("num_batches_tracked")}
     target = nn.Sequential(nn.BatchNorm2d(4))
     report = load_weights(target, state)
     assert ("0.num_batches_tracked", None, "kept") in [(m.target, m.source, m.how) for m in report.matches]
@@ -235,7 +224,7 @@ network small(classes = 4) {
 
 
 def test_an_untraceable_source_is_ordered_by_a_forward_pass_at_the_spec_input():
-    source = randomise(Untraceable())
+    source = randomise_norms(Untraceable()).eval()
     model = archdsl.build(SMALL).eval()
     report = load_weights(model, source)
     assert report.order == {"target": "torch.fx trace", "source": "forward hooks"}
