@@ -75,13 +75,14 @@ def main() -> int:
     parser.add_argument("--memory-efficient", action="store_true", help="also compare memory-efficient builds")
     parser.add_argument("--meta", action="store_true", help="compare keys, order and shapes only (fast)")
     parser.add_argument("--timing", action="store_true", help="time building ResNet-152, old and new, and stop")
+    parser.add_argument("--skip", type=int, default=0, help="skip the N cheapest variants (to resume a run)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.timing:
         timing()
         return 0
     failures, checked, largest, start = 0, 0, 0.0, time.perf_counter()
-    for file, network, g in variants(args.files):
+    for file, network, g in variants(args.files)[args.skip:]:
         modes = (False, True) if args.memory_efficient else (False,)
         for efficient in modes:
             began = time.perf_counter()
