@@ -48,14 +48,20 @@ def import_file(tmp_path: Path, model: nn.Module, size: int, capsys) -> tuple[st
     return text, built
 
 
-def test_resnet50_from_a_whole_module_file(tmp_path, capsys):
+def import_torchvision(tmp_path, capsys, builder, count: int, max_lines: int) -> tuple[str, nn.Module]:
+    """A torchvision model saved whole and imported: exact count, concise spec, same function."""
     torch.manual_seed(0)
-    model = randomise_norms(torchvision.models.resnet50(weights=None)).eval()
+    model = randomise_norms(builder(weights=None)).eval()
     text, built = import_file(tmp_path, model, 64, capsys)
-    assert params(built) == params(model) == 25_557_032
-    assert "expect params == 25_557_032" in text
-    assert code_lines(text) <= 80
+    assert params(built) == params(model) == count
+    assert f"expect params == {count:_}" in text
+    assert code_lines(text) <= max_lines
     assert check_same(model, built, [[3, 64, 64]]) < 1e-5
+    return text, built
+
+
+def test_resnet50_from_a_whole_module_file(tmp_path, capsys):
+    text, built = import_torchvision(tmp_path, capsys, torchvision.models.resnet50, 25_557_032, 80)
     # named as a person would: torchvision's stages and indices, one block per structure, loops for runs
     assert 'group "layer3" {\n    bottleneck(256, stride = 2, downsample = true) as block0\n' \
            '    for i in range(1, 6) { bottleneck(256) as "block{i}" }\n  }' in text
@@ -86,13 +92,7 @@ block bottleneck(c, stride = 1, downsample = false) {
 
 
 def test_densenet121_from_a_whole_module_file(tmp_path, capsys):
-    torch.manual_seed(0)
-    model = randomise_norms(torchvision.models.densenet121(weights=None)).eval()
-    text, built = import_file(tmp_path, model, 64, capsys)
-    assert params(built) == params(model) == 7_978_856
-    assert "expect params == 7_978_856" in text
-    assert code_lines(text) <= 100
-    assert check_same(model, built, [[3, 64, 64]]) < 1e-5
+    text, _ = import_torchvision(tmp_path, capsys, torchvision.models.densenet121, 7_978_856, 100)
     assert "    dense(24) as denseblock3 { dense_layer() }\n    transition(512) as transition3\n" in text
     assert "bn as norm1 -> relu as relu1 -> conv(128, 1, bias = false) as conv1" in text
 
