@@ -17,13 +17,18 @@ from torch import nn
 
 import archdsl
 from archdsl.cli import main
-from archdsl.importer import ImportFailure
+from archdsl.importer import ImportFailure, PartialImport
 from archdsl.importer.verify import check_same, load_source_weights
 from archdsl.weights import load_weights
 from tests.reference.norms import randomise_norms
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 
+
+
+def comments(text: str) -> str:
+    """The spec's comments as one text (the importer wraps them at 100 columns)."""
+    return " ".join(line.lstrip()[2:] for line in text.splitlines() if line.lstrip().startswith("# "))
 
 
 def code_lines(text: str) -> int:
@@ -232,8 +237,8 @@ class ShapeBranches(nn.Module):
 def test_torch_export_where_fx_cannot_trace():
     model = randomise_norms(ShapeBranches()).eval()
     text = archdsl.import_module(model, (3, 32, 32))
-    assert "# Traced with torch.export: torch.fx stopped at 'body.0' (symbolically traced variables cannot be " \
-           "used as inputs to control flow).\n" in text
+    assert "Traced with torch.export: torch.fx stopped at 'body.0' (symbolically traced variables cannot be " \
+           "used as inputs to control flow)." in comments(text)
     # each call resolved for its own input size: 32 and 16 pool, 8 does not
     assert text.split("\n\n", 1)[1] == """\
 block adaptive() {
@@ -307,8 +312,11 @@ class Idioms(nn.Module):
 
 def test_torchvision_idioms_map_onto_the_language():
     model = randomise_norms(Idioms()).eval()
-    text = archdsl.import_module(model, (3, 16, 16))
-    assert "# Not called in eval mode, so left out: aux (51 of the 3,557 parameters).\n" in text
+    with pytest.warns(PartialImport) as caught:
+        text = archdsl.import_module(model, (3, 16, 16))
+    note = "Not called in eval or training mode, so left out: aux (51 of the 3,557 parameters)."
+    assert [str(w.message) for w in caught] == [note]
+    assert note in comments(text)
     assert text.split("\n\n", 1)[1] == """\
 block excite() {
   input x
@@ -396,3 +404,113 @@ def test_round_trip_of_library_specs(variant, size):
 def test_front_end_does_not_import_torch():
     code = "import sys, archdsl, archdsl.cli, archdsl.importer; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+class AuxHead(nn.Module):
+    """A classifier on an intermediate map (GoogLeNet's InceptionAux, smaller)."""
+
+    def __init__(self, c: int, classes: int):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(c, 8, 1, bias=False), nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8 * 2 * 2, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.relu(self.bn(self.conv(F.adaptive_avg_pool2d(x, 2)))), 1))
+
+
+class WithAux(nn.Module):
+    """An auxiliary head that runs only in training, as GoogLeNet's and Inception-v3's do."""
+
+    def __init__(self, head: nn.Module | None = None, classes: int = 5):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.aux = head or AuxHead(16, classes)
+        self.stage = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU())
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(32, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        aux = self.aux(x) if self.training else None
+        x = self.head(self.dropout(torch.flatten(F.adaptive_avg_pool2d(self.stage(x), 1), 1)))
+        return (x, aux) if self.training else x
+
+
+def training_outputs(model: nn.Module, x: torch.Tensor):
+    """The model's training-mode outputs with batch norm and dropout computing as in eval mode."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.Dropout)):
+            m.eval()
+    try:
+        with torch.no_grad():
+            return model(x)
+    finally:
+        model.eval()
+
+
+def test_a_head_that_runs_only_in_training_becomes_an_output(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = randomise_norms(WithAux()).eval()
+    text, built = import_file(tmp_path, model, 16, capsys)  # --weights checks both outputs
+    assert capsys.readouterr().err == ""  # nothing left out: no warning
+    assert "Traced in training mode too: aux (309 parameters) runs only in training in the source; here it " \
+           "runs always, as the output aux. The first output, out, is the source's eval output." in comments(text)
+    assert text.split("network model() {\n", 1)[1] == """\
+  input x: [3, 16, 16]
+  group "stem" {
+    t2 = conv(16, 3, bias = false) as conv0 -> bn as bn1 -> relu as relu2
+  }
+  aux = aux_head() as aux
+  group "stage" {
+    t2 -> conv(32, 3, stride = 2) as conv0 -> relu as relu1
+  }
+  head = gap -> dropout(0.3) as dropout -> fc(5) as head
+  output out = head
+  output aux = aux
+  expect params == 5_578
+}
+"""
+    assert params(built) == params(model) == 5_578
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        got = built(x)
+    want, want_aux = training_outputs(model, x)
+    assert list(got) == ["out", "aux"]
+    with torch.no_grad():
+        assert torch.allclose(got["out"], model(x), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(got["out"], want, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(got["aux"], want_aux, rtol=1e-5, atol=1e-6)
+
+
+class ShuffleHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.up = nn.Conv2d(16, 16, 1), nn.PixelShuffle(2)
+
+    def forward(self, x):
+        return self.up(self.conv(x))
+
+
+def test_a_training_only_head_that_cannot_be_imported_is_left_out_loudly(tmp_path, capsys):
+    model = WithAux(ShuffleHead()).eval()
+    torch.save(model, tmp_path / "m.pt")
+    assert main(["import", str(tmp_path / "m.pt"), "--input", "3,16,16", "-o", str(tmp_path / "m.arch")]) == 0
+    note = ("Not called in eval mode, so left out: aux (272 of the 5,541 parameters): its training-mode graph "
+            "cannot be imported (aux.up: op 'PixelShuffle' has no archdsl equivalent).")
+    assert capsys.readouterr().err == f"warning: {note}\n"
+    text = (tmp_path / "m.arch").read_text()
+    assert note in comments(text)
+    assert "expect params == 5_269" in text and "output" not in text.split("network", 1)[1]
+    assert params(archdsl.build(text)) == 5_541 - 272
+
+
+def test_torchvision_googlenet_keeps_its_auxiliary_heads():
+    torch.manual_seed(0)
+    model = randomise_norms(torchvision.models.googlenet(weights=None, init_weights=False)).eval()
+    text = archdsl.import_module(model, (3, 64, 64))
+    assert "output logits = " in text and "output aux_logits2 = aux2" in text and "output aux_logits1 = aux1" in text
+    built = archdsl.build(text).eval()
+    assert params(built) == params(model) == 13_004_888
+    load_source_weights(built, model, [[3, 64, 64]])
+    assert check_same(model, built, [[3, 64, 64]]) < 1e-5  # the eval output and both auxiliary outputs

@@ -11,9 +11,11 @@ archdsl never imports torch or onnx.
 
 from __future__ import annotations
 
-from archdsl.importer.model import ImportFailure
+import warnings
 
-__all__ = ["ImportFailure", "import_module", "import_onnx"]
+from archdsl.importer.model import ImportFailure, PartialImport
+
+__all__ = ["ImportFailure", "PartialImport", "import_module", "import_onnx"]
 
 
 def import_module(module, *shapes, network: str | None = None, source: str | None = None) -> str:
@@ -24,6 +26,8 @@ def import_module(module, *shapes, network: str | None = None, source: str | Non
     if not shapes:
         raise ImportFailure("", "no input shape given", help="pass one shape per input, e.g. (3, 224, 224)")
     trace = trace_module(module, [list(s) for s in shapes], source or f"the PyTorch module {type(module).__name__}")
+    for message in trace.warnings:  # parameters the spec leaves out: never silent
+        warnings.warn(PartialImport(message), stacklevel=2)
     return Emitter(trace, network or snake(type(module).__name__)).run()
 
 

@@ -6,10 +6,11 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
 from archdsl.diagnostics import Diagnostic, UsageError
-from archdsl.importer.model import ImportFailure
+from archdsl.importer.model import ImportFailure, PartialImport
 
 
 def add_parser(sub) -> None:
@@ -111,7 +112,15 @@ def import_command(args: argparse.Namespace) -> int:
             if not shapes:
                 raise _usage("a PyTorch model needs the shape of its input", help="add --input C,H,W (once per input)")
             model = load_source(args.source)
-            text = import_module(model, *shapes, network=args.network or _default_name(args.source), source=args.source)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", PartialImport)
+                text = import_module(model, *shapes, network=args.network or _default_name(args.source),
+                                     source=args.source)
+            for w in caught:  # what the spec leaves out, said as a warning; anything else as Python would
+                if issubclass(w.category, PartialImport):
+                    print(f"warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
             weights = None
             if args.weights:
                 from archdsl.importer.verify import spec_weights

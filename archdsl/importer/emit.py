@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import textwrap
 from dataclasses import dataclass
 
 from archdsl.importer.blocks import INDENT, Call, Definition, Hole, ident, literal, snake
@@ -95,7 +96,7 @@ class Emitter:
             d.analyse()
         lines = [f"# Imported by `archdsl import` from {t.source}.",
                  "# Blocks are the source's module classes; layer names follow its attribute names."]
-        lines += [f"# {n}" for n in t.notes]
+        lines += [f"# {line}" for n in t.notes for line in textwrap.wrap(n, WIDTH - 2, break_on_hyphens=False)]
         lines.append("")
         self._rename()
         for d in self._ordered_defs():

@@ -17,6 +17,11 @@ class ImportFailure(Exception):
         super().__init__(f"{where or '<root>'}: {what}")
 
 
+class PartialImport(UserWarning):
+    """A spec that leaves out part of the source (modules that run in neither eval nor training mode, or
+    whose training-mode graph cannot be imported): the warning and a comment in the spec name them."""
+
+
 @dataclass
 class Step:
     """One op of the spec: `op(args)` on the tensors `inputs` (value ids), producing value `id`."""
@@ -54,6 +59,9 @@ class Trace:
     params: int
     notes: list[str] = field(default_factory=list)
     output_names: list[str] | None = None  # the names of several outputs (a dict's keys), if the source gave any
+    left_out: dict[str, int] = field(default_factory=dict)  # modules whose parameters the graph never uses -> count
+    warnings: list[str] = field(default_factory=list)  # what the spec leaves out: said loudly, not only in a comment
+    gm: object = None  # the traced torch.fx GraphModule (PyTorch front end)
 
 
 @dataclass

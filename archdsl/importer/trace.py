@@ -12,6 +12,7 @@ from torch import nn
 from archdsl.importer.export import export_graph
 from archdsl.importer.layers import LEAF_CLASSES, module_step, pair, region_kind
 from archdsl.importer.model import ImportFailure, Region, Step, Trace
+from archdsl.importer.modes import main_output, training_structure
 from archdsl.importer.static import BATCH, resolve, static_values
 
 RELU = {F.relu, torch.relu, torch.relu_}
@@ -67,8 +68,37 @@ class _Tracer(torch.fx.Tracer):
 
 
 def trace_module(module: nn.Module, shapes: list[list[int]], source: str) -> Trace:
-    """Trace `module` on inputs of `shapes` (no batch axis) into the importer's tree."""
+    """Trace `module` on inputs of `shapes` (no batch axis) into the importer's tree.
+
+    The eval-mode graph comes first. Where it leaves parameters unused (auxiliary heads that run only in
+    training), the training-mode graph is imported instead when its outputs include the eval output: the
+    extra outputs become `output` statements of the spec. Otherwise the spec has the eval graph, and a
+    warning and a comment name what was left out."""
     module = module.eval()
+    trace = _trace(module, shapes, source)
+    left_out = trace.left_out
+    if not left_out:
+        return trace
+    try:
+        with training_structure(module):
+            aux = _trace(module, shapes, source, fx_only=True)
+            main = _eval_output_index(module, aux.gm, shapes)
+    except ImportFailure as exc:
+        reason = f"its training-mode graph cannot be imported ({exc})"
+    else:
+        if main is not None and aux.params > trace.params:
+            return _with_aux_outputs(aux, main, left_out)
+        reason = None if main is not None else "its training-mode graph does not compute the eval output"
+    finally:
+        module.eval()
+    note = _left_out_note(trace, "eval mode" if reason else "eval or training mode")
+    trace.warnings.append(note + (f": {reason}." if reason else "."))
+    trace.notes.append(trace.warnings[-1])
+    return trace
+
+
+def _trace(module: nn.Module, shapes: list[list[int]], source: str, fx_only: bool = False) -> Trace:
+    """The tree of one torch.fx trace (or torch.export's, where fx fails and `fx_only` is false)."""
     root = Region("", type(module).__name__, "root", path="")
     tracer = _Tracer(root)
     notes = []
@@ -76,6 +106,8 @@ def trace_module(module: nn.Module, shapes: list[list[int]], source: str) -> Tra
         gm = torch.fx.GraphModule(module, tracer.trace(module))
     except Exception as exc:  # noqa: BLE001 - fx's own errors name no module: say where, then try torch.export
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if fx_only:
+            raise ImportFailure(tracer.failed_at or "", f"torch.fx cannot trace it ({text})") from None
         root = Region("", type(module).__name__, "root", path="")
         gm = export_graph(module, shapes, root, tracer.failed_at or "")
         notes.append(f"Traced with torch.export: torch.fx stopped at '{tracer.failed_at or '<root>'}' ({text}).")
@@ -87,6 +119,49 @@ def trace_module(module: nn.Module, shapes: list[list[int]], source: str) -> Tra
     values = static_values(gm, shapes)
     trace = _Converter(module, gm, root, placeholders, shapes, source, values).run()
     trace.notes[:0] = notes
+    trace.gm = gm
+    return trace
+
+
+def _left_out_note(trace: Trace, graph: str) -> str:
+    total = sum(trace.left_out.values()) + trace.params
+    return (f"Not called in {graph}, so left out: {', '.join(trace.left_out)} "
+            f"({sum(trace.left_out.values()):,} of the {total:,} parameters)")
+
+
+def _eval_output_index(module: nn.Module, gm: torch.fx.GraphModule, shapes: list[list[int]]) -> int | None:
+    """Which output of the training-mode graph (run with eval-mode layers) is the module's eval output."""
+    gen = torch.Generator().manual_seed(0)
+    xs = [torch.randn(2, *s, generator=gen) for s in shapes]
+    with torch.no_grad():
+        outs = gm(*xs)  # under training_structure: the training graph, eval arithmetic
+        module.eval()
+        want = main_output(module(*xs))
+    outs = list(outs.values()) if isinstance(outs, dict) else list(outs) if isinstance(outs, (tuple, list)) else [outs]
+    for i, out in enumerate(outs):
+        if isinstance(out, torch.Tensor) and out.shape == want.shape and torch.allclose(out, want, rtol=1e-6, atol=0):
+            return i
+    return None
+
+
+def _with_aux_outputs(trace: Trace, main: int, eval_left_out: dict[str, int]) -> Trace:
+    """The training-mode trace with the eval output first; the others are auxiliary outputs."""
+    n = len(trace.outputs)
+    names = trace.output_names or (["out", "aux"] if n == 2 else ["out", *(f"aux{i}" for i in range(1, n))])
+    order = [main, *(i for i in range(n) if i != main)]
+    trace.outputs = [trace.outputs[i] for i in order]
+    trace.output_names = [names[i] for i in order]
+    heads = [p for p in eval_left_out if p not in trace.left_out]
+    count = sum(eval_left_out[p] for p in heads)
+    extra = trace.output_names[1:]
+    one = len(heads) == 1
+    trace.notes.append(f"Traced in training mode too: {', '.join(heads)} ({count:,} parameters) run{'s' * one} "
+                       f"only in training in the source; here {'it runs' if one else 'they run'} always, as the "
+                       f"output{'s' * (len(extra) > 1)} {', '.join(extra)}. The first output, "
+                       f"{trace.output_names[0]}, is the source's eval output.")
+    if trace.left_out:
+        trace.warnings.append(_left_out_note(trace, "eval or training mode") + ".")
+        trace.notes.append(trace.warnings[-1])
     return trace
 
 
@@ -99,6 +174,7 @@ class _Converter:
         self.values = values  # node name -> a size read at run time, made static (static.py)
         self.attrs: dict[str, str] = {}  # get_attr node name -> the parameter's path
         self.chunks: dict[str, list] = {}  # chunk node name -> each piece's slice arguments
+        self.tuples: dict[str, object] = {}  # named-tuple node name -> the named tuple (of fx nodes) it builds
         self.ids: dict[str, int] = {}
         self.alias: dict[str, int] = {}
         self.next_id = 0
@@ -129,32 +205,28 @@ class _Converter:
         self.convert(self.root, "")
         out_node = next(n for n in self.gm.graph.nodes if n.op == "output")
         outs = out_node.args[0]
+        if isinstance(outs, torch.fx.Node) and outs.name in self.tuples:
+            outs = self.tuples[outs.name]  # `return Outputs(logits, aux)` with a NamedTuple class
         names = list(outs) if isinstance(outs, dict) else list(getattr(outs, "_fields", [])) or None
         outs = list(outs.values()) if isinstance(outs, dict) else list(outs) if isinstance(outs, (tuple, list)) else [outs]
         outputs = [self.value(o, "") for o in outs]
-        params, notes = self.called_parameters()
-        return Trace(inputs, self.root, outputs, self.source, params, notes, output_names=names)
+        params, left_out = self.called_parameters()
+        return Trace(inputs, self.root, outputs, self.source, params, output_names=names, left_out=left_out)
 
-    def called_parameters(self) -> tuple[int, list[str]]:
-        """The parameters the traced graph uses, and a note naming the modules it never calls (GoogLeNet's
-        auxiliary heads run only in training): the spec leaves those out."""
+    def called_parameters(self) -> tuple[int, dict[str, int]]:
+        """The parameters the traced graph uses, and the outermost modules whose parameters it never uses
+        (GoogLeNet's auxiliary heads in eval mode) with their parameter counts."""
         used = {p for n in self.gm.graph.nodes if n.op == "call_module"
                 for p in self.gm.get_submodule(n.target).parameters()}
         used |= {self.gm.get_parameter(path) for path in self.attrs.values()
                  if isinstance(self.gm.get_parameter(path), torch.nn.Parameter)}
-        total = sum(p.numel() for p in self.module.parameters())
         count = sum(p.numel() for p in {id(p): p for p in used}.values())
-        if count == total:
-            return total, []
-        unused, names = set(), []
+        unused: dict[str, int] = {}
         for path, m in self.module.named_modules():
             own = list(m.parameters())
-            if own and not any(p in used for p in own):
-                if not any(path.startswith(u + ".") for u in unused):
-                    names.append(path)
-                unused.add(path)
-        note = f"Not called in eval mode, so left out: {', '.join(names)} ({total - count:,} of the {total:,} parameters)."
-        return count, [note]
+            if own and not any(p in used for p in own) and not any(path.startswith(u + ".") for u in unused):
+                unused[path] = sum(p.numel() for p in own)
+        return count, unused
 
     def convert(self, region: Region, where: str) -> None:
         items = []
@@ -196,6 +268,9 @@ class _Converter:
             self.ids[node.name] = step.id
             return step
         target = node.target
+        if isinstance(target, type) and issubclass(target, tuple) and hasattr(target, "_fields"):
+            self.tuples[node.name] = target(*node.args, **node.kwargs)  # only returned (run() reads it)
+            return None
         name = _fn_name(target)
         fail = ImportFailure(where, f"op '{name}' has no archdsl equivalent",
                              help="rewrite it with ops the language has (docs/language.md, op reference)")

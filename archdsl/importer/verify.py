@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from archdsl.importer.model import ImportFailure
+from archdsl.importer.modes import main_output, training_structure
 
 
 def spec_weights(source: torch.nn.Module, spec: str, shapes: list[list[int]], tolerance: float = 1e-5) -> dict:
@@ -18,12 +19,17 @@ def spec_weights(source: torch.nn.Module, spec: str, shapes: list[list[int]], to
 
 
 def uncalled(source: torch.nn.Module, shapes: list[list[int]]) -> list[str]:
-    """The modules that do not run in eval mode (GoogLeNet's auxiliary heads), found with forward hooks."""
+    """The modules that run neither in eval mode nor in training mode (found with forward hooks; in
+    training mode the layers compute as in eval mode, modes.py): the importer leaves these out."""
     called = set()
     hooks = [m.register_forward_hook(lambda m, args, out: called.add(id(m))) for m in source.modules()]
     try:
         with torch.no_grad():
-            source.eval()(*[torch.randn(1, *s) for s in shapes])
+            xs = [torch.randn(2, *s) for s in shapes]
+            source.eval()(*xs)
+            if len(called) < len(list(source.modules())):
+                with training_structure(source):
+                    source(*xs)
     finally:
         for hook in hooks:
             hook.remove()
@@ -48,17 +54,42 @@ def load_source_weights(built: torch.nn.Module, source: torch.nn.Module, shapes:
 
 
 def check_same(reference, built, shapes, tolerance: float = 1e-5) -> float:
-    """The largest relative difference of the two models' outputs on random inputs; an error above tolerance."""
+    """The largest relative difference of the two models' eval outputs on random inputs; an error above
+    tolerance. Outputs the spec has beyond the source's eval output (auxiliary heads) are compared with
+    the source's training-mode outputs, computed with eval-mode layers (modes.py)."""
     gen = torch.Generator().manual_seed(0)
     xs = [torch.randn(2, *s, generator=gen) for s in shapes]
     with torch.no_grad():
         want = reference(*xs)
         got = built(*xs)
-    want = want if isinstance(want, torch.Tensor) else next(iter(want.values())) if isinstance(want, dict) else want[0]
-    got = got if isinstance(got, torch.Tensor) else next(iter(got.values())) if isinstance(got, dict) else got[0]
-    rel = ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
-    if tuple(got.shape) != tuple(want.shape) or rel > tolerance:
-        raise ImportFailure("", f"the imported spec does not compute the same function (relative difference "
-                                f"{rel:.2e}, shapes {list(want.shape)} and {list(got.shape)})",
-                            help="please report this model: the importer wrote a wrong spec")
+        extra = _outputs(got)[1:]
+        if extra and len(_outputs(want)) == 1:
+            with training_structure(reference):
+                training = _outputs(reference(*xs))
+        else:
+            training = _outputs(want)
+    want, got = main_output(want), main_output(got)
+    rel = _relative(want, got)
+    if rel > tolerance:
+        _fail("", rel, f", shapes {list(want.shape)} and {list(got.shape)}")
+    for n, out in enumerate(extra, 2):
+        aux = min((_relative(t, out) for t in training if isinstance(t, torch.Tensor)), default=float("inf"))
+        if aux > tolerance:
+            _fail(f"output {n}: ", aux, "")
+        rel = max(rel, aux)
     return rel
+
+
+def _outputs(out) -> list:
+    return list(out.values()) if isinstance(out, dict) else list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _relative(want: torch.Tensor, got: torch.Tensor) -> float:
+    if tuple(got.shape) != tuple(want.shape):
+        return float("inf")
+    return ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
+
+
+def _fail(what: str, rel: float, shapes: str):
+    raise ImportFailure("", f"the imported spec does not compute the same function ({what}relative difference "
+                            f"{rel:.2e}{shapes})", help="please report this model: the importer wrote a wrong spec")
