@@ -86,7 +86,7 @@ class Emitter:
         fuse_shuffle(self.trace.root, {i: shape for i, _, shape in self.trace.inputs})
         hoist(self.trace.root)
         find_dense(self.trace.root)
-        find_optional(self.trace.root, itertools.count(max(_ids(self.trace)) + 1))
+        find_optional(self.trace.root, self.trace.outputs, itertools.count(max(_ids(self.trace)) + 1))
         self.count_uses(self.trace.root.items)
         for v in self.trace.outputs:
             self.consumers[v] = self.consumers.get(v, 0) + 1
@@ -234,6 +234,7 @@ class _Body:
             self.names[v] = name
             taken.add(name)
         self.taken = taken
+        self.flags: set[str] = set()  # the flags of optional parts (run() finds them)
         self.flow = inputs[0] if inputs else None
         self.line: list | None = None  # parts of the open chain line
         self.line_end: int | None = None
@@ -246,11 +247,14 @@ class _Body:
 
     def run(self, items: list, depth: int) -> None:
         flat = list(self._events(items, depth))
+        self.flags = {item.flag for kind, item, _ in flat if kind == "optional"}  # parameters: no tensor hides one
         self.count: dict[int, int] = {}
         for kind, item, _ in flat:
             if kind == "step":
                 for v in _inputs(item):
                     self.count[v] = self.count.get(v, 0) + 1
+            elif kind == "optional":  # `name = input` reads it too
+                self.count[item.input] = self.count.get(item.input, 0) + 1
         for v in self.outputs:
             self.count[v] = self.count.get(v, 0) + 1
         for n, (kind, item, d) in enumerate(flat):
@@ -268,11 +272,13 @@ class _Body:
             elif kind == "end_optional":
                 self._close()
                 self.parts.append(f"{INDENT * d}}}\n")
-                self.flow = item.id
+                self.flow = None  # what follows names what it reads
             else:
                 nxt = next((e for e in flat[n + 1:] if e[0] == "step"), None)
                 self._step(item, d, nxt[1] if nxt else None)
         self._close()
+        if flat and flat[-1][0] == "end_optional" and flat[-1][1].id in self.outputs and not self.top:
+            self.parts.append(f"{INDENT * depth}{self.names[flat[-1][1].id]}\n")  # the output: whichever ran
 
     def _optional(self, item: Optional, depth: int, flat: list) -> None:
         """`name = input` and `if flag {`: the part runs when the flag is true; `name` is its output either way."""
@@ -339,7 +345,8 @@ class _Body:
         self.flow = out
         needs_name = self.count.get(out, 0) > (1 if (nxt is not None and _inputs(nxt) == [out]) else 0) or (
             out in self.forced)
-        if out in self.outputs and nxt is None and self.count.get(out, 0) == 1 and len(self.outputs) == 1:
+        if (out in self.outputs and nxt is None and self.count.get(out, 0) == 1 and len(self.outputs) == 1
+                and out not in self.forced):
             needs_name = False
         if needs_name:
             name = self.names.get(out) or self._tensor_name(item)
@@ -355,7 +362,7 @@ class _Body:
     def _tensor_name(self, item, base: str | None = None) -> str:
         if base is None:
             base = ident(item.label, "t") if isinstance(item, Step) and item.label or isinstance(item, Region) else "t"
-        if base in _op_names() or base in self.e.class_names:
+        if base in _op_names() or base in self.e.class_names or base in self.flags:
             base += "_out"  # a tensor may not hide an op or a block
         name, n = base, 2
         while name in self.taken:

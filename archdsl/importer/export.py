@@ -19,7 +19,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from archdsl.importer.layers import is_leaf, region_kind
+from archdsl.importer.layers import class_name, is_leaf, region_kind
 from archdsl.importer.model import ImportFailure, Region
 
 aten = torch.ops.aten
@@ -143,7 +143,7 @@ class _Rebuild:
         for key, path in stack[keep:]:
             m = self.module.get_submodule(path)
             kind = region_kind(m)
-            region = Region(path.rsplit(".", 1)[-1], type(m).__name__, kind, path=path)
+            region = Region(path.rsplit(".", 1)[-1], class_name(m), kind, path=path)
             (self.open[-1][1] if self.open else self.root).items.append(region)
             self.open.append((key, region))
 

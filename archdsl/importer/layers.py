@@ -3,6 +3,8 @@ export.py) use for a leaf module's call."""
 
 from __future__ import annotations
 
+import re
+
 from torch import nn
 
 from archdsl.importer.model import ImportFailure
@@ -136,6 +138,16 @@ def is_leaf(m: nn.Module) -> bool:
         return True
     return (m.__module__.startswith("torch.nn") or m.__module__.startswith("torch.ao.nn")) and not isinstance(
         m, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+
+
+_GENERATED = re.compile(r"Block `(\w+)`\.")  # the docstring of a class archdsl generates for a block
+
+
+def class_name(m: nn.Module) -> str:
+    """The module's class; for classes archdsl generated, the block definition they come from (one
+    definition gives a class per structure: `Bneck`, `BneckWithAct1AndAct2`), as one class."""
+    found = _GENERATED.fullmatch((type(m).__doc__ or "").strip())
+    return "".join(w.capitalize() for w in found[1].split("_")) if found else type(m).__name__
 
 
 def region_kind(m: nn.Module) -> str:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archdsl.importer.export import export_graph
-from archdsl.importer.layers import LEAF_CLASSES, module_step, pair, region_kind
+from archdsl.importer.layers import LEAF_CLASSES, class_name, module_step, pair, region_kind
 from archdsl.importer.model import ImportFailure, Region, Step, Trace
 from archdsl.importer.modes import main_output, training_structure
 from archdsl.importer.static import BATCH, resolve, static_values
@@ -48,7 +48,7 @@ class _Tracer(torch.fx.Tracer):
             return super().call_module(m, forward, args, kwargs)
         label = path.rsplit(".", 1)[-1]
         kind = region_kind(m)
-        region = Region(label, type(m).__name__, kind, path=path)
+        region = Region(label, class_name(m), kind, path=path)
         self.current.items.append(region)
         outer, self.current = self.current, region
         try:
