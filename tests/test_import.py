@@ -241,17 +241,18 @@ def test_torch_export_where_fx_cannot_trace():
            "used as inputs to control flow)." in comments(text)
     # each call resolved for its own input size: 32 and 16 pool, 8 does not
     assert text.split("\n\n", 1)[1] == """\
-block adaptive() {
-  input x
-  pool = conv(8, 3, bias = false) as conv -> bn as bn -> relu -> maxpool(2) as pool
-  t = x -> subsample(stride = 2)
-  [pool, t] -> add
-}
-
-block adaptive_2() {
+block adaptive(pool = true) {
   input x
   t = conv(8, 3, bias = false) as conv -> bn as bn -> relu
-  [t, x] -> add
+  shortcut = t
+  if pool {
+    shortcut = t -> maxpool(2) as pool
+  }
+  shortcut_2 = x
+  if pool {
+    shortcut_2 = x -> subsample(stride = 2)
+  }
+  [shortcut, shortcut_2] -> add
 }
 
 network shape_branches() {
@@ -259,7 +260,7 @@ network shape_branches() {
   conv(8, 3) as stem
   group "body" {
     for i in range(2) { adaptive() as "block{i}" }
-    adaptive_2() as block2
+    adaptive(pool = false) as block2
   }
   gap -> fc(10) as fc
   expect params == 2_090

@@ -76,7 +76,7 @@ class Definition:
         # columns with stand-in numbers last: they take a parameter found on the other columns where they can
         for i in sorted(range(len(cols)), key=lambda i: any(_wild(c) for c in cols[i])):
             col = cols[i]
-            real = [c for c in col if not _wild(c)]
+            real = [c for c in col if not _wild(c)] or [col[0].hint]
             if all(_hashable(c) == _hashable(real[0]) for c in real):
                 _fill(col, [real[0]] * len(col))
                 self.text_of[i] = literal(_value(real[0]))
@@ -149,8 +149,9 @@ class Definition:
 class Wild:
     """A number of a stand-in copy (optional.py): any value does; `Definition.analyse` fills it in."""
 
-    def __init__(self) -> None:
+    def __init__(self, hint=None) -> None:
         self.value = None
+        self.hint = hint  # the value copied, for a definition none of whose instances has the part
 
     def __repr__(self) -> str:
         return f"Wild({self.value!r})"

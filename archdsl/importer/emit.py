@@ -180,7 +180,7 @@ def _key(p):
     if isinstance(p, Hole):
         return p.index
     if isinstance(p, Args):
-        return tuple((kw, _key(v), default) for kw, v, default in p.items)
+        return tuple((kw, _key(v), default is not None) for kw, v, default in p.items)  # a default: DEFAULTED's rule
     return id(p.definition), tuple(p.holes)
 
 
@@ -290,6 +290,7 @@ class _Body:
         self.forced.add(item.id)
         self.parts += [f"{INDENT * depth}{name} = {self.names[item.input]}\n", f"{INDENT * depth}if ",
                        self.hole(item.present, item.flag), " {\n"]
+        self.flow = None  # the part names what it reads
 
     def _events(self, items, depth):
         for item in items:

@@ -228,7 +228,7 @@ def _stand_in(item, fresh):
     for s in _steps(ghost):
         s.id = next(fresh)
         s.owner = None
-        s.args = [(kw, v if isinstance(v, (bool, str)) else Wild()) for kw, v in s.args]
+        s.args = [(kw, v if isinstance(v, (bool, str)) else Wild(v)) for kw, v in s.args]
     return ghost
 
 
