@@ -43,7 +43,8 @@ def params(m: torch.nn.Module) -> int:
 
 
 def called_params(model: torch.nn.Module, shape: list[int]) -> int:
-    """The parameters of the modules that run in eval mode (GoogLeNet's auxiliary heads do not)."""
+    """The parameters of the modules that run in eval or training mode (GoogLeNet's auxiliary heads run in
+    training only: the importer makes them outputs)."""
     left_out = uncalled(model, [shape])
     return sum(p.numel() for name, p in model.named_parameters()
                if not any(name.startswith(path + ".") for path in left_out))
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             count = f"{a:,}" if a == b else f"{a:,} != {b:,}"
             print(f"{kind:11} {label:30} {'ok' if ok else 'FAIL':5} params {count:>13}  rel diff {rel:.1e}  "
                   f"{lines:3} lines  {time.perf_counter() - start:5.1f}s"
-                  + (f"  (of {total:,}: the rest is not called in eval)" if total != a else ""), flush=True)
+                  + (f"  (of {total:,}: the rest runs in neither eval nor training)" if total != a else ""),
+                  flush=True)
     print(f"{runs - failures} of {runs} imports equal (parameters, outputs < {check.TOLERANCE:g}); "
           f"largest relative difference {worst:.1e}")
     for kind, lines in lines_by_kind.items():

@@ -102,7 +102,7 @@ class Emitter:
         for d in self._ordered_defs():
             params = d.header()
             text = self.render(d.parts, lambda i, d=d: d.text_of[i])
-            lines.append(f"block {d.name}({params}) {{")
+            lines += wrap_call(f"block {d.name}(", params, ") {")
             lines += wrap(fold_loops(text.rstrip("\n").split("\n")))
             lines += ["}", ""]
         ins = ", ".join(f"{body.names[i]}: {literal(shape)}" for i, _, shape in t.inputs)
@@ -470,6 +470,22 @@ def wrap(lines: list[str]) -> list[str]:
                 current += " -> " + piece
         out.append(current)
     return out
+
+
+def wrap_call(head: str, args: str, tail: str) -> list[str]:
+    """`head` + args + `tail` on one line, else the arguments go on over lines aligned after `head`."""
+    if len(head) + len(args) + len(tail) <= WIDTH:
+        return [head + args + tail]
+    out, current = [], head
+    pieces = args.split(", ")
+    for n, arg in enumerate(pieces):
+        piece = arg + ("," if n < len(pieces) - 1 else tail)
+        if current != head and len(current) + 1 + len(piece) > WIDTH:
+            out.append(current)
+            current = " " * len(head) + piece
+        else:
+            current += ("" if current == head else " ") + piece
+    return [*out, current]
 
 
 LOOP_LINE = re.compile(r"^(\s*)(\w+ = )?(.*) as ([A-Za-z_]\w*?)(\d+)$")

@@ -238,6 +238,8 @@ def _flag(item) -> str:
         return ident(item.label, "has")
     if isinstance(item, Step):
         return "residual_add" if item.op == "add" else f"has_{item.op}"
+    if item.cls == "Sequential":  # a plain Sequential: what it starts with
+        return f"has_{next((s.op for s in _steps(item)), 'group')}"
     return f"has_{snake(item.cls)}"
 
 
