@@ -85,6 +85,8 @@ def trace_module(module: nn.Module, shapes: list[list[int]], source: str) -> Tra
             main = _eval_output_index(module, aux.gm, shapes)
     except ImportFailure as exc:
         reason = f"its training-mode graph cannot be imported ({exc})"
+    except Exception as exc:  # noqa: BLE001 - training mode may need what eval does not (targets): keep the eval graph
+        reason = f"its training-mode graph does not run ({type(exc).__name__}: {str(exc).strip()[:200]})"
     else:
         if main is not None and aux.params > trace.params:
             return _with_aux_outputs(aux, main, left_out)
