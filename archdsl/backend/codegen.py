@@ -172,6 +172,10 @@ class _Generator:
                 same[key[scope.name]] = max(same.get(key[scope.name], 0), height[scope.name])
             raised = {n: h if key[n] in nested else same[key[n]] for n, h in height.items()}
             changed, height = raised != height, raised
+            circular = {key[n] for n, h in height.items() if h > len(scopes)} - nested
+            if circular:  # one height for these is circular (a group "g" holds a block that holds another
+                nested |= circular  # group "g" through a third scope): each instance keeps its own
+                height, changed = dict.fromkeys(key, 0), True
         return height
 
     def _path(self, node: str) -> str:
