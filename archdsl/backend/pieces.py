@@ -1,0 +1,260 @@
+"""Optional pieces: layers that some instances of a block definition have and others do without.
+
+The first block of a RegNet stage projects its shortcut (`proj` -> `proj_bn`) where the others add their
+input unchanged; an inverted residual expands (`expand_conv` -> `expand_bn` -> ReLU6) except where the
+expansion ratio is 1, and adds its input only where the shape is kept. Such layers are pieces of one
+block: where a piece is missing, the value it would make is the value it would read (a layer's input, a
+residual add's other addend), handed on unchanged. This module lines up the instances of one definition
+(their layers and child scopes, in execution order) into one sequence of items, finds the items some
+instances lack, checks that each missing layer's readers read what it would have handed on, and groups
+the optional layers into pieces (consecutive items present in the same instances), so that the
+generator writes one class that creates a piece only where asked (torchvision's `self.proj = ... if
+... else None`, `use_res_connect`). Layers are matched by name where they own a module (the name is the
+state_dict key) and by op and place otherwise (an unnamed ReLU is `relu61` in one instance and `relu62`
+in another). Nothing here writes source text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archdsl.backend.optional import RETURNED
+from archdsl.backend.scopes import Plan, Scope
+
+
+@dataclass
+class Union:
+    """Instances of one definition lined up: the items in order and each instance's own."""
+
+    items: list[str]  # item ids in execution order (an id is the item's local name in its first instance)
+    own: dict[str, dict[str, str]]  # scope name -> item id -> its node or child (full names)
+    reference: dict[str, tuple[Scope, str]]  # item id -> an instance that has it, and its node there
+    children: set[str] = field(default_factory=set)  # items that are child scopes
+    piece: dict[str, int] = field(default_factory=dict)  # optional layer item -> its piece
+    through: dict[str, int] = field(default_factory=dict)  # optional layer item -> the port handed on
+
+
+@dataclass
+class Absent:
+    """A layer of the union that one instance lacks: what stands for its inputs and who reads it instead."""
+
+    item: str
+    node: str  # the layer in the reference instance
+    owner: Scope  # the reference instance
+    inputs: list[str]  # this instance's values (or other absent layers' keys) for its inputs
+    readers: set[tuple[str, int]]  # (node, child or RETURNED, port) of this instance reading what it hands on
+    position: float
+    port: int = 0  # the input it hands on
+
+    @property
+    def key(self) -> str:
+        """The name its value goes by among the instance's values (never a layer's name)."""
+        return key(self.node)
+
+
+def key(node: str) -> str:
+    return "?" + node
+
+
+def align(p: Plan, instances: list[Scope]) -> Union | None:
+    """The union of the instances' layers and children; None where they cannot be lined up."""
+    if any(s.segments or s.features or any(v in p.listed for v in s.inputs + s.outputs) for s in instances):
+        return None
+    lists = {s.name: _items(p, s) for s in instances}
+    order = sorted(instances, key=lambda s: -len(lists[s.name]))
+    union: list[tuple[tuple, str]] = []
+    own: dict[str, dict[str, str]] = {}
+    reference: dict[str, tuple[Scope, str]] = {}
+    children: set[str] = set()
+    for scope in order:
+        mine = lists[scope.name]
+        pairs = _common(union, mine, scope)
+        merged: list[tuple[tuple, str]] = []
+        mapping: dict[str, str] = {}
+        i = j = 0
+        for ui, mj in [*pairs, (len(union), len(mine))]:
+            merged += union[i:ui]
+            for sig, name in mine[j:mj]:
+                local = scope.local(name)
+                ident = local
+                while ident in reference:
+                    if sig[0] == "child" or sig[2] is not None:
+                        return None  # two different modules under one attribute name
+                    ident += "_"
+                merged.append((sig, ident))
+                mapping[ident] = name
+                reference[ident] = (scope, name)
+                if sig[0] == "child":
+                    children.add(ident)
+            if ui < len(union):
+                merged.append(union[ui])
+                mapping[union[ui][1]] = mine[mj][1]
+            i, j = ui + 1, mj + 1
+        union = merged
+        own[scope.name] = mapping
+    result = Union([ident for _, ident in union], own, reference, children)
+    optional = [t for t in result.items if t not in children and not all(t in own[s.name] for s in instances)]
+    previous, number = None, -1
+    for t in result.items:
+        pattern = tuple(t in own[s.name] for s in instances)
+        if t in optional and (previous is None or previous[1] != pattern or previous[0] not in optional):
+            number += 1
+        if t in optional:
+            result.piece[t] = number
+        previous = (t, pattern)
+    return result
+
+
+def _items(p: Plan, scope: Scope) -> list[tuple[tuple, str]]:
+    """(signature, name) of the scope's layers and children in execution order. A layer with a module
+    is matched by name (its state_dict key), one without by op and place."""
+    entries = [(p.position[n], ("node", p.g.nodes[n]["op"], scope.local(n) if p.constructors[n] else None), n)
+               for n in scope.nodes if p.g.nodes[n]["op"] != "input"]
+    entries += [(min(p.position[n] for n in c.subtree), ("child", c.attr, c.kind, c.definition), c.name)
+                for c in scope.children]
+    return [(sig, name) for _, sig, name in sorted(entries, key=lambda e: e[0])]
+
+
+def _common(union: list[tuple[tuple, str]], mine: list[tuple[tuple, str]], scope: Scope) -> list[tuple[int, int]]:
+    """Matched (union index, own index) pairs: the longest common subsequence of signatures, preferring
+    equal names among equally long ones."""
+    n, m = len(union), len(mine)
+    best = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            best[i][j] = max(best[i + 1][j], best[i][j + 1])
+            if union[i][0] == mine[j][0]:
+                same = int(union[i][1] == scope.local(mine[j][1]))
+                diagonal = best[i + 1][j + 1]
+                best[i][j] = max(best[i][j], (diagonal[0] + 1, diagonal[1] + same))
+    pairs, i, j = [], 0, 0
+    while i < n and j < m:
+        if union[i][0] == mine[j][0]:
+            same = int(union[i][1] == scope.local(mine[j][1]))
+            diagonal = best[i + 1][j + 1]
+            if best[i][j] == (diagonal[0] + 1, diagonal[1] + same):
+                pairs.append((i, j))
+                i, j = i + 1, j + 1
+                continue
+        if best[i + 1][j] == best[i][j]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def absent_layers(p: Plan, u: Union, scope: Scope) -> list[Absent] | None:
+    """The union's optional layers this instance lacks, each with what stands for its inputs and the
+    readers that read what it hands on; None where a reader reads something else (not one block)."""
+    mine = u.own[scope.name]
+    absent: dict[str, Absent] = {}
+    position = -1.0
+    step = 0
+    for t in u.items:
+        if t in mine:
+            name = mine[t]
+            position = float(p.position[name]) if t not in u.children else \
+                float(min(p.position[n] for n in next(c for c in scope.children if c.name == name).subtree))
+            step = 0
+            continue
+        if t in u.children:
+            continue  # an optional child: optional.py
+        owner, node = u.reference[t]
+        step += 1
+        owned = {v: k for k, v in u.own[owner.name].items()}
+        inputs = []
+        for value in p.inputs[node]:
+            here = _counterpart(p, u, owner, owned, scope, value, absent)
+            if here is None:
+                return None
+            inputs.append(here)
+        readers = _readers(p, u, owner, owned, scope, node)
+        if readers is None:
+            return None
+        absent[key(node)] = Absent(t, node, owner, inputs, readers, position + step / 1000)
+    for entry in absent.values():
+        if not _hands_on(p, u, scope, entry, absent):
+            return None
+    return list(absent.values())
+
+
+def source(entry: Absent, absent: dict[str, Absent]) -> str:
+    """The value of this instance that the absent layer hands on (through other absent layers)."""
+    value = entry.inputs[entry.port]
+    while value in absent:
+        value = absent[value].inputs[absent[value].port]
+    return value
+
+
+def _hands_on(p: Plan, u: Union, scope: Scope, entry: Absent, absent: dict[str, Absent]) -> bool:
+    """Find the port the absent layer hands on: every reader of it here reads that value. The port is
+    the same in every instance that lacks it."""
+    ports = range(len(entry.inputs)) if entry.item not in u.through else [u.through[entry.item]]
+    for port in ports:
+        entry.port = port
+        value = source(entry, absent)
+        if all(_reads(p, scope, reader, k) == value for reader, k in entry.readers):
+            u.through[entry.item] = port
+            return True
+    return False
+
+
+def _reads(p: Plan, scope: Scope, reader: str, port: int) -> str | None:
+    if reader == RETURNED:
+        return scope.outputs[port] if port < len(scope.outputs) else None
+    if reader in p.inputs:
+        reads = p.inputs[reader]
+    else:
+        reads = next((c.inputs for c in scope.children if c.name == reader), [])
+    return reads[port] if port < len(reads) else None
+
+
+def _counterpart(p: Plan, u: Union, owner: Scope, owned: dict[str, str], scope: Scope, value: str,
+                 absent: dict[str, Absent]) -> str | None:
+    """What stands in `scope` for `value` of the reference instance `owner`: a value of `scope`, or the
+    reference node of an absent layer."""
+    if value in owner.inputs:
+        k = owner.inputs.index(value)
+        return scope.inputs[k] if k < len(scope.inputs) else None
+    if key(value) in absent:
+        return key(value)
+    if value in owned:
+        t = owned[value]
+        return u.own[scope.name].get(t)
+    child = next((c for c in owner.children if value in c.subtree), None)
+    if child is None or child.name not in owned or value not in child.outputs:
+        return None
+    here = u.own[scope.name].get(owned[child.name])
+    mine = next((c for c in scope.children if c.name == here), None)
+    index = child.outputs.index(value)
+    return mine.outputs[index] if mine is not None and index < len(mine.outputs) else None
+
+
+def _readers(p: Plan, u: Union, owner: Scope, owned: dict[str, str], scope: Scope,
+             node: str) -> set[tuple[str, int]] | None:
+    """This instance's (reader, port) pairs standing for the reference's readers of `node`; readers this
+    instance lacks too are left out (they are absent layers themselves)."""
+    mine = u.own[scope.name]
+    readers: set[tuple[str, int]] = set()
+    for port, value in enumerate(owner.outputs):
+        if value == node:
+            readers.add((RETURNED, port))
+    for reader in set(p.g.successors(node)):
+        if reader in owner.nodes:
+            t = owned.get(reader)
+            if t is None:
+                return None
+            if t in mine:
+                readers |= {(mine[t], k) for k, v in enumerate(p.inputs[reader]) if v == node}
+            continue
+        child = next((c for c in owner.children if reader in c.subtree), None)
+        if child is None:
+            continue  # read outside the instance: an output, counted above
+        t = owned.get(child.name)
+        if t is None:
+            return None
+        if t in mine:
+            readers |= {(mine[t], k) for k, v in enumerate(child.inputs) if v == node}
+        elif t not in u.children:
+            return None
+    return readers
