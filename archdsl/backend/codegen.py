@@ -29,7 +29,7 @@ from torch import nn
 from archdsl import __version__, ir, names
 from archdsl.backend import runtime
 from archdsl.backend.optional import RETURNED, Stand, optional_children, stand
-from archdsl.backend.pieces import Absent, Union, absent_layers, align
+from archdsl.backend.pieces import Absent, Lineup, absent_layers, align
 from archdsl.backend.scopes import Plan, Scope, plan
 from archdsl.backend.templates import Affine, Call, Line, Slot, Template, literals, open_parameters, render_class, slot
 from archdsl.backend.templates import constructor as bound_constructor
@@ -131,7 +131,7 @@ class _Pieces:
     """The optional pieces of the class being written (pieces.py): the union, this instance's
     missing layers, and each piece's flag (a constructor argument) and test (in forward)."""
 
-    union: Union
+    union: Lineup
     absent: list[Absent]
     present: dict[int, bool]  # piece -> whether this instance has it
     hints: dict[int, tuple[str, ...]]  # piece -> names for its flag
@@ -296,7 +296,7 @@ class _Generator:
                 merged.update(self._with_pieces([scope for scope, _ in members]))
         return merged
 
-    def _pieces_of(self, union: Union, scope: Scope, absent: list[Absent]) -> _Pieces:
+    def _pieces_of(self, union: Lineup, scope: Scope, absent: list[Absent]) -> _Pieces:
         mine = union.own[scope.name]
         hints: dict[int, tuple[str, ...]] = {}
         tests: dict[int, str | None] = {}

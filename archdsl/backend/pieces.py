@@ -23,7 +23,7 @@ from archdsl.backend.scopes import Plan, Scope
 
 
 @dataclass
-class Union:
+class Lineup:
     """Instances of one definition lined up: the items in order and each instance's own."""
 
     items: list[str]  # item ids in execution order (an id is the item's local name in its first instance)
@@ -56,43 +56,48 @@ def key(node: str) -> str:
     return "?" + node
 
 
-def align(p: Plan, instances: list[Scope]) -> Union | None:
+def align(p: Plan, instances: list[Scope]) -> Lineup | None:
     """The union of the instances' layers and children; None where they cannot be lined up."""
     if any(s.segments or s.features or any(v in p.listed for v in s.inputs + s.outputs) for s in instances):
         return None
     lists = {s.name: _items(p, s) for s in instances}
-    order = sorted(instances, key=lambda s: -len(lists[s.name]))
+    shapes: dict[tuple, list[Scope]] = {}  # instances alike item for item are lined up once
+    for scope in instances:
+        shapes.setdefault(tuple(sig for sig, _ in lists[scope.name]), []).append(scope)
+    if len(shapes) == 1:
+        return None  # nothing some have and others lack
     union: list[tuple[tuple, str]] = []
     own: dict[str, dict[str, str]] = {}
     reference: dict[str, tuple[Scope, str]] = {}
     children: set[str] = set()
-    for scope in order:
-        mine = lists[scope.name]
+    for alike in sorted(shapes.values(), key=lambda group: -len(lists[group[0].name])):
+        scope, mine = alike[0], lists[alike[0].name]
         pairs = _common(union, mine, scope)
         merged: list[tuple[tuple, str]] = []
-        mapping: dict[str, str] = {}
+        at: dict[str, int] = {}  # item -> its index among this shape's items
         i = j = 0
         for ui, mj in [*pairs, (len(union), len(mine))]:
             merged += union[i:ui]
-            for sig, name in mine[j:mj]:
-                local = scope.local(name)
-                ident = local
+            for index in range(j, mj):
+                sig, name = mine[index]
+                ident = scope.local(name)
                 while ident in reference:
                     if sig[0] == "child" or sig[2] is not None:
                         return None  # two different modules under one attribute name
                     ident += "_"
                 merged.append((sig, ident))
-                mapping[ident] = name
+                at[ident] = index
                 reference[ident] = (scope, name)
                 if sig[0] == "child":
                     children.add(ident)
             if ui < len(union):
                 merged.append(union[ui])
-                mapping[union[ui][1]] = mine[mj][1]
+                at[union[ui][1]] = mj
             i, j = ui + 1, mj + 1
         union = merged
-        own[scope.name] = mapping
-    result = Union([ident for _, ident in union], own, reference, children)
+        for member in alike:
+            own[member.name] = {ident: lists[member.name][index][1] for ident, index in at.items()}
+    result = Lineup([ident for _, ident in union], own, reference, children)
     optional = [t for t in result.items if t not in children and not all(t in own[s.name] for s in instances)]
     previous, number = None, -1
     for t in result.items:
@@ -143,7 +148,7 @@ def _common(union: list[tuple[tuple, str]], mine: list[tuple[tuple, str]], scope
     return pairs
 
 
-def absent_layers(p: Plan, u: Union, scope: Scope) -> list[Absent] | None:
+def absent_layers(p: Plan, u: Lineup, scope: Scope) -> list[Absent] | None:
     """The union's optional layers this instance lacks, each with what stands for its inputs and the
     readers that read what it hands on; None where a reader reads something else (not one block)."""
     mine = u.own[scope.name]
@@ -186,7 +191,7 @@ def source(entry: Absent, absent: dict[str, Absent]) -> str:
     return value
 
 
-def _hands_on(p: Plan, u: Union, scope: Scope, entry: Absent, absent: dict[str, Absent]) -> bool:
+def _hands_on(p: Plan, u: Lineup, scope: Scope, entry: Absent, absent: dict[str, Absent]) -> bool:
     """Find the port the absent layer hands on: every reader of it here reads that value. The port is
     the same in every instance that lacks it."""
     ports = range(len(entry.inputs)) if entry.item not in u.through else [u.through[entry.item]]
@@ -209,7 +214,7 @@ def _reads(p: Plan, scope: Scope, reader: str, port: int) -> str | None:
     return reads[port] if port < len(reads) else None
 
 
-def _counterpart(p: Plan, u: Union, owner: Scope, owned: dict[str, str], scope: Scope, value: str,
+def _counterpart(p: Plan, u: Lineup, owner: Scope, owned: dict[str, str], scope: Scope, value: str,
                  absent: dict[str, Absent]) -> str | None:
     """What stands in `scope` for `value` of the reference instance `owner`: a value of `scope`, or the
     reference node of an absent layer."""
@@ -230,7 +235,7 @@ def _counterpart(p: Plan, u: Union, owner: Scope, owned: dict[str, str], scope: 
     return mine.outputs[index] if mine is not None and index < len(mine.outputs) else None
 
 
-def _readers(p: Plan, u: Union, owner: Scope, owned: dict[str, str], scope: Scope,
+def _readers(p: Plan, u: Lineup, owner: Scope, owned: dict[str, str], scope: Scope,
              node: str) -> set[tuple[str, int]] | None:
     """This instance's (reader, port) pairs standing for the reference's readers of `node`; readers this
     instance lacks too are left out (they are absent layers themselves)."""
