@@ -29,7 +29,7 @@ from torch import nn
 from archdsl import __version__, ir, names
 from archdsl.backend import runtime
 from archdsl.backend.optional import RETURNED, Stand, optional_children, stand
-from archdsl.backend.pieces import Absent, Lineup, absent_layers, align
+from archdsl.backend.pieces import Absent, Lineup, absent_layers, align, hand_on
 from archdsl.backend.scopes import Plan, Scope, plan
 from archdsl.backend.templates import Affine, Call, Line, Slot, Template, literals, open_parameters, render_class, slot
 from archdsl.backend.templates import constructor as bound_constructor
@@ -139,7 +139,7 @@ class _Pieces:
 
     def flag(self, piece: int, in_forward: bool = False) -> Slot:
         flag = slot(self.present[piece], self.hints[piece], in_forward)
-        flag.default = False
+        flag.default, flag.group = False, f"piece {piece}"
         return flag
 
     def cond(self, piece: int) -> Line:
@@ -281,6 +281,8 @@ class _Generator:
             if found is None:
                 return {}
             absent[scope.name] = found
+        if not hand_on(self.p, union, same, absent):
+            return {}
         optional = optional_children(self.p, same)
         groups: dict[tuple, list[tuple[Scope, Template]]] = {}
         for scope in same:

@@ -16,6 +16,7 @@ in another). Nothing here writes source text.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from archdsl.backend.optional import RETURNED
@@ -66,14 +67,15 @@ def align(p: Plan, instances: list[Scope]) -> Lineup | None:
         shapes.setdefault(tuple(sig for sig, _ in lists[scope.name]), []).append(scope)
     if len(shapes) == 1:
         return None  # nothing some have and others lack
-    union: list[tuple[tuple, str]] = []
+    union: list[tuple[tuple, str, tuple]] = []  # (signature, item, role)
     own: dict[str, dict[str, str]] = {}
     reference: dict[str, tuple[Scope, str]] = {}
     children: set[str] = set()
     for alike in sorted(shapes.values(), key=lambda group: -len(lists[group[0].name])):
         scope, mine = alike[0], lists[alike[0].name]
-        pairs = _common(union, mine, scope)
-        merged: list[tuple[tuple, str]] = []
+        roles = [_role(p, scope, name) for _, name in mine]
+        pairs = _common(union, mine, scope, roles)
+        merged: list[tuple[tuple, str, tuple]] = []
         at: dict[str, int] = {}  # item -> its index among this shape's items
         i = j = 0
         for ui, mj in [*pairs, (len(union), len(mine))]:
@@ -85,7 +87,7 @@ def align(p: Plan, instances: list[Scope]) -> Lineup | None:
                     if sig[0] == "child" or sig[2] is not None:
                         return None  # two different modules under one attribute name
                     ident += "_"
-                merged.append((sig, ident))
+                merged.append((sig, ident, roles[index]))
                 at[ident] = index
                 reference[ident] = (scope, name)
                 if sig[0] == "child":
@@ -97,7 +99,7 @@ def align(p: Plan, instances: list[Scope]) -> Lineup | None:
         union = merged
         for member in alike:
             own[member.name] = {ident: lists[member.name][index][1] for ident, index in at.items()}
-    result = Lineup([ident for _, ident in union], own, reference, children)
+    result = Lineup([ident for _, ident, _ in union], own, reference, children)
     optional = [t for t in result.items if t not in children and not all(t in own[s.name] for s in instances)]
     previous, number = None, -1
     for t in result.items:
@@ -112,7 +114,7 @@ def align(p: Plan, instances: list[Scope]) -> Lineup | None:
 
 def _items(p: Plan, scope: Scope) -> list[tuple[tuple, str]]:
     """(signature, name) of the scope's layers and children in execution order. A layer with a module
-    is matched by name (its state_dict key), one without by op and place."""
+    is matched by name (its state_dict key), one without by op and place (_common)."""
     entries = [(p.position[n], ("node", p.g.nodes[n]["op"], scope.local(n) if p.constructors[n] else None), n)
                for n in scope.nodes if p.g.nodes[n]["op"] != "input"]
     entries += [(min(p.position[n] for n in c.subtree), ("child", c.attr, c.kind, c.definition), c.name)
@@ -120,22 +122,36 @@ def _items(p: Plan, scope: Scope) -> list[tuple[tuple, str]]:
     return [(sig, name) for _, sig, name in sorted(entries, key=lambda e: e[0])]
 
 
-def _common(union: list[tuple[tuple, str]], mine: list[tuple[tuple, str]], scope: Scope) -> list[tuple[int, int]]:
-    """Matched (union index, own index) pairs: the longest common subsequence of signatures, preferring
-    equal names among equally long ones."""
+def _role(p: Plan, scope: Scope, name: str) -> tuple:
+    """Which of the scope's inputs an item reads and whether the scope returns it (() for neither)."""
+    child = next((c for c in scope.children if c.name == name), None)
+    reads = child.inputs if child is not None else p.inputs[name]
+    outputs = child.outputs if child is not None else [name]
+    role = (tuple(k for k, v in enumerate(scope.inputs) if v in reads), any(v in scope.outputs for v in outputs))
+    return role if role != ((), False) else ()
+
+
+def _common(union: list[tuple[tuple, str, tuple]], mine: list[tuple[tuple, str]], scope: Scope,
+            roles: list[tuple]) -> list[tuple[int, int]]:
+    """Matched (union index, own index) pairs: the longest common subsequence of signatures; among
+    equally long ones, the one matching most items of the same name or role (what they read of the
+    block's inputs, whether the block returns them: a block's last ReLU is matched with the last)."""
     n, m = len(union), len(mine)
+
+    def alike(i: int, j: int) -> int:
+        return int(union[i][1] == scope.local(mine[j][1])) + int(bool(roles[j]) and union[i][2] == roles[j])
+
     best = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
             best[i][j] = max(best[i + 1][j], best[i][j + 1])
             if union[i][0] == mine[j][0]:
-                same = int(union[i][1] == scope.local(mine[j][1]))
                 diagonal = best[i + 1][j + 1]
-                best[i][j] = max(best[i][j], (diagonal[0] + 1, diagonal[1] + same))
+                best[i][j] = max(best[i][j], (diagonal[0] + 1, diagonal[1] + alike(i, j)))
     pairs, i, j = [], 0, 0
     while i < n and j < m:
         if union[i][0] == mine[j][0]:
-            same = int(union[i][1] == scope.local(mine[j][1]))
+            same = alike(i, j)
             diagonal = best[i + 1][j + 1]
             if best[i][j] == (diagonal[0] + 1, diagonal[1] + same):
                 pairs.append((i, j))
@@ -177,10 +193,23 @@ def absent_layers(p: Plan, u: Lineup, scope: Scope) -> list[Absent] | None:
         if readers is None:
             return None
         absent[key(node)] = Absent(t, node, owner, inputs, readers, position + step / 1000)
-    for entry in absent.values():
-        if not _hands_on(p, u, scope, entry, absent):
-            return None
     return list(absent.values())
+
+
+CHOICES = 256  # at most this many ways to read the optional layers with several inputs are tried
+
+
+def hand_on(p: Plan, u: Lineup, instances: list[Scope], absent: dict[str, list[Absent]]) -> bool:
+    """Choose, for each optional layer, the input it hands on where missing (a residual add: the
+    other addend), the same in every instance, so that in each instance every reader of a missing
+    layer reads what it hands on. False where no choice does."""
+    choices = [t for t in u.piece if len(p.inputs[u.reference[t][1]]) > 1]
+    for combination in itertools.islice(itertools.product(*(range(len(p.inputs[u.reference[t][1]])) for t in choices)),
+                                        CHOICES):
+        u.through = {t: 0 for t in u.piece} | dict(zip(choices, combination))
+        if all(_reads_through(p, u, scope, absent[scope.name]) for scope in instances):
+            return True
+    return False
 
 
 def source(entry: Absent, absent: dict[str, Absent]) -> str:
@@ -191,17 +220,12 @@ def source(entry: Absent, absent: dict[str, Absent]) -> str:
     return value
 
 
-def _hands_on(p: Plan, u: Lineup, scope: Scope, entry: Absent, absent: dict[str, Absent]) -> bool:
-    """Find the port the absent layer hands on: every reader of it here reads that value. The port is
-    the same in every instance that lacks it."""
-    ports = range(len(entry.inputs)) if entry.item not in u.through else [u.through[entry.item]]
-    for port in ports:
-        entry.port = port
-        value = source(entry, absent)
-        if all(_reads(p, scope, reader, k) == value for reader, k in entry.readers):
-            u.through[entry.item] = port
-            return True
-    return False
+def _reads_through(p: Plan, u: Lineup, scope: Scope, entries: list[Absent]) -> bool:
+    """Every reader of a missing layer in `scope` reads what it hands on (with the ports of u.through)."""
+    absent = {entry.key: entry for entry in entries}
+    for entry in entries:
+        entry.port = u.through[entry.item]
+    return all(_reads(p, scope, reader, k) == source(entry, absent) for entry in entries for reader, k in entry.readers)
 
 
 def _reads(p: Plan, scope: Scope, reader: str, port: int) -> str | None:

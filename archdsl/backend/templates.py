@@ -30,6 +30,7 @@ class Slot:
     param: str | None = None  # set when it differs between instances
     default: object = _EMPTY  # the parameter's default, where it has one (an optional child's flag)
     wild: bool = False  # its value does not matter here (an argument of an optional child this instance lacks)
+    group: str | None = None  # slots of different groups never share a parameter (the flags of two pieces)
 
     def render(self) -> str:
         if self.param is None:
@@ -232,7 +233,7 @@ def open_parameters(instances: list[Template]) -> list[Parameter]:
     wild: dict[tuple, list[int]] = {}
     for j in range(len(per_instance[0])):
         column = [slots[j] for slots in per_instance]
-        texts = tuple(None if s.wild else s.text for s in column)
+        texts = tuple(None if s.wild else s.text if s.group is None else f"{s.text} ({s.group})" for s in column)
         known = [s for s in column if not s.wild]
         if len({s.text for s in known}) > 1:
             (wild if None in texts else vectors).setdefault(texts, []).append(j)
