@@ -264,6 +264,56 @@ def test_xception_first_relu_is_the_block_argument():
     assert not model.entry.block1.first_relu and model.entry.block2.first_relu and model.exit.block1.first_relu
 
 
+OPTIONAL_LAYERS_SPEC = """
+block unit(c, pre = false, post = false, skip = false, twice = false) {
+  input x
+  h = x
+  if pre { h = h -> conv(c, 1, bias = false) as pre_conv -> bn as pre_bn -> relu }
+  y = h -> conv(c, 3) as body -> bn as body_bn
+  if twice { y = [y, h] -> add as twice_add }
+  if skip { y = [x, y] -> add }
+  if post { y = y -> relu as post_relu -> conv(c, 1) as post_conv }
+  y -> relu
+}
+
+network pieces(classes = 10) {
+  input image: [3, 12, 12]
+  conv(8, 3) as stem
+  unit(8) as u1
+  unit(8, pre = true, skip = true) as u2
+  unit(8, post = true) as u3
+  unit(8, pre = true, twice = true, skip = true, post = true) as u4
+  unit(8, twice = true) as u5
+  output logits = gap -> fc(classes)
+}
+"""
+
+
+def test_optional_layers_are_flags_named_after_the_block_arguments(tmp_path):
+    """Four independent optional pieces, each present in its own set of instances: one class, one flag
+    per piece named after the block argument that says the same; unnamed layers (the ReLUs) are lined
+    up by their place (the block's last ReLU is every instance's last); an add hands on its other addend."""
+    spec = tmp_path / "pieces.arch"
+    spec.write_text(OPTIONAL_LAYERS_SPEC, encoding="utf-8")
+    g = build_ir(spec, "pieces")
+    source = compile_source(g)
+    assert _classes(source) == ["Unit", "Pieces"]
+    assert ("    def __init__(self, pre: bool = False, post: bool = False, twice: bool = False,\n"
+            "                 skip: bool = False) -> None:\n") in source
+    for call in ("Unit()", "Unit(pre=True, skip=True)", "Unit(post=True)",
+                 "Unit(pre=True, post=True, twice=True, skip=True)", "Unit(twice=True)"):
+        assert f" = {call}\n" in source
+    assert "        twice_add = body_bn.add_(relu1) if self.twice else body_bn; del body_bn, relu1\n" in source
+    assert "        add1 = x + twice_add if self.skip else twice_add; del x, twice_add\n" in source
+    assert ("        if self.post_conv is not None:\n"
+            "            post_relu = torch.relu(add1); del add1\n"
+            "            post_conv = self.post_conv(post_relu); del post_relu\n"
+            "        else:\n"
+            "            post_conv = add1\n"
+            "        relu2 = torch.relu(post_conv); del post_conv\n") in source
+    assert compare(g) == []
+
+
 def test_optional_layers_script_and_export():
     file, network, params = MOBILENET_V2
     model = build(SPECS / file, network, seed=0, **params).eval()
