@@ -5,6 +5,7 @@ numerical check over every variant."""
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,37 @@ def test_inference_build_stays_on_the_plain_builds_device_and_dtype(device):
     assert not plain_pointers & {t.data_ptr() for t in fast.state_dict().values()}
     built = archdsl.build(spec, "mobilenet_v2", seed=0, device=device, inference=True, size=32, width=0.5)
     assert {p.device.type for p in built.parameters()} == {device} and not built.training
+
+
+def test_inference_convolutions_keep_packed_filters_and_stay_exact():
+    """2-D convs of an inference build are PackedConv2d (state dict as nn.Conv2d's): on a CPU with
+    oneDNN they keep their filters reordered between calls, and give nn.Conv2d's function on every
+    path: packed (inference mode), a new input shape, changed weights, gradients to the input, TorchScript."""
+    plain = archdsl.build(SPECS / "resnet.arch", "resnet20", seed=0).eval()
+    randomise_norms(plain, 1, spread=0.2)
+    fast = archdsl.to_inference(plain)
+    convs = [m for m in fast.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 19 and {type(m).__name__ for m in convs} == {"PackedConv2d"}
+    assert "class PackedConv2d(nn.Conv2d):" in fast.__archdsl_source__
+    assert not any(p.requires_grad for p in fast.parameters())  # fixed weights: no autograd on the fast path
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        expected = plain(x)
+        assert relative_difference(expected, fast(x)) < 1e-5
+        packed = torch.backends.mkldnn.is_available()
+        assert ("_packed" in convs[0].__dict__) == packed
+        assert relative_difference(plain(x[:1, :, :24]), fast(x[:1, :, :24])) < 1e-5  # packed again for the shape
+    with torch.no_grad():
+        for module in (plain, fast):
+            module.conv1.weight.mul_(-0.5)  # BN is affine in its input: folding commutes with the scaling
+    with torch.inference_mode():
+        assert relative_difference(plain(x), fast(x)) < 1e-5  # the changed filters are packed anew
+    xg = x.clone().requires_grad_()
+    fast(xg).sum().backward()  # through nn.Conv2d's path
+    xp = x.clone().requires_grad_()
+    plain(xp).sum().backward()
+    assert relative_difference(xp.grad, xg.grad) < 1e-4
+    copied = pickle.loads(pickle.dumps(fast))  # the packed filters are not pickled
+    assert "_packed" not in copied.conv1.__dict__
+    with torch.inference_mode():
+        assert relative_difference(plain(x), copied(x)) < 1e-4

@@ -123,6 +123,7 @@ class {name}({base}):
     def __init__(self) -> None:
         super().__init__()
         nn.Module.train(self, False)
+        self.requires_grad_(False)  # fixed weights; gradients with respect to the inputs still flow
 
     def train(self, mode: bool = True) -> "{name}":
         if mode:

@@ -229,3 +229,45 @@ class LayerScale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.weight
+
+
+class PackedConv2d(nn.Conv2d):
+    """A 2-D convolution for inference builds. ``nn.Conv2d`` on a CPU reorders its filters into oneDNN's
+    blocked layout on every call; here the reordered filters are kept (for the last input shape seen,
+    and as long as the weights are unchanged), which is most of a network's time at batch 1.
+    That path runs on a CPU with oneDNN for float32 when no gradient is needed; everywhere else (GPU,
+    other dtypes, gradients, tracing, torch.compile) this is ``nn.Conv2d``. The state dict is
+    ``nn.Conv2d``'s.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting() or not self._packable(x):
+            return self._conv_forward(x, self.weight, self.bias)
+        return self._packed_forward(x)
+
+    @torch.jit.unused
+    def _packable(self, x: torch.Tensor) -> bool:
+        return (x.device.type == "cpu" and x.dtype == torch.float32 == self.weight.dtype and x.dim() == 4
+                and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
+                and torch.backends.mkldnn.enabled and torch.backends.mkldnn.is_available()
+                and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad))
+                and not torch.compiler.is_compiling() and not torch.jit.is_tracing())
+
+    @torch.jit.unused
+    def _packed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        key = (tuple(x.shape), self.weight.data_ptr(), self.weight._version)
+        cached = self.__dict__.get("_packed")
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                filters = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                    self.weight.detach().to_mkldnn(), list(self.padding), list(self.stride), list(self.dilation),
+                    self.groups, list(x.shape))
+            cached = self.__dict__["_packed"] = (key, filters)
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, cached[1], self.bias, list(self.padding), list(self.stride), list(self.dilation), self.groups,
+            "none", [], "")
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_packed", None)  # oneDNN tensors do not pickle; they are made again on the next call
+        return state

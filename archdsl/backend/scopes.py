@@ -147,7 +147,8 @@ def constructor(g: ir.Graph, node: str, inputs: list[str]) -> str | None:
     data = g.nodes[node]
     if data["op"] not in OPS:  # a network input
         return None
-    return OPS[data["op"]].module(data["args"], [g.nodes[u]["shape"] for u in inputs], data["shape"])
+    source = OPS[data["op"]].inference_module if g.graph.get("inference") else OPS[data["op"]].module
+    return source(data["args"], [g.nodes[u]["shape"] for u in inputs], data["shape"])
 
 
 def _chain(g: ir.Graph, start: str) -> list[str] | None:

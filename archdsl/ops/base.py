@@ -82,6 +82,11 @@ class Op:
     def module(self, a: dict, ins: list[Shape], out: Shape) -> str | None:
         return None
 
+    def inference_module(self, a: dict, ins: list[Shape], out: Shape) -> str | None:
+        """The constructor expression in an inference build (eval only; backend/inference.py): `module`'s
+        unless the op has a faster eval-only module."""
+        return self.module(a, ins, out)
+
     def forward(self, a: dict, x: list[str], mod: str | None, ins: list[Shape]) -> str:
         return f"{mod}({x[0]})"
 

@@ -110,7 +110,15 @@ class Conv(Op):
         return text
 
     def module(self, a, ins, out):
-        n, kernel, stride, pad, dilation = self.geometry(a, ins[0])
+        return self._constructor(a, ins, f"nn.Conv{len(out) - 1}d")
+
+    def inference_module(self, a, ins, out):
+        """2-D convolutions keep their filters in oneDNN's layout (runtime.PackedConv2d): measured faster
+        on CPUs at every batch size (docs/backend.md); the same as nn.Conv2d elsewhere."""
+        return self._constructor(a, ins, "PackedConv2d" if len(out) == 3 else f"nn.Conv{len(out) - 1}d")
+
+    def _constructor(self, a, ins, cls: str) -> str:
+        _n, kernel, stride, pad, dilation = self.geometry(a, ins[0])
         parts = [str(ins[0][0]), str(a["out"]), f"kernel_size={tuple_src(kernel)}"]
         if max(stride) > 1:
             parts.append(f"stride={tuple_src(stride)}")
@@ -122,7 +130,7 @@ class Conv(Op):
             parts.append(f"groups={a['groups']}")
         if not a["bias"]:
             parts.append("bias=False")
-        return f"nn.Conv{n}d({', '.join(parts)})"
+        return f"{cls}({', '.join(parts)})"
 
     def init(self, a, mod):
         return layer_init(a, mod)
@@ -189,6 +197,9 @@ class DepthwiseConv(Conv):
 
     def module(self, a, ins, out):
         return super().module(self._full(a, ins[0]), ins, out)
+
+    def inference_module(self, a, ins, out):
+        return super().inference_module(self._full(a, ins[0]), ins, out)
 
 
 @register
