@@ -190,6 +190,140 @@ def test_optional_children_script_export_and_match_the_flat_generator():
     assert compare(g) == []
 
 
+MOBILENET_V2 = ("mobilenet_v2.arch", "mobilenet_v2_net", {"width": 0.35, "size": 32, "classes": 10})
+REGNET_Y = ("regnet.arch", "regnet", {"depth": 5, "w_0": 16, "w_a": 12.0, "w_m": 2.0, "group_width": 8, "se": 0.25,
+                                      "size": 32, "classes": 10})
+EFFICIENTNET = ("efficientnet.arch", "efficientnet", {"width": 0.5, "depth": 0.5, "size": 32, "classes": 10})
+
+
+def _meta_models(g, source):
+    with torch.device("meta"):
+        return (load_class(source, model_class_name(g))(),
+                load_class(legacy_codegen.generate(g), class_name(g.graph["network"]))())
+
+
+def test_inverted_residual_is_one_class_with_its_expansion_and_residual_as_arguments():
+    """MobileNetV2's blocks lack the expansion conv where the ratio is 1 and the residual add where the
+    shape changes: one class, as torchvision's InvertedResidual, the missing layers handed over unchanged."""
+    file, network, params = MOBILENET_V2
+    g = build_ir(SPECS / file, network, **params)
+    source = compile_source(g)
+    assert _classes(source) == ["InvertedResidual", model_class_name(g)]
+    assert "with_expand_conv: bool = False, use_residual: bool = False) -> None:\n" in source
+    assert "        self.use_residual = use_residual\n" in source
+    assert re.search(r"        self\.expand_conv = nn\.Conv2d\(in_channels, \w+, kernel_size=1, bias=False\) "
+                     r"if with_expand_conv else None\n", source)
+    assert ("        if self.expand_conv is not None:\n"
+            "            expand_conv = self.expand_conv(x)\n"
+            "            expand_bn = self.expand_bn(expand_conv); del expand_conv\n"
+            "            relu61 = F.relu6(expand_bn, inplace=True); del expand_bn\n"
+            "        else:\n"
+            "            relu61 = x\n"
+            "        dw = self.dw(relu61); del relu61\n") in source
+    assert "        add1 = project_bn.add_(x) if self.use_residual else project_bn; del project_bn, x\n" in source
+    model, old = _meta_models(g, source)
+    assert list(model.state_dict()) == list(old.state_dict())
+    first, second, third = model.stage1.block1, model.stage2.block1, model.stage2.block2
+    assert first.expand_conv is None and first.expand_bn is None and not first.use_residual
+    assert isinstance(second.expand_conv, nn.Conv2d) and not second.use_residual
+    assert isinstance(third.expand_conv, nn.Conv2d) and third.use_residual
+    assert not any(k.startswith("stage1.block1.expand") for k in model.state_dict())
+
+
+@pytest.mark.parametrize("case, cls, piece, flag", [
+    (REGNET_Y, "RegnetBlock", ["proj", "proj_bn"], "with_proj"),
+    (EFFICIENTNET, "Mbconv", ["expand_conv", "expand_bn"], "with_expand_conv"),
+    (EFFICIENTNET, "Mbconv", ["drop_path1"], "use_residual"),
+])
+def test_optional_layers_are_constructor_arguments(case, cls, piece, flag):
+    """Layers present in some instances of a block and missing (their input handed on) in others: one
+    class that makes them where asked and runs them where they exist; the state_dict keys stay the IR's."""
+    file, network, params = case
+    g = build_ir(SPECS / file, network, **params)
+    source = compile_source(g)
+    assert _classes(source).count(cls) == 1 and f"class {cls}2(" not in source and "With" not in source
+    for attr in piece:
+        assert re.search(rf"        self\.{attr} = \w+(\.\w+)?\(.*\) if {flag} else None\n", source), attr
+    assert f"        if self.{piece[0]} is not None:\n" in source
+    model, old = _meta_models(g, source)
+    assert list(model.state_dict()) == list(old.state_dict())
+    blocks = [m for m in model.modules() if type(m).__name__ == cls]
+    assert {getattr(b, piece[0]) is None for b in blocks} == {True, False}
+    for block in blocks:
+        assert len({getattr(block, attr) is None for attr in piece}) == 1
+
+
+def test_xception_first_relu_is_the_block_argument():
+    g = build_ir(SPECS / "xception.arch", "xception_net", size=71, middle_blocks=2, classes=10)
+    source = compile_source(g)
+    assert _classes(source).count("Down") == 1 and "DownWith" not in source
+    assert "first_relu: bool = False) -> None:\n" in source
+    assert "        relu1 = torch.relu(x) if self.first_relu else x\n" in source
+    model, old = _meta_models(g, source)
+    assert list(model.state_dict()) == list(old.state_dict())
+    assert not model.entry.block1.first_relu and model.entry.block2.first_relu and model.exit.block1.first_relu
+
+
+OPTIONAL_LAYERS_SPEC = """
+block unit(c, pre = false, post = false, skip = false, twice = false) {
+  input x
+  h = x
+  if pre { h = h -> conv(c, 1, bias = false) as pre_conv -> bn as pre_bn -> relu }
+  y = h -> conv(c, 3) as body -> bn as body_bn
+  if twice { y = [y, h] -> add as twice_add }
+  if skip { y = [x, y] -> add }
+  if post { y = y -> relu as post_relu -> conv(c, 1) as post_conv }
+  y -> relu
+}
+
+network pieces(classes = 10) {
+  input image: [3, 12, 12]
+  conv(8, 3) as stem
+  unit(8) as u1
+  unit(8, pre = true, skip = true) as u2
+  unit(8, post = true) as u3
+  unit(8, pre = true, twice = true, skip = true, post = true) as u4
+  unit(8, twice = true) as u5
+  output logits = gap -> fc(classes)
+}
+"""
+
+
+def test_optional_layers_are_flags_named_after_the_block_arguments(tmp_path):
+    """Four independent optional pieces, each present in its own set of instances: one class, one flag
+    per piece named after the block argument that says the same; unnamed layers (the ReLUs) are lined
+    up by their place (the block's last ReLU is every instance's last); an add hands on its other addend."""
+    spec = tmp_path / "pieces.arch"
+    spec.write_text(OPTIONAL_LAYERS_SPEC, encoding="utf-8")
+    g = build_ir(spec, "pieces")
+    source = compile_source(g)
+    assert _classes(source) == ["Unit", "Pieces"]
+    assert ("    def __init__(self, pre: bool = False, post: bool = False, twice: bool = False,\n"
+            "                 skip: bool = False) -> None:\n") in source
+    for call in ("Unit()", "Unit(pre=True, skip=True)", "Unit(post=True)",
+                 "Unit(pre=True, post=True, twice=True, skip=True)", "Unit(twice=True)"):
+        assert f" = {call}\n" in source
+    assert "        twice_add = body_bn.add_(relu1) if self.twice else body_bn; del body_bn, relu1\n" in source
+    assert "        add1 = x + twice_add if self.skip else twice_add; del x, twice_add\n" in source
+    assert ("        if self.post_conv is not None:\n"
+            "            post_relu = torch.relu(add1); del add1\n"
+            "            post_conv = self.post_conv(post_relu); del post_relu\n"
+            "        else:\n"
+            "            post_conv = add1\n"
+            "        relu2 = torch.relu(post_conv); del post_conv\n") in source
+    assert compare(g) == []
+
+
+def test_optional_layers_script_and_export():
+    file, network, params = MOBILENET_V2
+    model = build(SPECS / file, network, seed=0, **params).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(torch.jit.script(model)(x), expected)
+        torch.testing.assert_close(torch.export.export(model, (x,)).module()(x), expected)
+
+
 def test_densenet_block_loops_over_its_layers():
     source = compile_source(build_ir(SPECS / "densenet.arch", "densenet121"))
     assert (
@@ -223,6 +357,9 @@ EQUIVALENCE = [
                                  "classes": 10}, True),
     ("lenet.arch", "lenet", {}, False),
     ("mobilenet_v3.arch", "mobilenet_v3", {"arch": "small", "size": 32, "classes": 10}, False),
+    (*MOBILENET_V2, False),  # optional layers (pieces.py): an expansion, a residual add
+    (*REGNET_Y, False),  # a projection of plain layers, beside an SE child
+    (*EFFICIENTNET, False),  # an expansion, drop-path and add
 ]
 
 

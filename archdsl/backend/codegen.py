@@ -29,8 +29,9 @@ from torch import nn
 from archdsl import __version__, ir, names
 from archdsl.backend import runtime
 from archdsl.backend.optional import RETURNED, Stand, optional_children, stand
+from archdsl.backend.pieces import Absent, Lineup, absent_layers, align, hand_on
 from archdsl.backend.scopes import Plan, Scope, plan
-from archdsl.backend.templates import Affine, Line, Slot, Template, literals, open_parameters, render_class, slot
+from archdsl.backend.templates import Affine, Call, Line, Slot, Template, literals, open_parameters, render_class, slot
 from archdsl.backend.templates import constructor as bound_constructor
 from archdsl.evaluate import format_shape
 from archdsl.ops import OPS
@@ -120,6 +121,29 @@ class _Stmt:
     targets: list[str]
     expr: Line
     reads: list[str]
+    piece: int | None = None  # an optional piece (pieces.py): run only where the instance has it
+    cond: Line | None = None  # the test for it
+    alias: str | None = None  # the value handed on where it is missing
+
+
+@dataclass
+class _Pieces:
+    """The optional pieces of the class being written (pieces.py): the union, this instance's
+    missing layers, and each piece's flag (a constructor argument) and test (in forward)."""
+
+    union: Lineup
+    absent: list[Absent]
+    present: dict[int, bool]  # piece -> whether this instance has it
+    hints: dict[int, tuple[str, ...]]  # piece -> names for its flag
+    tests: dict[int, str | None]  # piece -> `self.proj is not None`; None: a stored flag
+
+    def flag(self, piece: int, in_forward: bool = False) -> Slot:
+        flag = slot(self.present[piece], self.hints[piece], in_forward)
+        flag.default, flag.group = False, f"piece {piece}"
+        return flag
+
+    def cond(self, piece: int) -> Line:
+        return [self.tests[piece]] if self.tests[piece] else [self.flag(piece, in_forward=True)]
 
 
 class _Generator:
@@ -130,6 +154,10 @@ class _Generator:
         self.memory_efficient = memory_efficient
         self.made: dict[str, _Made] = {}  # scope name -> how its parent builds it
         self.redirect: dict[tuple[str, int], str] = {}  # (reader, port) -> a stand-in's variable (optional.py)
+        self.pieces: _Pieces | None = None  # the optional pieces of the class being written
+        self.piece_of: dict[str, int] = {}  # node (or a missing layer's reference node) -> its piece
+        self.alias_of: dict[str, tuple[int, str]] = {}  # variable -> (piece, the value handed on without it)
+        self.canonical: dict[str, str] = {}  # node -> its variable's name where instances are lined up
         self.classes: list[str] = []
         self.taken = set(RESERVED) | {n for n, o in vars(runtime).items() if inspect.isclass(o) or inspect.isfunction(o)}
         self.taken.add(model_class_name(g))
@@ -211,6 +239,8 @@ class _Generator:
             optional = optional_children(self.p, same) if len(same) > 1 else {}
             if optional:
                 merged.update(self._with_optional(same, optional))
+            if len(same) > 1:
+                merged.update(self._with_pieces(same))
         groups: dict[tuple, list[tuple[Scope, Template]]] = {}
         for scope in scopes:
             if scope.name in merged:
@@ -243,6 +273,53 @@ class _Generator:
                 merged.update({scope.name: (key, template) for scope, template in members})
         return merged
 
+    def _with_pieces(self, same: list[Scope]) -> dict[str, tuple]:
+        """Scope name -> (key, template) for instances of one definition that share a class once their
+        optional pieces (pieces.py: layers some instances lack) are created and run only where present."""
+        union = align(self.p, same)
+        if union is None or not union.piece:
+            return {}
+        absent = {}
+        for scope in same:
+            found = absent_layers(self.p, union, scope)
+            if found is None:
+                return {}
+            absent[scope.name] = found
+        if not hand_on(self.p, union, same, absent):
+            return {}
+        optional = optional_children(self.p, same)
+        groups: dict[tuple, list[tuple[Scope, Template]]] = {}
+        for scope in same:
+            template = self._template(scope, optional, self._pieces_of(union, scope, absent[scope.name]))
+            if template is None:
+                return {}
+            groups.setdefault(("pieces", tuple(optional), template.key()), []).append((scope, template))
+        merged: dict[str, tuple] = {}
+        for key, members in groups.items():
+            if len(members) == len(same):
+                merged.update({scope.name: (key, template) for scope, template in members})
+            elif len(members) > 1:
+                merged.update(self._with_pieces([scope for scope, _ in members]))
+        return merged
+
+    def _pieces_of(self, union: Lineup, scope: Scope, absent: list[Absent]) -> _Pieces:
+        mine = union.own[scope.name]
+        hints: dict[int, tuple[str, ...]] = {}
+        tests: dict[int, str | None] = {}
+        for item, piece in union.piece.items():
+            node = union.reference[item][1]
+            module = self.p.constructors[node] is not None and not self.g.nodes[node].get("shares")
+            if piece not in hints:
+                hints[piece], tests[piece] = (f"with_{_identifier(item)}",), f"self.{item} is not None" if module else None
+            elif module and tests[piece] is None:
+                tests[piece] = f"self.{item} is not None"
+            if self.g.nodes[node]["op"] == "add":
+                hints[piece] = ("use_residual", *hints[piece])
+        present = {piece: False for piece in hints}
+        for item, piece in union.piece.items():
+            present[piece] |= item in mine
+        return _Pieces(union, absent, present, hints, tests)
+
     def _finish(self, members: list[tuple[Scope, Template]]) -> None:
         templates = [t for _, t in members]
         params = open_parameters(templates)
@@ -273,17 +350,19 @@ class _Generator:
 
     # ------------------------------------------------------------ templates
 
-    def _template(self, scope: Scope, optional: dict[str, Scope] | None = None) -> Template | None:
+    def _template(self, scope: Scope, optional: dict[str, Scope] | None = None,
+                  pieces: _Pieces | None = None) -> Template | None:
         """The scope's class template; with `optional` children (attr -> the child in an instance that
-        has it), the form that creates and calls them only where present (None where that cannot be)."""
+        has it) and optional `pieces` (layers some instances lack), the form that creates and runs them
+        only where present (None where that cannot be)."""
         if scope.kind == "clique" and any(self.g.nodes[n]["op"] == "clique_layer" for n in scope.nodes):
-            return None if optional else self._clique(scope)  # a clique with a body is plain layers: generic
+            return None if optional or pieces else self._clique(scope)  # a clique with a body is plain layers
         if scope.kind == "dense" and self._loops_over_features(scope):
-            return None if optional else self._dense(scope)
-        return self._generic(scope, optional or {})
+            return None if optional or pieces else self._dense(scope)
+        return self._generic(scope, optional or {}, pieces)
 
     def _new(self, scope: Scope, forward: list[Line], signature: str, superclass: str = "nn.Module",
-             methods=None, stands: dict | None = None) -> Template:
+             methods=None, stands: dict | None = None, pieces: _Pieces | None = None) -> Template:
         info = self.graph.graph.get("scopes", {}).get(scope.name, {})
         if scope is self.p.root:
             base, doc = model_class_name(self.graph), self._root_doc()
@@ -295,7 +374,7 @@ class _Generator:
             label = re.sub(r"\d+$", "", scope.definition) or scope.definition
             base, doc = _camel(label), f"A group of layers (`{scope.attr}`)."
         channels = (self._channels(scope.inputs[:1]), self._channels(scope.outputs[:1]))
-        return Template(base, superclass, doc, self._init(scope, stands=stands or {}), signature, forward,
+        return Template(base, superclass, doc, self._init(scope, stands=stands or {}, pieces=pieces), signature, forward,
                         methods or [], dict(info.get("args", {})) if scope.kind == "block" else {}, channels)
 
     def _channels(self, values: list[str]):
@@ -314,17 +393,26 @@ class _Generator:
 
     # ------------------------------------------------------------ __init__
 
-    def _init(self, scope: Scope, target: str = "self", stands: dict | None = None) -> list[Line]:
+    def _init(self, scope: Scope, target: str = "self", stands: dict | None = None,
+              pieces: _Pieces | None = None) -> list[Line]:
         """Submodules in creation order (the IR's): the scope's own layers and its children. `stands`:
-        optional children (attr -> None where present, else where it would stand, optional.py)."""
+        optional children (attr -> None where present, else where it would stand, optional.py);
+        `pieces`: optional layers, created only where the instance has them (pieces.py)."""
         stands = stands or {}
         entries = sorted([(self.p.position[n], n) for n in scope.nodes if self.p.constructors[n] is not None]
                          + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children]
-                         + [(st.position, st) for st in stands.values() if st is not None],
+                         + [(st.position, st) for st in stands.values() if st is not None]
+                         + [(a.position, a) for a in (pieces.absent if pieces else [])
+                            if self.p.constructors[a.node] is not None],
                          key=lambda e: e[0])
         lines: list[Line] = []
         run: list[Scope] = []
         for _, entry in entries:
+            if isinstance(entry, Absent) or pieces and isinstance(entry, str) and entry in self.piece_of:
+                lines += self._children(run, target)
+                run = []
+                lines += self._optional_layer(entry, pieces)
+                continue
             if isinstance(entry, Stand) or isinstance(entry, Scope) and entry.attr in stands:
                 lines += self._children(run, target)
                 run = []
@@ -358,6 +446,23 @@ class _Generator:
             for text in OPS[data["op"]].init(data["args"], f"{target}.{attr}"):
                 lines.append(literals(text, hints))
         return lines + self._children(run, target)
+
+    def _optional_layer(self, entry: str | Absent, pieces: _Pieces) -> list[Line]:
+        """`self.proj = nn.Conv2d(...) if with_proj else None`, and its initialisation where it exists;
+        for a layer the instance lacks, the same lines with its values left open (pieces.py)."""
+        node, owner = (entry.node, entry.owner) if isinstance(entry, Absent) else (entry, self.p.scope_of[entry])
+        attr = owner.local(node)
+        data = self.g.nodes[node]
+        call = bound_constructor(self.p.constructors[node], attr, self.namespace)
+        init = [literals(text, list(data["args"].items())) for text in OPS[data["op"]].init(data["args"], f"self.{attr}")]
+        if isinstance(entry, Absent):
+            call = _wild(call)
+            init = [_wild(line) for line in init]
+        piece = self.piece_of[entry.key if isinstance(entry, Absent) else node]
+        lines: list[Line] = [[f"self.{attr} = ", *call, " if ", pieces.flag(piece), " else None"]]
+        if init:
+            lines += [[f"if self.{attr} is not None:"], *(["    ", *line] for line in init)]
+        return lines
 
     def _joins_run(self, run: list[Scope], child: Scope) -> bool:
         first, last = run[0], run[-1]
@@ -422,7 +527,7 @@ class _Generator:
 
     # ------------------------------------------------------------ forward
 
-    def _generic(self, scope: Scope, optional: dict[str, Scope]) -> Template | None:
+    def _generic(self, scope: Scope, optional: dict[str, Scope], pieces: _Pieces | None = None) -> Template | None:
         stands: dict[str, Stand | None] = {}  # optional child -> None where present, else where it would stand
         for attr, reference in optional.items():
             present = any(c.attr == attr for c in scope.children)
@@ -430,6 +535,15 @@ class _Generator:
             if not present and stands[attr] is None:
                 return None
         self.redirect = {}
+        self.pieces, self.piece_of, self.alias_of = pieces, {}, {}
+        canonical: dict[str, str] = {}  # node -> its variable's name: the union's, alike in every instance
+        if pieces is not None:
+            for item, node in pieces.union.own[scope.name].items():
+                canonical[node] = item
+                if item in pieces.union.piece:
+                    self.piece_of[node] = pieces.union.piece[item]
+            self.piece_of.update({a.key: pieces.union.piece[a.item] for a in pieces.absent})
+        self.canonical = canonical
         names = _Names(self._class_names())
         params = self._parameters(scope, names)
         values = dict(params)
@@ -443,6 +557,7 @@ class _Generator:
         for child in scope.children:
             items.append((min(self.p.position[n] for n in child.subtree), ("child", child)))
         items += [(st.position, ("stand", st)) for st in stands.values() if st is not None]
+        items += [(a.position, ("absent", a)) for a in (pieces.absent if pieces else [])]
         stmts: list[_Stmt] = []
         methods: list[list[Line]] = []
         for _, (kind, what) in self._ordered(scope, items):
@@ -450,6 +565,8 @@ class _Generator:
                 stmts.append(self._call(what, values, names, what.attr in stands))
             elif kind == "stand":
                 stmts.append(self._stand_in(what, values, names))
+            elif kind == "absent":
+                stmts.append(self._absent(what, values, names))
             elif kind == "segment":
                 stmts.append(self._segment(scope, what, values, names, methods))
             elif (stmt := self._node(scope, what, values, names, stmts)) is not None:
@@ -472,7 +589,9 @@ class _Generator:
             forward.append(["return None"])
             annotation = "None"
         signature = f"({', '.join(['self', *(f'{n}: {t}' for n, t in self._typed(scope, params))])}) -> {annotation}"
-        return self._new(scope, forward, signature, methods=methods, stands=stands)
+        template = self._new(scope, forward, signature, methods=methods, stands=stands, pieces=pieces)
+        self.pieces, self.piece_of, self.alias_of, self.canonical = None, {}, {}, {}
+        return template
 
     def _class_names(self) -> set[str]:
         return {m.cls for m in self.made.values() if m.cls}
@@ -500,12 +619,13 @@ class _Generator:
         produced = {}
         for index, (_, (kind, what)) in enumerate(items):
             made = what.outputs if kind == "child" else [what[-1]] if kind == "segment" else \
-                [(reader, port) for reader, port in what.readers] if kind == "stand" else [what]
+                [(reader, port) for reader, port in what.readers] if kind == "stand" else \
+                [what.key, *what.readers] if kind == "absent" else [what]
             for value in made:
                 produced[value] = index
         needs = []
         for _, (kind, what) in items:
-            reads = what.inputs if kind == "child" else self._segment_reads(what) if kind == "segment" \
+            reads = what.inputs if kind in ("child", "absent") else self._segment_reads(what) if kind == "segment" \
                 else [what.source] if kind == "stand" else self.p.inputs[what]
             name = what.name if kind == "child" else what if kind == "node" else None
             reads = [*reads, *((name, port) for port in range(len(reads)))]  # what a stand-in hands on
@@ -553,15 +673,48 @@ class _Generator:
         if scope.features and node == f"{scope.name}.concat1" and node in self.p.listed:
             values[node] = "features"  # handed on as it came: the child concatenates
             return None
-        values[node] = names.new(scope.local(node))
+        values[node] = names.new(self.canonical.get(node, scope.local(node)))
         if scope.features and node == f"{scope.name}.concat1":
             return _Stmt([values[node]], ["torch.cat(features, 1)"], ["features"])
         if node in self.p.listed:
             return _Stmt([values[node]], [f"[{', '.join(args)}]"], args)
         inplace = OPS[data["op"]].forward_inplace(data["args"], args) if sources else None
-        if inplace is not None and (node, 0) not in self.redirect and self._in_place(scope, sources[0], node, stmts):
-            return _Stmt([values[node]], [inplace], args)
-        return _Stmt([values[node]], self._expression(scope, node, args), args)
+        if inplace is not None and (node, 0) not in self.redirect and self._in_place(scope, sources[0], node, stmts) \
+                and self.piece_of.get(sources[0], self.piece_of.get(node)) == self.piece_of.get(node):
+            return self._piece(_Stmt([values[node]], [inplace], args), node)
+        return self._piece(_Stmt([values[node]], self._expression(scope, node, args), args), node)
+
+    def _piece(self, stmt: _Stmt, node: str) -> _Stmt:
+        """Mark the statement of a layer of an optional piece: its test, and what stands for its result
+        where the piece is missing (its input handed on, through the piece's earlier layers)."""
+        piece = self.piece_of.get(node)
+        if piece is None:
+            return stmt
+        item = self.canonical.get(node) or next(a.item for a in self.pieces.absent if a.key == node)
+        handed = stmt.reads[self.pieces.union.through.get(item, 0)]
+        before = self.alias_of.get(handed)
+        alias = before[1] if before and before[0] == piece else handed
+        self.alias_of[stmt.targets[0]] = (piece, alias)
+        stmt.piece, stmt.cond, stmt.alias = piece, self.pieces.cond(piece), alias
+        return stmt
+
+    def _absent(self, a: Absent, values: dict, names: _Names) -> _Stmt:
+        """The statement of a layer this instance lacks: the reference instance's, its values left open."""
+        owner, node = a.owner, a.node
+        data = self.g.nodes[node]
+        args = [values[v] for v in a.inputs]
+        values[a.key] = names.new(a.item)
+        self.redirect.update({reader: values[a.key] for reader in a.readers})
+        union = self.pieces.union
+        owned = {v: k for k, v in union.own[owner.name].items()}
+        sources = self.p.inputs[node]
+        inplace = OPS[data["op"]].forward_inplace(data["args"], args) if sources else None
+        aliased = union.piece.get(owned.get(sources[0]), union.piece[a.item]) != union.piece[a.item] if sources else True
+        if inplace is not None and not aliased and self._in_place(owner, sources[0], node, []):
+            expr: Line = [inplace]
+        else:
+            expr = _wild(self._expression(owner, node, args))
+        return self._piece(_Stmt([values[a.key]], expr, args), a.key)
 
     def _expression(self, scope: Scope, node: str, args: list[str]) -> Line:
         data = self.g.nodes[node]
@@ -717,17 +870,57 @@ class _Names:
 
 
 def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
-    """Statements as lines, each value deleted on the line of its last use (as torch.fx does)."""
+    """Statements as lines, each value deleted on the line of its last use (as torch.fx does). The
+    statements of one optional piece in a row run under its test (`if self.proj is not None:`), with
+    what stands for their results where it is missing (`else: proj_bn = x`); a piece of one statement
+    is one line (`add1 = project_bn.add_(x) if self.use_residual else project_bn`)."""
+    units: list[list[_Stmt]] = []
+    for stmt in stmts:
+        if stmt.piece is not None and units and units[-1][0].piece == stmt.piece:
+            units[-1].append(stmt)
+        else:
+            units.append([stmt])
     last: dict[str, int] = {}
-    for index, stmt in enumerate(stmts):
-        for name in stmt.reads:
-            last[name] = index
+    for index, unit in enumerate(units):
+        for stmt in unit:
+            for name in stmt.reads:
+                last[name] = index
     lines = []
-    for index, stmt in enumerate(stmts):
-        dying = [n for n in dict.fromkeys(stmt.reads) if last[n] == index and n not in keep]
-        line = [f"{', '.join(stmt.targets)} = " if stmt.targets else "", *stmt.expr]
-        lines.append(line + ([f"; del {', '.join(dying)}"] if dying else []))
+    for index, unit in enumerate(units):
+        made = {t for stmt in unit for t in stmt.targets}
+        later = [t for stmt in unit for t in stmt.targets if last.get(t, -1) > index or t in keep]
+        if unit[0].piece is None or len(unit) == 1:
+            stmt = unit[0]
+            dying = [n for n in dict.fromkeys(stmt.reads) if last[n] == index and n not in keep]
+            line = [f"{', '.join(stmt.targets)} = " if stmt.targets else "", *stmt.expr]
+            if stmt.piece is not None:
+                line += [" if ", *stmt.cond, f" else {stmt.alias}"]
+            lines.append(line + ([f"; del {', '.join(dying)}"] if dying else []))
+            continue
+        within = {name: k for k, stmt in enumerate(unit) for name in stmt.reads}
+        lines.append(["if ", *unit[0].cond, ":"])
+        for k, stmt in enumerate(unit):
+            dying = [n for n in dict.fromkeys(stmt.reads) if within[n] == k and n not in keep
+                     and (n in made and n not in later or n not in made and last[n] == index)]
+            lines.append([f"    {', '.join(stmt.targets)} = ", *stmt.expr]
+                         + ([f"; del {', '.join(dying)}"] if dying else []))
+        lines.append(["else:"])
+        lines += [[f"    {t} = {next(s.alias for s in unit if t in s.targets)}"] for t in later]
     return lines
+
+
+def _wild(line: Line) -> Line:
+    """A copy of the line with its literals left open: the values of a layer an instance lacks."""
+    def open_(value: Slot) -> Slot:
+        return Slot(None, "", value.hints, value.in_forward, wild=True)
+    out: Line = []
+    for piece in line:
+        if isinstance(piece, Slot):
+            piece = open_(piece)
+        elif isinstance(piece, Call):
+            piece = Call(piece.func, [(n, open_(v), positional, d) for n, v, positional, d in piece.args])
+        out.append(piece)
+    return out
 
 
 def _joined(arguments: list[list]) -> list:

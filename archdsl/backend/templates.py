@@ -30,6 +30,7 @@ class Slot:
     param: str | None = None  # set when it differs between instances
     default: object = _EMPTY  # the parameter's default, where it has one (an optional child's flag)
     wild: bool = False  # its value does not matter here (an argument of an optional child this instance lacks)
+    group: str | None = None  # slots of different groups never share a parameter (the flags of two pieces)
 
     def render(self) -> str:
         if self.param is None:
@@ -223,14 +224,16 @@ class Parameter:
 def open_parameters(instances: list[Template]) -> list[Parameter]:
     """Name the slots that differ between instances; parameters with a default come last.
 
-    A wild slot (an optional child's argument where the instance lacks the child) takes the value of a
-    parameter that agrees with it wherever it is known, else a parameter of its own defaulting to None."""
+    A wild slot (an optional part's argument where the instance lacks that part) takes the value of a
+    parameter that agrees with it wherever it is known, else that of a block argument or of the input or
+    output width that does (an expansion conv's input width is the block's), else a parameter of its own
+    defaulting to None."""
     per_instance = [[s for line in t.lines() for s in slots_of(line)] for t in instances]
     vectors: dict[tuple, list[int]] = {}
     wild: dict[tuple, list[int]] = {}
     for j in range(len(per_instance[0])):
         column = [slots[j] for slots in per_instance]
-        texts = tuple(None if s.wild else s.text for s in column)
+        texts = tuple(None if s.wild else s.text if s.group is None else f"{s.text} ({s.group})" for s in column)
         known = [s for s in column if not s.wild]
         if len({s.text for s in known}) > 1:
             (wild if None in texts else vectors).setdefault(texts, []).append(j)
@@ -238,6 +241,12 @@ def open_parameters(instances: list[Template]) -> list[Parameter]:
             _fill(column, [known[0]] * len(column))
     for texts, positions in wild.items():
         match = next((full for full in vectors if all(t in (None, f) for t, f in zip(texts, full))), None)
+        known = _known(instances, [per_instance[k][positions[0]] for k in range(len(instances))])
+        if match is None and known is not None:
+            for j in positions:
+                _fill([slots[j] for slots in per_instance], [slot(v) for v in known])
+            vectors[tuple(repr(v) for v in known)] = positions
+            continue
         for j in positions:
             column = [slots[j] for slots in per_instance]
             if match is None:
@@ -251,8 +260,8 @@ def open_parameters(instances: list[Template]) -> list[Parameter]:
         else:
             vectors[match] += positions
     used = {"self", "i"}
-    params = []
-    positions_of: dict[str, list[int]] = {}
+    strong: list[list[str]] = []  # per vector: names that say what it is (a block argument, a width)
+    weak: list[list[str]] = []  # names of what it sets
     for positions in vectors.values():
         values = [per_instance[k][positions[0]].value for k in range(len(instances))]
         candidates = [name for name in instances[0].spec_args
@@ -263,9 +272,16 @@ def open_parameters(instances: list[Template]) -> list[Parameter]:
         if values == ins and values == outs:
             candidates.append("channels")
         candidates += ["in_channels"] * (values == ins) + ["out_channels"] * (values == outs)
-        for j in positions:
-            candidates += per_instance[0][j].hints
-        name = next((c for c in candidates if c.isidentifier() and c not in used), None)
+        strong.append([c for c in candidates if c.isidentifier()])
+        weak.append([c for j in positions for c in per_instance[0][j].hints if c.isidentifier()])
+    chosen: list[str | None] = []
+    for names in strong:  # first the names that say what a value is, then the others
+        chosen.append(next((c for c in names if c not in used), None))
+        used.add(chosen[-1])
+    params = []
+    positions_of: dict[str, list[int]] = {}
+    for index, positions in enumerate(vectors.values()):
+        name = chosen[index] or next((c for c in weak[index] if c not in used), None)
         if name is None:
             name = next(f"arg{n}" for n in range(1, 10_000) if f"arg{n}" not in used)
         used.add(name)
@@ -282,6 +298,19 @@ def open_parameters(instances: list[Template]) -> list[Parameter]:
             for slots in per_instance:
                 slots[j].default = param.default
     return sorted(params, key=lambda p: p.default is not _EMPTY)
+
+
+def _known(instances: list[Template], column: list[Slot]) -> list | None:
+    """Every instance's value of a block argument, or of the input or output width, that agrees with
+    the column wherever it is known (None if none does)."""
+    candidates = [[t.spec_args.get(name) for t in instances] for name in instances[0].spec_args
+                  if all(name in t.spec_args for t in instances)]
+    candidates += [[t.channels[0] for t in instances], [t.channels[1] for t in instances]]
+    for values in candidates:
+        if all(type(v) in (int, float, str, bool) for v in values) and all(
+                s.wild or type(s.value) is type(v) and s.value == v for s, v in zip(column, values)):
+            return values
+    return None
 
 
 def _lean_defaults(params: list[Parameter], spec_args: dict) -> None:
