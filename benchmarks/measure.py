@@ -10,13 +10,17 @@ import torch
 
 def rounds(fns: dict, device: str, repeats: int, warmup: int = 1) -> dict[str, list[float]]:
     """Seconds of each call of each function, run in turns (one call of each per round) so that drifts
-    of the machine hit all alike; `warmup` untimed calls of each first (lazy state, compilation)."""
+    of the machine hit all alike, the order rotated each round so that no function always runs after
+    the same one (a slot's cache and allocator state); `warmup` untimed calls of each first (lazy
+    state, compilation)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    names = list(fns)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = fns[name]
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
