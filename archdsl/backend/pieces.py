@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from archdsl.backend.optional import RETURNED
 from archdsl.backend.scopes import Plan, Scope
+from archdsl.sequences import common_subsequence
 
 
 @dataclass
@@ -136,32 +137,11 @@ def _common(union: list[tuple[tuple, str, tuple]], mine: list[tuple[tuple, str]]
     """Matched (union index, own index) pairs: the longest common subsequence of signatures; among
     equally long ones, the one matching most items of the same name or role (what they read of the
     block's inputs, whether the block returns them: a block's last ReLU is matched with the last)."""
-    n, m = len(union), len(mine)
 
     def alike(i: int, j: int) -> int:
         return int(union[i][1] == scope.local(mine[j][1])) + int(bool(roles[j]) and union[i][2] == roles[j])
 
-    best = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            best[i][j] = max(best[i + 1][j], best[i][j + 1])
-            if union[i][0] == mine[j][0]:
-                diagonal = best[i + 1][j + 1]
-                best[i][j] = max(best[i][j], (diagonal[0] + 1, diagonal[1] + alike(i, j)))
-    pairs, i, j = [], 0, 0
-    while i < n and j < m:
-        if union[i][0] == mine[j][0]:
-            same = alike(i, j)
-            diagonal = best[i + 1][j + 1]
-            if best[i][j] == (diagonal[0] + 1, diagonal[1] + same):
-                pairs.append((i, j))
-                i, j = i + 1, j + 1
-                continue
-        if best[i + 1][j] == best[i][j]:
-            i += 1
-        else:
-            j += 1
-    return pairs
+    return common_subsequence(len(union), len(mine), lambda i, j: union[i][0] == mine[j][0], alike)
 
 
 def absent_layers(p: Plan, u: Lineup, scope: Scope) -> list[Absent] | None:

@@ -256,16 +256,14 @@ class PackedConv2d(nn.Conv2d):
     @torch.jit.unused
     def _packed_forward(self, x: torch.Tensor) -> torch.Tensor:
         key = (tuple(x.shape), self.weight.data_ptr(), self.weight._version)
+        geometry = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
         cached = self.__dict__.get("_packed")
         if cached is None or cached[0] != key:
             with torch.no_grad():
-                filters = torch._C._nn.mkldnn_reorder_conv2d_weight(
-                    self.weight.detach().to_mkldnn(), list(self.padding), list(self.stride), list(self.dilation),
-                    self.groups, list(x.shape))
+                filters = torch._C._nn.mkldnn_reorder_conv2d_weight(self.weight.detach().to_mkldnn(), *geometry,
+                                                                    list(x.shape))
             cached = self.__dict__["_packed"] = (key, filters)
-        return torch.ops.mkldnn._convolution_pointwise(
-            x, cached[1], self.bias, list(self.padding), list(self.stride), list(self.dilation), self.groups,
-            "none", [], "")
+        return torch.ops.mkldnn._convolution_pointwise(x, cached[1], self.bias, *geometry, "none", [], "")
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -17,6 +17,7 @@ import itertools
 from archdsl.importer.blocks import Wild, ident, snake
 from archdsl.importer.model import Optional, Region, Step
 from archdsl.importer.structure import Dense, used
+from archdsl.sequences import common_subsequence
 
 
 def find_optional(root: Region, outputs: list[int], fresh: itertools.count) -> None:
@@ -141,20 +142,7 @@ def _pairs(ts: list, rs: list) -> list | None:
     items of the same shape, then between those, items of one kind in order; None if some of `rs` is
     left over."""
     n, m = len(ts), len(rs)
-    lcs = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            lcs[i][j] = (lcs[i + 1][j + 1] + 1 if _shape(ts[i]) == _shape(rs[j])
-                         else max(lcs[i + 1][j], lcs[i][j + 1]))
-    anchors, i, j = [], 0, 0
-    while i < n and j < m:
-        if _shape(ts[i]) == _shape(rs[j]) and lcs[i][j] == lcs[i + 1][j + 1] + 1:
-            anchors.append((i, j))
-            i, j = i + 1, j + 1
-        elif lcs[i + 1][j] >= lcs[i][j + 1]:
-            i += 1
-        else:
-            j += 1
+    anchors = common_subsequence(n, m, lambda i, j: _shape(ts[i]) == _shape(rs[j]))
     out: list = [None] * n
     prev_i, prev_j = 0, 0
     for ai, aj in [*anchors, (n, m)]:
