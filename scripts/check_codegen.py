@@ -16,6 +16,7 @@ and a summary: how many builds agree and the largest difference of all.
     python scripts/check_codegen.py --meta              # fast: keys, order and shapes only (meta device)
     python scripts/check_codegen.py --meta --memory-efficient   # the same for memory-efficient builds too
     python scripts/check_codegen.py --timing            # ResNet-152 build time, old and new (benchmarks/codegen_build.py)
+    python scripts/check_codegen.py --splits            # variants writing several classes for one definition
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
-from archdsl.backend.codegen import class_name, generate, model_class_name
+from archdsl.backend.codegen import class_name, class_origins, generate, model_class_name
 from archdsl.backend.compile import load_class
 from archdsl.ir import total_macs
 from tests.reference import legacy_codegen
@@ -72,18 +73,37 @@ def timing() -> None:
     benchmark()
 
 
+def splits(files: list[str]) -> int:
+    """List the variants whose generated source writes more than one class for one block definition or
+    construct kind (each with those classes), and count them. Generation only: fast."""
+    rows = variants(files)
+    split = 0
+    for file, network, g in rows:
+        several = {key: names for key, names in class_origins(g).items() if len(names) > 1}
+        if several:
+            split += 1
+            print(f"{file}:{network}: " + "; ".join(f"{kind} {definition}: {' '.join(names)}"
+                                                   for (kind, definition), names in several.items()))
+    print(f"{split} of {len(rows)} variants write several classes for one definition")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", help="spec file names in specs/ (default: all)")
     parser.add_argument("--memory-efficient", action="store_true", help="also compare memory-efficient builds")
     parser.add_argument("--meta", action="store_true", help="compare keys, order and shapes only (fast)")
     parser.add_argument("--timing", action="store_true", help="time building ResNet-152, old and new, and stop")
+    parser.add_argument("--splits", action="store_true",
+                        help="list and count the variants writing several classes for one definition, and stop")
     parser.add_argument("--skip", type=int, default=0, help="skip the N cheapest variants (to resume a run)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.timing:
         timing()
         return 0
+    if args.splits:
+        return splits(args.files)
     failures, checked, largest, start = 0, 0, 0.0, time.perf_counter()
     for file, network, g in variants(args.files)[args.skip:]:
         modes = (False, True) if args.memory_efficient else (False,)

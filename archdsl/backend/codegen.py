@@ -101,6 +101,14 @@ def generate(g: ir.Graph, memory_efficient: bool = False) -> str:
             gc.enable()
 
 
+def class_origins(g: ir.Graph, memory_efficient: bool = False) -> dict[tuple[str, str], list[str]]:
+    """(scope kind, definition) -> the classes generated for its instances, in the order written: one
+    each where every instance of a block definition (or construct kind) shares one class."""
+    generator = _Generator(g, memory_efficient)
+    generator.source()
+    return generator.origins
+
+
 @functools.lru_cache(maxsize=4096)
 def _identifier(text: str) -> str:
     name = re.sub(r"\W", "_", text)
@@ -159,6 +167,7 @@ class _Generator:
         self.alias_of: dict[str, tuple[int, str]] = {}  # variable -> (piece, the value handed on without it)
         self.canonical: dict[str, str] = {}  # node -> its variable's name where instances are lined up
         self.classes: list[str] = []
+        self.origins: dict[tuple[str, str], list[str]] = {}  # (scope kind, definition) -> its classes
         self.taken = set(RESERVED) | {n for n, o in vars(runtime).items() if inspect.isclass(o) or inspect.isfunction(o)}
         self.taken.add(model_class_name(g))
         self.namespace = {"nn": nn, "torch": torch, "F": F, **{n: o for n, o in vars(runtime).items()
@@ -335,6 +344,8 @@ class _Generator:
         for k, (scope, _) in enumerate(members):
             self.made[scope.name] = _Made(name, [p.slots[k] for p in params])
         self.classes.append(render_class(name, templates[0], params))
+        first = members[0][0]
+        self.origins.setdefault((first.kind, first.definition), []).append(name)
 
     def _sequential(self, scope: Scope) -> bool:
         """A group whose members are child modules run one after another on one tensor."""
