@@ -29,7 +29,7 @@ from torch import nn
 from archdsl import __version__, ir, names
 from archdsl.backend import runtime
 from archdsl.backend.optional import RETURNED, Stand, optional_children, stand
-from archdsl.backend.pieces import Absent, Lineup, absent_layers, align, hand_on
+from archdsl.backend.pieces import Absent, Lineup, absent_layers, align, hand_on, reads_of
 from archdsl.backend.scopes import Plan, Scope, plan
 from archdsl.backend.templates import Affine, Call, Line, Slot, Template, literals, open_parameters, render_class, slot
 from archdsl.backend.templates import constructor as bound_constructor
@@ -132,6 +132,7 @@ class _Stmt:
     piece: int | None = None  # an optional piece (pieces.py): run only where the instance has it
     cond: Line | None = None  # the test for it
     alias: str | None = None  # the value handed on where it is missing
+    branches: tuple[int, ...] = ()  # the piece's alternatives in the order tested ((piece,) for an optional one)
 
 
 @dataclass
@@ -144,14 +145,46 @@ class _Pieces:
     present: dict[int, bool]  # piece -> whether this instance has it
     hints: dict[int, tuple[str, ...]]  # piece -> names for its flag
     tests: dict[int, str | None]  # piece -> `self.proj is not None`; None: a stored flag
+    choices: dict[int, _Choice]  # piece of a spec `if` (alternatives) -> how its branch is chosen
+    args: dict  # the instance's block arguments
 
     def flag(self, piece: int, in_forward: bool = False) -> Slot:
         flag = slot(self.present[piece], self.hints[piece], in_forward)
         flag.default, flag.group = False, f"piece {piece}"
         return flag
 
+    def create(self, piece: int) -> Line:
+        """The test in `__init__` for making the piece's layers."""
+        return self._chosen(piece, False) if piece in self.choices else [self.flag(piece)]
+
     def cond(self, piece: int) -> Line:
-        return [self.tests[piece]] if self.tests[piece] else [self.flag(piece, in_forward=True)]
+        """The test in `forward` for running the piece: a layer of it exists, else its flag or choice."""
+        if self.tests[piece]:
+            return [self.tests[piece]]
+        return self._chosen(piece, True) if piece in self.choices else [self.flag(piece, in_forward=True)]
+
+    def branches(self, piece: int) -> tuple[int, ...]:
+        return self.choices[piece].order if piece in self.choices else (piece,)
+
+    def _chosen(self, piece: int, in_forward: bool) -> Line:
+        choice = self.choices[piece]
+        if choice.argument is None:  # a flag of its own: true where the instance takes the first branch
+            first = choice.order[0]
+            flag = self.flag(first, in_forward)
+            return [flag] if piece == first else ["not ", flag]
+        value = slot(self.args[choice.argument], (choice.argument,), in_forward)
+        return [p for p in (choice.prefix, value, choice.suffix) if p]
+
+
+@dataclass
+class _Choice:
+    """How one branch of a spec `if` is chosen: a block argument's test (`stride == 1`, `se`, `not se`),
+    or, where no argument tells the branches apart, a flag of its own (`argument` None)."""
+
+    order: tuple[int, ...]  # the group's pieces in the order the forward tests them
+    argument: str | None
+    prefix: str = ""  # "not " for the false side of a boolean argument
+    suffix: str = ""  # " == 1", " in (1, 2)"
 
 
 class _Generator:
@@ -166,6 +199,8 @@ class _Generator:
         self.piece_of: dict[str, int] = {}  # node (or a missing layer's reference node) -> its piece
         self.alias_of: dict[str, tuple[int, str]] = {}  # variable -> (piece, the value handed on without it)
         self.canonical: dict[str, str] = {}  # node -> its variable's name where instances are lined up
+        self.joint: dict[str, str] = {}  # node or missing layer's key -> the name the branches of an `if` share
+        self.joint_var: dict[str, str] = {}  # that name -> its variable in the forward being written
         self.classes: list[str] = []
         self.origins: dict[tuple[str, str], list[str]] = {}  # (scope kind, definition) -> its classes
         self.taken = set(RESERVED) | {n for n, o in vars(runtime).items() if inspect.isclass(o) or inspect.isfunction(o)}
@@ -296,10 +331,13 @@ class _Generator:
             absent[scope.name] = found
         if not hand_on(self.p, union, same, absent):
             return {}
+        choices = self._choices(union, same)
+        if choices is None:
+            return {}
         optional = optional_children(self.p, same)
         groups: dict[tuple, list[tuple[Scope, Template]]] = {}
         for scope in same:
-            template = self._template(scope, optional, self._pieces_of(union, scope, absent[scope.name]))
+            template = self._template(scope, optional, self._pieces_of(union, scope, absent[scope.name], choices))
             if template is None:
                 return {}
             groups.setdefault(("pieces", tuple(optional), template.key()), []).append((scope, template))
@@ -311,13 +349,60 @@ class _Generator:
                 merged.update(self._with_pieces([scope for scope, _ in members]))
         return merged
 
-    def _pieces_of(self, union: Lineup, scope: Scope, absent: list[Absent]) -> _Pieces:
+    def _choices(self, union: Lineup, same: list[Scope]) -> dict[int, _Choice] | None:
+        """Piece -> how its branch is chosen, for the alternatives of each spec `if` (pieces.py): by a block
+        argument whose values tell the branches apart (`stride == 1`), else by a flag of its own (two
+        branches only; None where there are more). Branches with layers that own modules are tested first,
+        by `self.layer is not None` (TorchScript then compiles only the branch an instance has)."""
+        args = {s.name: self.graph.graph.get("scopes", {}).get(s.name, {}).get("args", {}) for s in same}
+        moduled = {union.piece[t] for t in union.piece if self._owns_module(union.reference[t][1])}
+        choices: dict[int, _Choice] = {}
+        for group in dict.fromkeys(union.group.values()):
+            values: dict[int, list] = {}
+            argument = None
+            for name in (args[same[0].name] or {}):
+                values = {piece: [args[scope].get(name) for scope in union.having[piece]] for piece in group}
+                flat = [v for vs in values.values() for v in vs]
+                if len({type(v) for v in flat}) != 1 or type(flat[0]) not in (bool, int, str):
+                    continue
+                sets = [set(vs) for vs in values.values()]
+                if sum(len(x) for x in sets) == len(set().union(*sets)):  # no value in two branches
+                    argument = name
+                    break
+            if argument is None and len(group) > 2:
+                return None
+
+            def rank(piece: int, argument=argument, values=values, group=group):
+                if argument is None:
+                    return (piece not in moduled, group.index(piece))
+                taken = sorted(set(values[piece]), key=repr)
+                return (piece not in moduled, taken != [True], len(taken) > 1, repr(taken))
+
+            order = tuple(sorted(group, key=rank))
+            for piece in group:
+                if argument is None:
+                    choices[piece] = _Choice(order, None)
+                    continue
+                taken = sorted(set(values[piece]), key=repr)
+                if type(taken[0]) is bool:
+                    choices[piece] = _Choice(order, argument, "" if taken[0] else "not ")
+                elif len(taken) == 1:
+                    choices[piece] = _Choice(order, argument, suffix=f" == {taken[0]!r}")
+                else:
+                    choices[piece] = _Choice(order, argument, suffix=f" in {tuple(taken)!r}")
+        return choices
+
+    def _owns_module(self, node: str) -> bool:
+        return self.p.constructors[node] is not None and not self.g.nodes[node].get("shares")
+
+    def _pieces_of(self, union: Lineup, scope: Scope, absent: list[Absent],
+                   choices: dict[int, _Choice] | None = None) -> _Pieces:
         mine = union.own[scope.name]
         hints: dict[int, tuple[str, ...]] = {}
         tests: dict[int, str | None] = {}
         for item, piece in union.piece.items():
             node = union.reference[item][1]
-            module = self.p.constructors[node] is not None and not self.g.nodes[node].get("shares")
+            module = self._owns_module(node)
             if piece not in hints:
                 hints[piece], tests[piece] = (f"with_{_identifier(item)}",), f"self.{item} is not None" if module else None
             elif module and tests[piece] is None:
@@ -327,7 +412,12 @@ class _Generator:
         present = {piece: False for piece in hints}
         for item, piece in union.piece.items():
             present[piece] |= item in mine
-        return _Pieces(union, absent, present, hints, tests)
+        for piece, choice in (choices or {}).items():
+            if choice.argument is None:  # the flag says the first branch is taken
+                first = choice.order[0]
+                hints[first] = (f"use_{_identifier(next(t for t in union.items if union.piece.get(t) == first))}",)
+        args = self.graph.graph.get("scopes", {}).get(scope.name, {}).get("args", {})
+        return _Pieces(union, absent, present, hints, tests, choices or {}, args)
 
     def _finish(self, members: list[tuple[Scope, Template]]) -> None:
         templates = [t for _, t in members]
@@ -470,7 +560,7 @@ class _Generator:
             call = _wild(call)
             init = [_wild(line) for line in init]
         piece = self.piece_of[entry.key if isinstance(entry, Absent) else node]
-        lines: list[Line] = [[f"self.{attr} = ", *call, " if ", pieces.flag(piece), " else None"]]
+        lines: list[Line] = [[f"self.{attr} = ", *call, " if ", *pieces.create(piece), " else None"]]
         if init:
             lines += [[f"if self.{attr} is not None:"], *(["    ", *line] for line in init)]
         return lines
@@ -556,6 +646,10 @@ class _Generator:
             self.piece_of.update({a.key: pieces.union.piece[a.item] for a in pieces.absent})
         self.canonical = canonical
         names = _Names(self._class_names())
+        self.joint = self._joints(scope, pieces) if pieces is not None else {}
+        if self.joint is None:
+            return None
+        self.joint_var = {}
         params = self._parameters(scope, names)
         values = dict(params)
         segments = {c[-1]: c for c in scope.segments}
@@ -583,6 +677,9 @@ class _Generator:
             elif (stmt := self._node(scope, what, values, names, stmts)) is not None:
                 stmts.append(stmt)
         returns = [self.redirect.get((RETURNED, k), values[v]) for k, v in enumerate(scope.outputs)]
+        runs = [stmt.branches for k, stmt in enumerate(stmts) if k == 0 or stmt.branches != stmts[k - 1].branches]
+        if any(runs.count(b) > 1 for b in runs if len(b) > 1):
+            return None  # the branches of one `if` are not one stretch of the forward
         forward = _with_deletes(stmts, set(returns))
         if scope is self.p.root:
             outputs = self.graph.graph["outputs"]
@@ -603,6 +700,41 @@ class _Generator:
         template = self._new(scope, forward, signature, methods=methods, stands=stands, pieces=pieces)
         self.pieces, self.piece_of, self.alias_of, self.canonical = None, {}, {}, {}
         return template
+
+    def _joints(self, scope: Scope, pieces: _Pieces) -> dict[str, str] | None:
+        """Node or missing layer's key -> the one variable name that the branches of a spec `if` give
+        the value read after it (`concat` where the stride is 2, `add` elsewhere, both read by the ReLU):
+        the name of the first branch's layer. None where one branch would need two values under one name."""
+        owned = {node: t for t, node in pieces.union.own[scope.name].items()}
+        sets: list[set[str]] = []
+        for a in pieces.absent:
+            if len(pieces.branches(pieces.union.piece[a.item])) < 2:
+                continue
+            for reader, port in a.readers:
+                value = reads_of(self.p, scope, reader, port)
+                if value in owned and pieces.union.piece.get(owned[value]) in pieces.branches(
+                        pieces.union.piece[a.item]):
+                    found = [x for x in sets if a.key in x or value in x]
+                    merged = {a.key, value}.union(*found)
+                    sets = [x for x in sets if x not in found] + [merged]
+        item = {a.key: a.item for a in pieces.absent} | owned
+        joint: dict[str, str] = {}
+        for members in sets:
+            order = pieces.branches(pieces.union.piece[item[next(iter(members))]])
+            by_piece = [pieces.union.piece[item[m]] for m in members]
+            if len(set(by_piece)) != len(by_piece):
+                return None
+            first = min(members, key=lambda m: order.index(pieces.union.piece[item[m]]))
+            joint.update(dict.fromkeys(members, item[first]))
+        return joint
+
+    def _variable(self, node: str, text: str, names: _Names) -> str:
+        """The variable for a node's value: one name shared by the branches of a spec `if` (`_joints`)."""
+        if node not in self.joint:
+            return names.new(text)
+        if self.joint[node] not in self.joint_var:
+            self.joint_var[self.joint[node]] = names.new(self.joint[node])
+        return self.joint_var[self.joint[node]]
 
     def _class_names(self) -> set[str]:
         return {m.cls for m in self.made.values() if m.cls}
@@ -684,7 +816,7 @@ class _Generator:
         if scope.features and node == f"{scope.name}.concat1" and node in self.p.listed:
             values[node] = "features"  # handed on as it came: the child concatenates
             return None
-        values[node] = names.new(self.canonical.get(node, scope.local(node)))
+        values[node] = self._variable(node, self.canonical.get(node, scope.local(node)), names)
         if scope.features and node == f"{scope.name}.concat1":
             return _Stmt([values[node]], ["torch.cat(features, 1)"], ["features"])
         if node in self.p.listed:
@@ -707,6 +839,7 @@ class _Generator:
         alias = before[1] if before and before[0] == piece else handed
         self.alias_of[stmt.targets[0]] = (piece, alias)
         stmt.piece, stmt.cond, stmt.alias = piece, self.pieces.cond(piece), alias
+        stmt.branches = self.pieces.branches(piece)
         return stmt
 
     def _absent(self, a: Absent, values: dict, names: _Names) -> _Stmt:
@@ -714,7 +847,7 @@ class _Generator:
         owner, node = a.owner, a.node
         data = self.g.nodes[node]
         args = [values[v] for v in a.inputs]
-        values[a.key] = names.new(a.item)
+        values[a.key] = self._variable(a.key, a.item, names)
         self.redirect.update({reader: values[a.key] for reader in a.readers})
         union = self.pieces.union
         owned = {v: k for k, v in union.own[owner.name].items()}
@@ -884,10 +1017,12 @@ def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
     """Statements as lines, each value deleted on the line of its last use (as torch.fx does). The
     statements of one optional piece in a row run under its test (`if self.proj is not None:`), with
     what stands for their results where it is missing (`else: proj_bn = x`); a piece of one statement
-    is one line (`add1 = project_bn.add_(x) if self.use_residual else project_bn`)."""
+    is one line (`add1 = project_bn.add_(x) if self.use_residual else project_bn`). The branches of a
+    spec `if` are `if`/`elif`/`else` branches, or one conditional expression where each is one statement."""
     units: list[list[_Stmt]] = []
     for stmt in stmts:
-        if stmt.piece is not None and units and units[-1][0].piece == stmt.piece:
+        if stmt.piece is not None and units and units[-1][0].piece is not None \
+                and units[-1][0].branches == stmt.branches:
             units[-1].append(stmt)
         else:
             units.append([stmt])
@@ -899,8 +1034,8 @@ def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
     lines = []
     for index, unit in enumerate(units):
         made = {t for stmt in unit for t in stmt.targets}
-        later = [t for stmt in unit for t in stmt.targets if last.get(t, -1) > index or t in keep]
-        if unit[0].piece is None or len(unit) == 1:
+        later = list(dict.fromkeys(t for stmt in unit for t in stmt.targets if last.get(t, -1) > index or t in keep))
+        if unit[0].piece is None or len(unit) == 1 and len(unit[0].branches) == 1:
             stmt = unit[0]
             dying = [n for n in dict.fromkeys(stmt.reads) if last[n] == index and n not in keep]
             line = [f"{', '.join(stmt.targets)} = " if stmt.targets else "", *stmt.expr]
@@ -908,15 +1043,32 @@ def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
                 line += [" if ", *stmt.cond, f" else {stmt.alias}"]
             lines.append(line + ([f"; del {', '.join(dying)}"] if dying else []))
             continue
-        within = {name: k for k, stmt in enumerate(unit) for name in stmt.reads}
-        lines.append(["if ", *unit[0].cond, ":"])
-        for k, stmt in enumerate(unit):
-            dying = [n for n in dict.fromkeys(stmt.reads) if within[n] == k and n not in keep
-                     and (n in made and n not in later or n not in made and last[n] == index)]
-            lines.append([f"    {', '.join(stmt.targets)} = ", *stmt.expr]
+        branches = [[stmt for stmt in unit if stmt.piece == piece] for piece in unit[0].branches]
+        alias = {t: stmt.alias for stmt in unit for t in stmt.targets}
+        if len(branches) == 2 and all(len(b) == 1 and b[0].targets == later for b in branches) and len(later) == 1:
+            first, second = branches[0][0], branches[1][0]
+            reads = list(dict.fromkeys(first.reads + second.reads))
+            dying = [n for n in reads if last[n] == index and n not in keep]
+            lines.append([f"{later[0]} = ", *first.expr, " if ", *first.cond, " else ", *second.expr]
                          + ([f"; del {', '.join(dying)}"] if dying else []))
-        lines.append(["else:"])
-        lines += [[f"    {t} = {next(s.alias for s in unit if t in s.targets)}"] for t in later]
+            continue
+        for number, branch in enumerate(branches):
+            if number == len(branches) - 1 and len(branches) > 1:
+                lines.append(["else:"])
+            else:
+                lines.append(["if " if number == 0 else "elif ", *branch[0].cond, ":"])
+            handed = [t for t in later if not any(t in stmt.targets for stmt in branch)]
+            needed = {alias[t] for t in handed}
+            within = {name: k for k, stmt in enumerate(branch) for name in stmt.reads}
+            for k, stmt in enumerate(branch):
+                dying = [n for n in dict.fromkeys(stmt.reads) if within[n] == k and n not in keep and n not in needed
+                         and (n in made and n not in later or n not in made and last[n] == index)]
+                lines.append([f"    {', '.join(stmt.targets)} = ", *stmt.expr]
+                             + ([f"; del {', '.join(dying)}"] if dying else []))
+            lines += [[f"    {t} = {alias[t]}"] for t in handed]
+        if len(branches) == 1:
+            lines.append(["else:"])
+            lines += [[f"    {t} = {alias[t]}"] for t in later]
     return lines
 
 

@@ -34,6 +34,8 @@ class Lineup:
     children: set[str] = field(default_factory=set)  # items that are child scopes
     piece: dict[str, int] = field(default_factory=dict)  # optional layer item -> its piece
     through: dict[str, int] = field(default_factory=dict)  # optional layer item -> the port handed on
+    having: dict[int, frozenset[str]] = field(default_factory=dict)  # piece -> the instances that have it
+    group: dict[int, tuple[int, ...]] = field(default_factory=dict)  # piece -> its alternatives (itself included)
 
 
 @dataclass
@@ -109,8 +111,36 @@ def align(p: Plan, instances: list[Scope]) -> Lineup | None:
             number += 1
         if t in optional:
             result.piece[t] = number
+            result.having[number] = frozenset(s.name for s, present in zip(instances, pattern) if present)
         previous = (t, pattern)
+    _alternatives(result, frozenset(s.name for s in instances))
     return result
+
+
+def _alternatives(u: Lineup, everyone: frozenset[str]) -> None:
+    """Group pieces that stand one after another and that no instance has two of, together covering
+    every instance: the branches of one spec `if` (`concat` where the stride is 2, `add` elsewhere),
+    one of which each instance takes. Pieces outside a group are optional (missing: handed on)."""
+    index = {t: k for k, t in enumerate(u.items)}
+    span: dict[int, list[int]] = {}
+    for t, piece in u.piece.items():
+        span.setdefault(piece, []).append(index[t])
+    order = sorted(span, key=lambda piece: span[piece][0])
+    k = 0
+    while k < len(order):
+        group, covered = [order[k]], u.having[order[k]]
+        for piece in order[k + 1:]:
+            if span[piece][0] != span[group[-1]][-1] + 1 or u.having[piece] & covered:
+                break
+            group.append(piece)
+            covered |= u.having[piece]
+            if covered == everyone:
+                break
+        if covered == everyone and len(group) > 1:
+            u.group.update(dict.fromkeys(group, tuple(group)))
+            k += len(group)
+        else:
+            k += 1
 
 
 def _items(p: Plan, scope: Scope) -> list[tuple[tuple, str]]:
@@ -201,14 +231,23 @@ def source(entry: Absent, absent: dict[str, Absent]) -> str:
 
 
 def _reads_through(p: Plan, u: Lineup, scope: Scope, entries: list[Absent]) -> bool:
-    """Every reader of a missing layer in `scope` reads what it hands on (with the ports of u.through)."""
+    """Every reader of a missing layer in `scope` reads what it hands on (with the ports of u.through),
+    or, for a branch of a spec `if`, what the branch this instance takes makes in its place."""
     absent = {entry.key: entry for entry in entries}
     for entry in entries:
         entry.port = u.through[entry.item]
-    return all(_reads(p, scope, reader, k) == source(entry, absent) for entry in entries for reader, k in entry.readers)
+    item_of = {node: t for t, node in u.own[scope.name].items()}
+    for entry in entries:
+        alternatives = u.group.get(u.piece[entry.item], ())
+        for reader, k in entry.readers:
+            value = reads_of(p, scope, reader, k)
+            if value != source(entry, absent) and u.piece.get(item_of.get(value)) not in alternatives:
+                return False
+    return True
 
 
-def _reads(p: Plan, scope: Scope, reader: str, port: int) -> str | None:
+def reads_of(p: Plan, scope: Scope, reader: str, port: int) -> str | None:
+    """The value `reader` (a layer, a child scope or RETURNED) of `scope` reads at `port`."""
     if reader == RETURNED:
         return scope.outputs[port] if port < len(scope.outputs) else None
     if reader in p.inputs:
