@@ -334,7 +334,9 @@ class _Generator:
         choices = self._choices(union, same)
         if choices is None:
             return {}
-        optional = optional_children(self.p, same)
+        optional = {attr: child for attr, child in optional_children(self.p, same).items()
+                    if attr in union.children and attr not in union.piece
+                    and not all(attr in union.own[scope.name] for scope in same)}  # the others are pieces
         groups: dict[tuple, list[tuple[Scope, Template]]] = {}
         for scope in same:
             template = self._template(scope, optional, self._pieces_of(union, scope, absent[scope.name], choices))
@@ -355,7 +357,8 @@ class _Generator:
         branches only; None where there are more). Branches with layers that own modules are tested first,
         by `self.layer is not None` (TorchScript then compiles only the branch an instance has)."""
         args = {s.name: self.graph.graph.get("scopes", {}).get(s.name, {}).get("args", {}) for s in same}
-        moduled = {union.piece[t] for t in union.piece if self._owns_module(union.reference[t][1])}
+        moduled = {union.piece[t] for t in union.piece
+                   if t in union.children or self._owns_module(union.reference[t][1])}
         choices: dict[int, _Choice] = {}
         for group in dict.fromkeys(union.group.values()):
             values: dict[int, list] = {}
@@ -402,12 +405,13 @@ class _Generator:
         tests: dict[int, str | None] = {}
         for item, piece in union.piece.items():
             node = union.reference[item][1]
-            module = self._owns_module(node)
+            child = item in union.children
+            module = child or self._owns_module(node)
             if piece not in hints:
                 hints[piece], tests[piece] = (f"with_{_identifier(item)}",), f"self.{item} is not None" if module else None
             elif module and tests[piece] is None:
                 tests[piece] = f"self.{item} is not None"
-            if self.g.nodes[node]["op"] == "add":
+            if not child and self.g.nodes[node]["op"] == "add":
                 hints[piece] = ("use_residual", *hints[piece])
         present = {piece: False for piece in hints}
         for item, piece in union.piece.items():
@@ -504,12 +508,13 @@ class _Generator:
                          + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children]
                          + [(st.position, st) for st in stands.values() if st is not None]
                          + [(a.position, a) for a in (pieces.absent if pieces else [])
-                            if self.p.constructors[a.node] is not None],
+                            if a.child is not None or self.p.constructors[a.node] is not None],
                          key=lambda e: e[0])
         lines: list[Line] = []
         run: list[Scope] = []
         for _, entry in entries:
-            if isinstance(entry, Absent) or pieces and isinstance(entry, str) and entry in self.piece_of:
+            if isinstance(entry, Absent) or pieces and isinstance(entry, str | Scope) \
+                    and (entry if isinstance(entry, str) else entry.name) in self.piece_of:
                 lines += self._children(run, target)
                 run = []
                 lines += self._optional_layer(entry, pieces)
@@ -551,6 +556,12 @@ class _Generator:
     def _optional_layer(self, entry: str | Absent, pieces: _Pieces) -> list[Line]:
         """`self.proj = nn.Conv2d(...) if with_proj else None`, and its initialisation where it exists;
         for a layer the instance lacks, the same lines with its values left open (pieces.py)."""
+        child = entry if isinstance(entry, Scope) else entry.child if isinstance(entry, Absent) else None
+        if child is not None:  # a child scope of the piece: made by its class
+            piece = self.piece_of[entry.key if isinstance(entry, Absent) else child.name]
+            attr = entry.item if isinstance(entry, Absent) else self._attr(child)
+            call = self._construct(self.made[child.name], attr, wild=isinstance(entry, Absent))
+            return [[f"self.{attr} = ", *call, " if ", *pieces.create(piece), " else None"]]
         node, owner = (entry.node, entry.owner) if isinstance(entry, Absent) else (entry, self.p.scope_of[entry])
         attr = owner.local(node)
         data = self.g.nodes[node]
@@ -569,7 +580,7 @@ class _Generator:
         first, last = run[0], run[-1]
         if self.made[first.name].cls != self.made[child.name].cls:
             return False
-        a, b = re.fullmatch(r"(.*?)(\d+)", last.attr), re.fullmatch(r"(.*?)(\d+)", child.attr)
+        a, b = re.fullmatch(r"(.*?)(\d+)", self._attr(last)), re.fullmatch(r"(.*?)(\d+)", self._attr(child))
         return bool(a and b and a[1] == b[1] and int(b[2]) == int(a[2]) + 1 and str(int(b[2])) == b[2])
 
     def _children(self, run: list[Scope], target: str) -> list[Line]:
@@ -584,14 +595,15 @@ class _Generator:
                 index += length
                 continue
             child = run[index]
-            call = self._construct(self.made[child.name], child.attr)
-            lines.append([f"{target}.{child.attr} = ", *call] if target == "self"
-                         else [f'{target}.add_module("{child.attr}", ', *call, ")"])
+            attr = self._attr(child)
+            call = self._construct(self.made[child.name], attr)
+            lines.append([f"{target}.{attr} = ", *call] if target == "self"
+                         else [f'{target}.add_module("{attr}", ', *call, ")"])
             index += 1
         return lines
 
     def _loop(self, run: list[Scope], steps: list[tuple], target: str) -> list[Line]:
-        prefix, start = re.fullmatch(r"(.*?)(\d+)", run[0].attr).groups()
+        prefix, start = re.fullmatch(r"(.*?)(\d+)", self._attr(run[0])).groups()
         args = [[*([f"{p}="] if default is not _EMPTY else []), Affine(slot(a, (p, f"{p}_first")),
                                                                         slot(b, (f"{p}_step",)))]
                 for p, a, b, default in steps if default is _EMPTY or b or not _same(a, default)]
@@ -706,6 +718,8 @@ class _Generator:
         the value read after it (`concat` where the stride is 2, `add` elsewhere, both read by the ReLU):
         the name of the first branch's layer. None where one branch would need two values under one name."""
         owned = {node: t for t, node in pieces.union.own[scope.name].items()}
+        owned |= {value: t for t, name in pieces.union.own[scope.name].items() if t in pieces.union.children
+                  for child in scope.children if child.name == name for value in child.outputs}
         sets: list[set[str]] = []
         for a in pieces.absent:
             if len(pieces.branches(pieces.union.piece[a.item])) < 2:
@@ -792,15 +806,22 @@ class _Generator:
     def _call(self, child: Scope, values: dict, names: _Names, optional: bool = False) -> _Stmt:
         reads = [self.redirect.get((child.name, k), values[v]) for k, v in enumerate(child.inputs)]
         args = f"[{', '.join(reads)}]" if child.features else ", ".join(reads)
+        attr = self._attr(child)
         if optional:
-            values[child.outputs[0]] = names.new(child.attr)
-            return _Stmt([values[child.outputs[0]]], [_optional_call(child.attr, args)], reads)
+            values[child.outputs[0]] = names.new(attr)
+            return _Stmt([values[child.outputs[0]]], [_optional_call(attr, args)], reads)
         outs = []
         for value in child.outputs:
-            local = child.attr if len(child.outputs) == 1 else f"{child.attr}_{child.local(value)}"
-            values[value] = names.new(local)
+            local = attr if len(child.outputs) == 1 else f"{attr}_{child.local(value)}"
+            values[value] = self._variable(value, local, names)
             outs.append(values[value])
-        return _Stmt(outs, [f"self.{child.attr}({args})"], reads)
+        return self._piece(_Stmt(outs, [f"self.{attr}({args})"], reads), child.name)
+
+    def _attr(self, child: Scope) -> str:
+        """A child's attribute in the class being written: its name, or, for a child without state lined
+        up with another instance's (pieces.py), that one's (an activation block's `act1` is `act2` where
+        the layers before it are missing)."""
+        return self.canonical.get(child.name, child.attr)
 
     def _stand_in(self, st: Stand, values: dict, names: _Names) -> _Stmt:
         """The call of an optional child this instance lacks: its input, handed on to its readers."""
@@ -849,6 +870,8 @@ class _Generator:
         args = [values[v] for v in a.inputs]
         values[a.key] = self._variable(a.key, a.item, names)
         self.redirect.update({reader: values[a.key] for reader in a.readers})
+        if a.child is not None:
+            return self._piece(_Stmt([values[a.key]], [f"self.{a.item}({', '.join(args)})"], args), a.key)
         union = self.pieces.union
         owned = {v: k for k, v in union.own[owner.name].items()}
         sources = self.p.inputs[node]

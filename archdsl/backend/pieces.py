@@ -49,6 +49,7 @@ class Absent:
     readers: set[tuple[str, int]]  # (node, child or RETURNED, port) of this instance reading what it hands on
     position: float
     port: int = 0  # the input it hands on
+    child: Scope | None = None  # a missing child scope (then `node` is its output in the reference instance)
 
     @property
     def key(self) -> str:
@@ -87,7 +88,7 @@ def align(p: Plan, instances: list[Scope]) -> Lineup | None:
                 sig, name = mine[index]
                 ident = scope.local(name)
                 while ident in reference:
-                    if sig[0] == "child" or sig[2] is not None:
+                    if sig[0] == "child" and sig[1] is not None or sig[0] == "node" and sig[2] is not None:
                         return None  # two different modules under one attribute name
                     ident += "_"
                 merged.append((sig, ident, roles[index]))
@@ -103,7 +104,9 @@ def align(p: Plan, instances: list[Scope]) -> Lineup | None:
         for member in alike:
             own[member.name] = {ident: lists[member.name][index][1] for ident, index in at.items()}
     result = Lineup([ident for _, ident, _ in union], own, reference, children)
-    optional = [t for t in result.items if t not in children and not all(t in own[s.name] for s in instances)]
+    renamed = any(c.attr != ident for member in instances for ident, c in _children_of(member, own).items())
+    optional = [t for t in result.items if (t not in children or _single(p, reference[t][0], reference[t][1]))
+                and not all(t in own[s.name] for s in instances)]
     previous, number = None, -1
     for t in result.items:
         pattern = tuple(t in own[s.name] for s in instances)
@@ -114,7 +117,29 @@ def align(p: Plan, instances: list[Scope]) -> Lineup | None:
             result.having[number] = frozenset(s.name for s, present in zip(instances, pattern) if present)
         previous = (t, pattern)
     _alternatives(result, frozenset(s.name for s in instances))
+    if not renamed:  # a child alone that some instances lack is optional.py's (called where it exists)
+        alone = {piece for piece in result.having if piece not in result.group
+                 and all(t in children for t, k in result.piece.items() if k == piece)}
+        result.piece = {t: k for t, k in result.piece.items() if k not in alone}
     return result
+
+
+def _children_of(scope: Scope, own: dict[str, dict[str, str]]) -> dict[str, Scope]:
+    """Item -> the instance's child scope lined up as that item."""
+    children = {c.name: c for c in scope.children}
+    return {t: children[name] for t, name in own[scope.name].items() if name in children}
+
+
+def _single(p: Plan, owner: Scope, name: str) -> bool:
+    """A child with one input and one output, each a tensor: one that can be missing from a block."""
+    child = next(c for c in owner.children if c.name == name)
+    return (len(child.inputs) == 1 and len(child.outputs) == 1 and not child.features and not child.segments
+            and child.inputs[0] not in p.listed and child.outputs[0] not in p.listed)
+
+
+def stateless(p: Plan, scope: Scope) -> bool:
+    """A scope without parameters or buffers (an activation block): its attribute name is free."""
+    return all(p.constructors[n] is None and not p.g.nodes[n].get("shares") for n in scope.subtree)
 
 
 def _alternatives(u: Lineup, everyone: frozenset[str]) -> None:
@@ -148,7 +173,8 @@ def _items(p: Plan, scope: Scope) -> list[tuple[tuple, str]]:
     is matched by name (its state_dict key), one without by op and place (_common)."""
     entries = [(p.position[n], ("node", p.g.nodes[n]["op"], scope.local(n) if p.constructors[n] else None), n)
                for n in scope.nodes if p.g.nodes[n]["op"] != "input"]
-    entries += [(min(p.position[n] for n in c.subtree), ("child", c.attr, c.kind, c.definition), c.name)
+    entries += [(min(p.position[n] for n in c.subtree),
+                 ("child", None if stateless(p, c) else c.attr, c.kind, c.definition), c.name)
                 for c in scope.children]
     return [(sig, name) for _, sig, name in sorted(entries, key=lambda e: e[0])]
 
@@ -188,13 +214,16 @@ def absent_layers(p: Plan, u: Lineup, scope: Scope) -> list[Absent] | None:
                 float(min(p.position[n] for n in next(c for c in scope.children if c.name == name).subtree))
             step = 0
             continue
-        if t in u.children:
+        if t in u.children and t not in u.piece:
             continue  # an optional child: optional.py
         owner, node = u.reference[t]
+        child = next((c for c in owner.children if c.name == node), None)
+        if child is not None:
+            node = child.outputs[0]
         step += 1
         owned = {v: k for k, v in u.own[owner.name].items()}
         inputs = []
-        for value in p.inputs[node]:
+        for value in child.inputs if child is not None else p.inputs[node]:
             here = _counterpart(p, u, owner, owned, scope, value, absent)
             if here is None:
                 return None
@@ -202,7 +231,7 @@ def absent_layers(p: Plan, u: Lineup, scope: Scope) -> list[Absent] | None:
         readers = _readers(p, u, owner, owned, scope, node)
         if readers is None:
             return None
-        absent[key(node)] = Absent(t, node, owner, inputs, readers, position + step / 1000)
+        absent[key(node)] = Absent(t, node, owner, inputs, readers, position + step / 1000, child=child)
     return list(absent.values())
 
 
@@ -213,13 +242,19 @@ def hand_on(p: Plan, u: Lineup, instances: list[Scope], absent: dict[str, list[A
     """Choose, for each optional layer, the input it hands on where missing (a residual add: the
     other addend), the same in every instance, so that in each instance every reader of a missing
     layer reads what it hands on. False where no choice does."""
-    choices = [t for t in u.piece if len(p.inputs[u.reference[t][1]]) > 1]
-    for combination in itertools.islice(itertools.product(*(range(len(p.inputs[u.reference[t][1]])) for t in choices)),
-                                        CHOICES):
+    arity = {t: len(_inputs(p, *u.reference[t])) for t in u.piece}
+    choices = [t for t in u.piece if arity[t] > 1]
+    for combination in itertools.islice(itertools.product(*(range(arity[t]) for t in choices)), CHOICES):
         u.through = {t: 0 for t in u.piece} | dict(zip(choices, combination))
         if all(_reads_through(p, u, scope, absent[scope.name]) for scope in instances):
             return True
     return False
+
+
+def _inputs(p: Plan, owner: Scope, name: str) -> list[str]:
+    """The values a layer or child scope of `owner` reads."""
+    child = next((c for c in owner.children if c.name == name), None)
+    return child.inputs if child is not None else p.inputs[name]
 
 
 def source(entry: Absent, absent: dict[str, Absent]) -> str:
@@ -237,6 +272,7 @@ def _reads_through(p: Plan, u: Lineup, scope: Scope, entries: list[Absent]) -> b
     for entry in entries:
         entry.port = u.through[entry.item]
     item_of = {node: t for t, node in u.own[scope.name].items()}
+    item_of |= {value: t for t, child in _children_of(scope, u.own).items() for value in child.outputs}
     for entry in entries:
         alternatives = u.group.get(u.piece[entry.item], ())
         for reader, k in entry.readers:
