@@ -442,16 +442,36 @@ class _Generator:
         self.origins.setdefault((first.kind, first.definition), []).append(name)
 
     def _sequential(self, scope: Scope) -> bool:
-        """A group whose members are child modules run one after another on one tensor."""
-        if scope.kind not in ("group", "container") or scope.nodes or not scope.children:
+        """A group whose members are child modules run one after another on one tensor; a branch of a
+        `concat` or `sum` whose members are child modules and layers that are one module call each
+        (`pool -> unit as proj`), as torchvision writes Inception's branches."""
+        if scope.kind not in ("group", "container", "branch") or scope.segments \
+                or not scope.children and (scope.kind != "branch" or not scope.nodes) \
+                or scope.nodes and scope.kind != "branch":
             return False
+        members = sorted([(self.p.position[n], n) for n in scope.nodes]
+                         + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children],
+                         key=lambda e: e[0])
         current = scope.inputs
-        for child in scope.children:
-            if child.inputs != current or len(child.outputs) != 1 or child.features \
-                    or child.outputs[0] in self.p.listed or any(v in self.p.listed for v in child.inputs):
+        for _, member in members:
+            if isinstance(member, str):
+                if not self._module_call(scope, member) or self.p.inputs[member] != current:
+                    return False
+                current = [member]
+                continue
+            if member.inputs != current or len(member.outputs) != 1 or member.features \
+                    or member.outputs[0] in self.p.listed or any(v in self.p.listed for v in member.inputs):
                 return False
-            current = child.outputs
+            current = member.outputs
         return len(scope.inputs) == 1 and scope.outputs == current
+
+    def _module_call(self, scope: Scope, node: str) -> bool:
+        """A layer whose forward is a call of its own module on its one input (`self.pool(x)`)."""
+        data = self.g.nodes[node]
+        if self.p.constructors[node] is None or data.get("shares") or len(self.p.inputs[node]) != 1:
+            return False
+        shapes = [self.g.nodes[self.p.inputs[node][0]]["shape"]]
+        return OPS[data["op"]].forward(data["args"], ["x"], "self.m", shapes) == "self.m(x)"
 
     # ------------------------------------------------------------ templates
 
@@ -596,7 +616,8 @@ class _Generator:
                 continue
             child = run[index]
             attr = self._attr(child)
-            call = self._construct(self.made[child.name], attr)
+            within = target.partition(".")[2].replace(".", "_")  # a member of an nn.Sequential: its path names it
+            call = self._construct(self.made[child.name], f"{within}_{attr}" if within else attr)
             lines.append([f"{target}.{attr} = ", *call] if target == "self"
                          else [f'{target}.add_module("{attr}", ', *call, ")"])
             index += 1
