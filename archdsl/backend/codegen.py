@@ -122,6 +122,7 @@ class _Made:
 
     cls: str | None
     values: list[Slot]
+    returns: list[str] | None = None  # the local names of what its forward returns, where not its outputs
 
 
 @dataclass
@@ -200,6 +201,8 @@ class _Generator:
         self.alias_of: dict[str, tuple[int, str]] = {}  # variable -> (piece, the value handed on without it)
         self.canonical: dict[str, str] = {}  # node -> its variable's name where instances are lined up
         self.joint: dict[str, str] = {}  # node or missing layer's key -> the name the branches of an `if` share
+        self.clique_outputs: dict[str, list[tuple[str, bool]]] = {}  # clique scope -> (output, listed) of its class
+        self.clique_optional: dict[str, set[str]] = {}  # clique scope -> the outputs some instances do without
         self.joint_var: dict[str, str] = {}  # that name -> its variable in the forward being written
         self.classes: list[str] = []
         self.origins: dict[tuple[str, str], list[str]] = {}  # (scope kind, definition) -> its classes
@@ -278,6 +281,12 @@ class _Generator:
         instances: dict[tuple, list[Scope]] = {}
         for scope in scopes:
             instances.setdefault((scope.kind, scope.definition), []).append(scope)
+        for same in instances.values():
+            alike: dict[tuple, list[Scope]] = {}  # blocks with the same layers may share a class
+            for scope in same:
+                alike.setdefault(tuple(scope.local(n) for n in scope.nodes), []).append(scope)
+            for group in alike.values():
+                self._clique_returns(group)
         merged: dict[str, tuple] = {}  # scope name -> (key, template with optional children)
         for same in instances.values():
             optional = optional_children(self.p, same) if len(same) > 1 else {}
@@ -294,6 +303,23 @@ class _Generator:
                 key = template.key()
             groups.setdefault(key, []).append((scope, template))
         return list(groups.values())
+
+    def _clique_returns(self, same: list[Scope]) -> None:
+        """Clique blocks of one definition return the same outputs: the last block's transition input,
+        which nothing reads, is made only where asked (`with_transit`), an empty stand-in elsewhere."""
+        if len(same) < 2 or any(s.kind != "clique" for s in same):
+            return
+        locals_ = [[s.local(n) for n in s.outputs] for s in same]
+        if all(x == locals_[0] for x in locals_):
+            return
+        listed = {s.local(n) for s in same for n in s.outputs if n in self.p.listed}
+        union = [(same[0].local(n), same[0].local(n) in listed) for n in same[0].nodes
+                 if any(same[0].local(n) in x for x in locals_)]
+        if any(not self.g.has_node(f"{s.name}.{local}") for s in same for local, _ in union):
+            return
+        self.clique_outputs.update({s.name: union for s in same})
+        optional = {local for local, _ in union if not all(local in x for x in locals_)}
+        self.clique_optional.update({s.name: optional for s in same})
 
     def _with_optional(self, same: list[Scope], optional: dict[str, Scope]) -> dict[str, tuple]:
         """Scope name -> (key, template) for the instances of one definition that share a class once
@@ -436,7 +462,7 @@ class _Generator:
                 name, number = f"{base}{number}", number + 1
         self.taken.add(name)
         for k, (scope, _) in enumerate(members):
-            self.made[scope.name] = _Made(name, [p.slots[k] for p in params])
+            self.made[scope.name] = _Made(name, [p.slots[k] for p in params], self.clique_outputs.get(scope.name))
         self.classes.append(render_class(name, templates[0], params))
         first = members[0][0]
         self.origins.setdefault((first.kind, first.definition), []).append(name)
@@ -832,8 +858,13 @@ class _Generator:
             values[child.outputs[0]] = names.new(attr)
             return _Stmt([values[child.outputs[0]]], [_optional_call(attr, args)], reads)
         outs = []
-        for value in child.outputs:
-            local = attr if len(child.outputs) == 1 else f"{attr}_{child.local(value)}"
+        returns = self.made[child.name].returns if child.name in self.made else None
+        for local, _ in returns or [(child.local(v), False) for v in child.outputs]:
+            value = f"{child.name}.{local}"
+            if value not in child.outputs:
+                outs.append("_")  # returned for other instances of its class, read by none here
+                continue
+            local = attr if len(child.outputs) == 1 and not returns else f"{attr}_{child.local(value)}"
             values[value] = self._variable(value, local, names)
             outs.append(values[value])
         return self._piece(_Stmt(outs, [f"self.{attr}({args})"], reads), child.name)
@@ -1010,18 +1041,22 @@ class _Generator:
                     forward.append([f"{name} = self.{scope.local(node)}([{inputs}], {r})"])
                     current[i] = name
         returns = []
-        for node in scope.outputs:
+        outputs = self.clique_outputs.get(scope.name) or [(scope.local(n), n in self.p.listed) for n in scope.outputs]
+        for local, listed in outputs:
+            node = f"{scope.name}.{local}"
             data = g.nodes[node]
             versions = stage1 if data["args"]["stage"] == "I" else current
             parts = [versions[j] for j in range(0 if data["args"]["with_input"] else 1, len(layers) + 1)]
-            local = scope.local(node)
-            if node in self.p.listed:
-                forward.append([f"{local} = [{', '.join(parts)}]"])
-            else:
-                forward.append([f"{local} = ", *self._expression(scope, node, parts)])
+            line = [f"{local} = [{', '.join(parts)}]"] if listed else [f"{local} = ", *self._expression(scope, node, parts)]
+            if local in self.clique_optional.get(scope.name, ()):  # made where read (`_clique_returns`)
+                flag = slot(node in scope.outputs, (f"with_{local}",), in_forward=True)
+                flag.default = False
+                line += [" if ", flag, " else ", "[]" if listed else "x.new_empty(0)"]
+            forward.append(line)
             returns.append(local)
         forward.append([f"return {', '.join(returns) or 'None'}"])
-        annotation = self._annotation(scope.outputs) if returns else "None"  # None: nothing reads what it computes
+        kinds = ["list[torch.Tensor]" if listed else "torch.Tensor" for _, listed in outputs]
+        annotation = "None" if not kinds else kinds[0] if len(kinds) == 1 else f"tuple[{', '.join(kinds)}]"
         return self._new(scope, forward, f"(self, x: torch.Tensor) -> {annotation}")
 
     # ------------------------------------------------------------ assembly
