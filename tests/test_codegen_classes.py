@@ -17,7 +17,7 @@ from torch import nn
 
 from archdsl import build, build_ir
 from archdsl.backend import compile_source, load_class
-from archdsl.backend.codegen import class_name, model_class_name
+from archdsl.backend.codegen import class_name, class_origins, model_class_name
 from tests.reference import legacy_codegen
 from tests.reference.codegen_equivalence import compare
 
@@ -322,6 +322,174 @@ def test_optional_layers_script_and_export():
         expected = model(x)
         torch.testing.assert_close(torch.jit.script(model)(x), expected)
         torch.testing.assert_close(torch.export.export(model, (x,)).module()(x), expected)
+
+
+@pytest.mark.parametrize("file, network, classes", [
+    ("mobilenet_v3.arch", "mobilenet_v3_large", ["Act", "SqueezeExcitation", "Bneck", "MobilenetV3Large"]),
+    ("mobilenet_v3.arch", "mobilenet_v3_small", ["Act", "SqueezeExcitation", "Bneck", "MobilenetV3Small"]),
+    ("shufflenet.arch", "shufflenet_g3", ["ShuffleUnit", "ShufflenetG3"]),
+    ("shufflenet_v2.arch", "shufflenet_v2_x1_0", ["ShufflenetV2Unit", "ShufflenetV2X10"]),
+    ("googlenet.arch", "googlenet", ["Unit", "Inception", "Googlenet"]),
+    ("inception_v3.arch", "inception_v3", ["Unit", "InceptionA", "ReductionA", "InceptionB", "ReductionB", "Branch",
+                                           "InceptionC", "InceptionV3"]),
+    ("cliquenet.arch", "cliquenet_cifar", ["CliqueLayer", "CliqueBlock", "Head", "Transition", "CliquenetCifar"]),
+])
+def test_one_class_per_block_definition(file, network, classes):
+    """Instances of one definition that took different branches of a spec `if`, lack optional parts or
+    return different outputs are one class; a branch of module calls is an nn.Sequential."""
+    g = build_ir(SPECS / file, network)
+    assert _classes(compile_source(g)) == classes
+    assert {key: names for key, names in class_origins(g).items() if len(names) > 1} == {}
+
+
+def test_branches_of_an_if_on_the_stride_are_one_class_like_torchvision():
+    """ShuffleNet v2's unit splits its input at stride 1 and runs a branch of convolutions at stride 2
+    (torchvision's InvertedResidual): one class, the branch made where the stride asks for it."""
+    g = build_ir(SPECS / "shufflenet_v2.arch", "shufflenet_v2_x1_0")
+    source = compile_source(g)
+    assert "    def __init__(self, stride: int, in_channels: int, out_channels: int, out: int) -> None:\n" in source
+    assert re.search(r"        self\.branch1_dw = nn\.Conv2d\(.*\) if stride == 2 else None\n", source)
+    assert ("        if self.branch1_dw is not None:\n"
+            "            branch1_dw = self.branch1_dw(x)\n") in source
+    assert ("            split_right = x\n"
+            "        else:\n"
+            "            branch1_relu = x[:, 0:self.in_channels]\n"
+            "            split_right = x[:, self.in_channels:self.out]; del x\n"
+            "        branch2_pw1 = self.branch2_pw1(split_right); del split_right\n") in source
+    assert "            self.stage2.add_module(f\"unit{i + 2}\", ShufflenetV2Unit(1, 58, 58, 116))\n" in source
+    model, old = _meta_models(g, source)
+    assert list(model.state_dict()) == list(old.state_dict())
+    assert model.stage2.unit1.branch1_dw is not None and model.stage2.unit2.branch1_dw is None
+
+
+def test_mobilenet_v3_block_is_one_class_with_its_options_as_arguments():
+    g = build_ir(SPECS / "mobilenet_v3.arch", "mobilenet_v3_large")
+    source = compile_source(g)
+    assert ("        hardswish1 = F.hardswish(x) if self.kind == 'HS' else torch.relu(x); del x\n") in source
+    assert "        self.act1 = Act(nl) if with_expand else None\n" in source
+    assert "        self.act2 = Act(nl)\n" in source
+    assert "        self.se = SqueezeExcitation(expanded, squeeze) if se else None\n" in source
+    assert "        self.block1 = Bneck(16, 3, 1, 1, 'RE', 16, 16, use_residual=True)\n" in source
+    assert ("        self.block4 = Bneck(72, 5, 2, 2, 'RE', 40, 24, with_expand=True, se=True, squeeze=24)\n"
+            in source)
+    model, old = _meta_models(g, source)
+    assert list(model.state_dict()) == list(old.state_dict())
+    # the depthwise conv's activation is `act2` in every block, `act1` (the expansion's) only where it expands
+    assert model.block1.act1 is None and type(model.block1.act2).__name__ == "Act"
+    assert model.block1.act2.kind == "RE" and model.block15.act2.kind == "HS"
+
+
+BRANCHES_SPEC = """
+block lane(c, down = false, act = "relu") {
+  input x
+  if down {
+    y = x -> maxpool(2, stride = 2) as pool -> conv(c, 1) as widen
+  } else {
+    y = x -> conv(c, 3) as body -> relu
+  }
+  y = y -> bn as norm
+  if act == "relu" { relu } else { sigmoid }
+}
+
+block gate(c) {
+  input x
+  if x.channels == c { y = x -> tanh as squash } else { y = x -> conv(c, 1, bias = false) as match -> sigmoid }
+  [x, y] -> concat as both
+}
+
+network lanes(classes = 10) {
+  input image: [3, 16, 16]
+  conv(8, 3) as stem
+  lane(8) as l1
+  lane(16, down = true, act = "sigmoid") as l2
+  lane(16) as l3
+  lane(32, down = true) as l4
+  gate(32) as g1
+  gate(16) as g2
+  output logits = gap -> fc(classes)
+}
+"""
+
+
+def test_the_branches_of_an_if_on_a_block_argument_are_one_class(tmp_path):
+    """Instances that took different branches of a spec `if` are one class: the branch's layers are made
+    where the argument asks for them (the others None: the state_dict keys stay the IR's), the forward
+    tests that they exist (TorchScript then compiles only the branch each instance has), a branch of
+    layers without modules is chosen by the argument itself; where no argument tells the branches apart
+    the class takes a flag of its own."""
+    spec = tmp_path / "lanes.arch"
+    spec.write_text(BRANCHES_SPEC, encoding="utf-8")
+    g = build_ir(spec, "lanes")
+    source = compile_source(g)
+    assert _classes(source) == ["Lane", "Gate", "Lanes"]
+    assert "    def __init__(self, down: bool, c: int, act: str, in_channels: int) -> None:\n" in source
+    assert "        self.body = nn.Conv2d(c, c, kernel_size=3, padding=1) if not down else None\n" in source
+    assert "        self.pool = nn.MaxPool2d(kernel_size=2) if down else None\n" in source
+    assert "        self.widen = nn.Conv2d(in_channels, c, kernel_size=1) if down else None\n" in source
+    assert ("        if self.pool is not None:\n"
+            "            pool = self.pool(x); del x\n"
+            "            widen = self.widen(pool); del pool\n"
+            "        else:\n"
+            "            body = self.body(x); del x\n"
+            "            widen = torch.relu_(body); del body\n"
+            "        norm = self.norm(widen); del widen\n"
+            "        relu2 = torch.relu_(norm) if self.act == 'relu' else torch.sigmoid(norm); del norm\n") in source
+    for call in ("Lane(False, 8, 'relu', 8)", "Lane(True, 16, 'sigmoid', 8)", "Lane(True, 32, 'relu', 16)",
+                 "Gate()", "Gate(use_match=True)"):
+        assert f" = {call}\n" in source
+    # two gates whose widths merely differ: their width does not say which branch, a flag does
+    assert "        self.match = nn.Conv2d(64, 16, kernel_size=1, bias=False) if use_match else None\n" in source
+    assert ("        if self.match is not None:\n"
+            "            match = self.match(x)\n"
+            "            sigmoid1 = torch.sigmoid(match); del match\n"
+            "        else:\n"
+            "            sigmoid1 = torch.tanh(x)\n"
+            "        both = torch.cat([x, sigmoid1], 1); del x, sigmoid1\n") in source
+    assert compare(g) == []
+    model = build(spec, "lanes", seed=0).eval()
+    assert model.l1.pool is None and model.l2.body is None and "l2.widen.weight" in model.state_dict()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(torch.jit.script(model)(x), expected)
+        torch.testing.assert_close(torch.export.export(model, (x,)).module()(x), expected)
+
+
+def test_alternatives_script_and_export():
+    """A branch tested by its layer existing (ShuffleNet v2), a clique block's unread output left out."""
+    for file, network, params, export in [("shufflenet_v2.arch", "shufflenet_v2", {"size": 32, "classes": 10}, True),
+                                          ("cliquenet.arch", "cliquenet_cifar", {"k": 6, "T": 6}, False)]:
+        model = build(SPECS / file, network, seed=0, **params).eval()
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            expected = model(x)
+            torch.testing.assert_close(torch.jit.script(model)(x), expected)
+            if export:
+                torch.testing.assert_close(torch.export.export(model, (x,)).module()(x), expected)
+
+
+def test_clique_blocks_share_a_class_when_the_last_one_has_no_transition():
+    g = build_ir(SPECS / "cliquenet.arch", "cliquenet_cifar")
+    source = compile_source(g)
+    assert ("        transit = torch.cat([x1_ii, x2_ii, x3_ii, x4_ii], 1) if self.with_transit else x.new_empty(0)\n"
+            in source)
+    assert "        self.block2 = CliqueBlock(144, 180, 216, 252, with_transit=True)\n" in source
+    assert "        self.block3 = CliqueBlock(144, 180, 216, 252)\n" in source
+    assert "        _, block3_feature = self.block3(transition2); del transition2\n" in source
+
+
+def test_inception_branches_are_sequentials_with_the_spec_names():
+    g = build_ir(SPECS / "googlenet.arch", "googlenet")
+    source = compile_source(g)
+    assert ("        self.b3x3 = nn.Sequential()\n"
+            '        self.b3x3.add_module("reduce", Unit(in_channels, b3x3_reduce_c, 1, 1, 0))\n'
+            '        self.b3x3.add_module("conv", Unit(b3x3_reduce_c, b3x3_conv_c, 3, 1, 1))\n') in source
+    assert ("        self.pool = nn.Sequential()\n"
+            '        self.pool.add_module("pool", nn.MaxPool2d(kernel_size=3, stride=1, padding=1))\n') in source
+    model, old = _meta_models(g, source)
+    assert list(model.state_dict()) == list(old.state_dict())
+    assert isinstance(model.inception_3a.b3x3, nn.Sequential)
+    assert "inception_3a.b3x3.reduce.conv.weight" in model.state_dict()
 
 
 def test_densenet_block_loops_over_its_layers():

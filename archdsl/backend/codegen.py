@@ -185,7 +185,7 @@ class _Choice:
     order: tuple[int, ...]  # the group's pieces in the order the forward tests them
     argument: str | None
     prefix: str = ""  # "not " for the false side of a boolean argument
-    suffix: str = ""  # " == 1", " in (1, 2)"
+    suffix: str = ""  # " == 1"
 
 
 class _Generator:
@@ -379,7 +379,7 @@ class _Generator:
 
     def _choices(self, union: Lineup, same: list[Scope]) -> dict[int, _Choice] | None:
         """Piece -> how its branch is chosen, for the alternatives of each spec `if` (pieces.py): by a block
-        argument whose values tell the branches apart (`stride == 1`), else by a flag of its own (two
+        argument that tells the branches apart (`se`, `stride == 1`), else by a flag of its own (two
         branches only; None where there are more). Branches with layers that own modules are tested first,
         by `self.layer is not None` (TorchScript then compiles only the branch an instance has)."""
         args = {s.name: self.graph.graph.get("scopes", {}).get(s.name, {}).get("args", {}) for s in same}
@@ -395,9 +395,11 @@ class _Generator:
                 if len({type(v) for v in flat}) != 1 or type(flat[0]) not in (bool, int, str):
                     continue
                 sets = [set(vs) for vs in values.values()]
-                if sum(len(x) for x in sets) == len(set().union(*sets)):  # no value in two branches
-                    argument = name
-                    break
+                if sum(len(x) for x in sets) != len(set().union(*sets)):
+                    continue  # a value in two branches
+                if type(flat[0]) is bool or all(len(x) == 1 for x in sets) and len(flat) > len(sets):
+                    argument = name  # a flag, or one value per branch, some taken by several instances (a
+                    break  # width that merely differs between two instances does not say which branch)
             if argument is None and len(group) > 2:
                 return None
 
@@ -405,7 +407,7 @@ class _Generator:
                 if argument is None:
                     return (piece not in moduled, group.index(piece))
                 taken = sorted(set(values[piece]), key=repr)
-                return (piece not in moduled, taken != [True], len(taken) > 1, repr(taken))
+                return (piece not in moduled, taken != [True], repr(taken))
 
             order = tuple(sorted(group, key=rank))
             for piece in group:
@@ -415,10 +417,8 @@ class _Generator:
                 taken = sorted(set(values[piece]), key=repr)
                 if type(taken[0]) is bool:
                     choices[piece] = _Choice(order, argument, "" if taken[0] else "not ")
-                elif len(taken) == 1:
-                    choices[piece] = _Choice(order, argument, suffix=f" == {taken[0]!r}")
                 else:
-                    choices[piece] = _Choice(order, argument, suffix=f" in {tuple(taken)!r}")
+                    choices[piece] = _Choice(order, argument, suffix=f" == {taken[0]!r}")
         return choices
 
     def _owns_module(self, node: str) -> bool:
