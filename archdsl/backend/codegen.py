@@ -320,6 +320,14 @@ class _Generator:
         self.clique_outputs.update({s.name: union for s in same})
         optional = {local for local, _ in union if not all(local in x for x in locals_)}
         self.clique_optional.update({s.name: optional for s in same})
+        alike: dict[tuple, list[Scope]] = {}
+        for scope in same:
+            alike.setdefault(self._clique(scope).key(), []).append(scope)
+        if len(alike) > 1:  # their layers differ (a last block without stage II): they cannot share a class
+            for scope in same:
+                del self.clique_outputs[scope.name], self.clique_optional[scope.name]
+            for group in alike.values():
+                self._clique_returns(group)
 
     def _with_optional(self, same: list[Scope], optional: dict[str, Scope]) -> dict[str, tuple]:
         """Scope name -> (key, template) for the instances of one definition that share a class once
