@@ -492,6 +492,50 @@ def test_inception_branches_are_sequentials_with_the_spec_names():
     assert "inception_3a.b3x3.reduce.conv.weight" in model.state_dict()
 
 
+CONCAT_SPEC = """
+network mixer(classes = 10) {
+  input image: [3, 16, 16]
+  conv(8, 3) as stem
+  concat as mixed {
+    branch a { conv(4, 1) as conv }
+    branch b { maxpool(3, stride = 1, pad = 1) as pool -> conv(4, 1) as proj }
+    branch c { conv(4, 3) as conv1 -> relu -> conv(4, 3) as conv2 }
+  }
+  concat as mixed2 {
+    branch p { avgpool(3, stride = 1, pad = 1) as pool }
+    branch q { conv(6, 1) as conv }
+  }
+  output logits = gap -> fc(classes)
+}
+"""
+
+
+def test_concat_constructs_of_different_branches_share_one_class(tmp_path):
+    """Named `concat` constructs whose branches each read its input are one `Concat` (an nn.ModuleDict of
+    the branches, filled by the parent), whatever their branches; branches of module calls are
+    nn.Sequentials, others a class of their own; names and state_dict keys stay the IR's."""
+    spec = tmp_path / "mixer.arch"
+    spec.write_text(CONCAT_SPEC, encoding="utf-8")
+    g = build_ir(spec, "mixer")
+    source = compile_source(g)
+    assert _classes(source) == ["Branch", "Concat", "Mixer"]
+    assert ("        self.mixed = Concat()\n"
+            "        self.mixed.a = nn.Sequential()\n"
+            '        self.mixed.a.add_module("conv", nn.Conv2d(8, 4, kernel_size=1))\n'
+            "        self.mixed.b = nn.Sequential()\n"
+            '        self.mixed.b.add_module("pool", nn.MaxPool2d(kernel_size=3, stride=1, padding=1))\n'
+            '        self.mixed.b.add_module("proj", nn.Conv2d(8, 4, kernel_size=1))\n'
+            '        self.mixed.add_module("c", Branch())\n'
+            "        self.mixed2 = Concat()\n") in source
+    assert "        mixed2 = self.mixed2(mixed); del mixed\n" in source
+    assert compare(g) == []
+    model = build(spec, "mixer", seed=0).eval()
+    assert list(model.mixed) == ["a", "b", "c"] and "mixed.c.conv2.weight" in model.state_dict()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
 def test_densenet_block_loops_over_its_layers():
     source = compile_source(build_ir(SPECS / "densenet.arch", "densenet121"))
     assert (

@@ -57,6 +57,16 @@ from torch import nn
 '''
 
 
+CONCAT = '''class Concat(nn.ModuleDict):
+    """A `concat` construct: every branch runs on the input, their outputs concatenated along channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs: list[torch.Tensor] = []
+        for _, branch in self.items():
+            outputs.append(branch(x))
+        return torch.cat(outputs, 1)'''
+
+
 def class_name(network: str) -> str:
     """`resnet50_v15` -> `Resnet50V15`."""
     name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", network) if part)
@@ -123,6 +133,7 @@ class _Made:
     cls: str | None
     values: list[Slot]
     returns: list[str] | None = None  # the local names of what its forward returns, where not its outputs
+    container: str = "nn.Sequential"  # without a class of its own: the container its parent fills
 
 
 @dataclass
@@ -201,6 +212,7 @@ class _Generator:
         self.alias_of: dict[str, tuple[int, str]] = {}  # variable -> (piece, the value handed on without it)
         self.canonical: dict[str, str] = {}  # node -> its variable's name where instances are lined up
         self.joint: dict[str, str] = {}  # node or missing layer's key -> the name the branches of an `if` share
+        self.concat_class: str | None = None  # the class of concat constructs of plain branches, once used
         self.clique_outputs: dict[str, list[tuple[str, bool]]] = {}  # clique scope -> (output, listed) of its class
         self.clique_optional: dict[str, set[str]] = {}  # clique scope -> the outputs some instances do without
         self.joint_var: dict[str, str] = {}  # that name -> its variable in the forward being written
@@ -222,6 +234,8 @@ class _Generator:
                     continue
                 if self._sequential(scope):
                     self.made[scope.name] = _Made(None, [])
+                elif self._concatenates_branches(scope):
+                    self.made[scope.name] = _Made(None, [], container=self._concat_class())
                 else:
                     scopes.append(scope)
             for members in self._classes(scopes):
@@ -499,6 +513,30 @@ class _Generator:
             current = member.outputs
         return len(scope.inputs) == 1 and scope.outputs == current
 
+    def _concatenates_branches(self, scope: Scope) -> bool:
+        """A `concat` construct whose branches each run on its one input, their outputs concatenated in
+        order: the one class `Concat` (an nn.ModuleDict of the branches) for every such construct."""
+        if scope.kind != "concat" or scope.segments or len(scope.inputs) != 1 or len(scope.nodes) != 1 \
+                or scope.outputs != scope.nodes or not scope.children:
+            return False
+        node = scope.nodes[0]
+        if self.g.nodes[node]["op"] != "concat" or node in self.p.listed or scope.inputs[0] in self.p.listed:
+            return False
+        children = sorted(scope.children, key=lambda c: min(self.p.position[n] for n in c.subtree))
+        if any(c.inputs != scope.inputs or len(c.outputs) != 1 or c.features or c.outputs[0] in self.p.listed
+               for c in children):
+            return False
+        return self.p.inputs[node] == [c.outputs[0] for c in children] and all(
+            set(self.g.successors(c.outputs[0])) == {node} for c in children)
+
+    def _concat_class(self) -> str:
+        """The name of the shared `Concat` class, its source written once."""
+        if self.concat_class is None:
+            self.concat_class = names.class_identifier("Concat", self.taken)
+            self.taken.add(self.concat_class)
+            self.classes.append(CONCAT.replace("class Concat(", f"class {self.concat_class}("))
+        return self.concat_class
+
     def _module_call(self, scope: Scope, node: str) -> bool:
         """A layer whose forward is a call of its own module on its one input (`self.pool(x)`)."""
         data = self.g.nodes[node]
@@ -592,7 +630,7 @@ class _Generator:
             lines += self._children(run, target)
             run = []
             if isinstance(entry, Scope):  # an nn.Sequential group
-                lines.append([f"{target}.{entry.attr} = nn.Sequential()"])
+                lines.append([f"{target}.{entry.attr} = {self.made[entry.name].container}()"])
                 lines += self._init(entry, f"{target}.{entry.attr}")
                 continue
             attr = scope.local(entry)
