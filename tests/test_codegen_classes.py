@@ -455,6 +455,73 @@ def test_the_branches_of_an_if_on_a_block_argument_are_one_class(tmp_path):
         torch.testing.assert_close(torch.export.export(model, (x,)).module()(x), expected)
 
 
+STRESS_SPEC = """
+block act2(kind) {
+  if kind == "a" { relu } else { sigmoid -> relu }
+}
+
+block proj(c, stride) {
+  input x
+  conv(c, 1, stride = stride, bias = false) as conv -> bn as bn
+}
+
+block unit(c, stride = 1, mode = 0) {
+  input x
+  if stride > 1 {
+    s = x -> proj(c, stride) as down
+  } else {
+    s = x -> relu as pre
+  }
+  y = x -> conv(c, 3, stride = stride, bias = false) as body -> bn as body_bn
+  if mode == 2 {
+    z = [s, y] -> add as join -> act2("b") as post
+  } else {
+    z = [y, s] -> concat as join -> conv(c, 1) as fuse -> act2("a") as post
+  }
+  [z, z] -> add as twice
+}
+
+network stress(classes = 10) {
+  input image: [3, 16, 16]
+  conv(8, 3) as stem
+  unit(8) as u1
+  unit(8, stride = 2, mode = 2) as u2
+  unit(8, stride = 1, mode = 2) as u3
+  unit(16, stride = 3) as u4
+  unit(16, stride = 1) as u5
+  output logits = gap -> fc(classes)
+}
+"""
+
+
+def test_two_ifs_with_a_child_block_in_a_branch_are_one_class(tmp_path):
+    """Two spec `if`s in one block, one choosing between a child block and a layer (by a flag of its own:
+    `stride > 1` takes strides 2 and 3), the other between an add and a concat-conv (by `mode`), instances
+    taking every combination; a child's defaulted flag passed by some instances only."""
+    spec = tmp_path / "stress.arch"
+    spec.write_text(STRESS_SPEC, encoding="utf-8")
+    g = build_ir(spec, "stress")
+    source = compile_source(g)
+    assert _classes(source) == ["Act2", "Proj", "Unit", "Stress"]
+    assert "        self.down = Proj(c, stride) if use_down else None\n" in source
+    assert "        self.fuse = nn.Conv2d(fuse_in_channels, c, kernel_size=1) if mode == 0 else None\n" in source
+    assert ("        down = self.down(x) if self.down is not None else torch.relu(x)\n"
+            "        body = self.body(x); del x\n"
+            "        body_bn = self.body_bn(body); del body\n"
+            "        if self.fuse is not None:\n"
+            "            join = torch.cat([body_bn, down], 1); del body_bn, down\n"
+            "            fuse = self.fuse(join); del join\n"
+            "        else:\n"
+            "            fuse = down + body_bn; del down, body_bn\n"
+            "        post = self.post(fuse); del fuse\n") in source
+    assert "        self.u2 = Unit(8, 8, 2, True, use_down=True, stride=2)\n" in source
+    assert compare(g) == []
+    model = build(spec, "stress", seed=0).eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
 def test_alternatives_script_and_export():
     """A branch tested by its layer existing (ShuffleNet v2), a clique block's unread output left out."""
     for file, network, params, export in [("shufflenet_v2.arch", "shufflenet_v2", {"size": 32, "classes": 10}, True),

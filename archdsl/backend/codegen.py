@@ -159,6 +159,7 @@ class _Pieces:
     tests: dict[int, str | None]  # piece -> `self.proj is not None`; None: a stored flag
     choices: dict[int, _Choice]  # piece of a spec `if` (alternatives) -> how its branch is chosen
     args: dict  # the instance's block arguments
+    joint: dict[str, str]  # item -> the variable the branches of its spec `if` share for it (`_joints`)
 
     def flag(self, piece: int, in_forward: bool = False) -> Slot:
         flag = slot(self.present[piece], self.hints[piece], in_forward)
@@ -380,14 +381,15 @@ class _Generator:
         if not hand_on(self.p, union, same, absent):
             return {}
         choices = self._choices(union, same)
-        if choices is None:
+        joint = self._joints(union, same, absent, choices) if choices is not None else None
+        if joint is None:
             return {}
         optional = {attr: child for attr, child in optional_children(self.p, same).items()
                     if attr in union.children and attr not in union.piece
                     and not all(attr in union.own[scope.name] for scope in same)}  # the others are pieces
         groups: dict[tuple, list[tuple[Scope, Template]]] = {}
         for scope in same:
-            template = self._template(scope, optional, self._pieces_of(union, scope, absent[scope.name], choices))
+            template = self._template(scope, optional, self._pieces_of(union, scope, absent[scope.name], choices, joint))
             if template is None:
                 return {}
             groups.setdefault(("pieces", tuple(optional), template.key()), []).append((scope, template))
@@ -447,7 +449,7 @@ class _Generator:
         return self.p.constructors[node] is not None and not self.g.nodes[node].get("shares")
 
     def _pieces_of(self, union: Lineup, scope: Scope, absent: list[Absent],
-                   choices: dict[int, _Choice] | None = None) -> _Pieces:
+                   choices: dict[int, _Choice] | None = None, joint: dict[str, str] | None = None) -> _Pieces:
         mine = union.own[scope.name]
         hints: dict[int, tuple[str, ...]] = {}
         tests: dict[int, str | None] = {}
@@ -469,7 +471,7 @@ class _Generator:
                 first = choice.order[0]
                 hints[first] = (f"use_{_identifier(next(t for t in union.items if union.piece.get(t) == first))}",)
         args = self.graph.graph.get("scopes", {}).get(scope.name, {}).get("args", {})
-        return _Pieces(union, absent, present, hints, tests, choices or {}, args)
+        return _Pieces(union, absent, present, hints, tests, choices or {}, args, joint or {})
 
     def _finish(self, members: list[tuple[Scope, Template]]) -> None:
         templates = [t for _, t in members]
@@ -705,16 +707,15 @@ class _Generator:
                  f'}}", {self.made[run[0].name].cls}(', *_joined(args), "))"]]
 
     def _construct(self, made: _Made, attr: str, wild: bool = False) -> Line:
-        """`Cls(a, b, flag=True)`: a child's constructor call, arguments left at their default omitted.
-        Wild: the call of an optional child an instance lacks, its values open (optional.py)."""
+        """`Cls(a, b, flag=True)`: a child's constructor call, arguments left at their default omitted
+        (when rendered: instances passing a flag and instances leaving it out share a template). Wild:
+        the call of an optional child an instance lacks, its values open (optional.py)."""
         args = []
         for value in made.values:
-            if value.default is not _EMPTY and _same(value.value, value.default) and not wild:
-                continue
             piece = Slot(None, "", (value.param, f"{attr}_{value.param}"), wild=True) if wild \
                 else slot(value.value, (value.param, f"{attr}_{value.param}"))
-            args.append([f"{value.param}=", piece] if value.default is not _EMPTY else [piece])
-        return [f"{made.cls}(", *_joined(args), ")"]
+            args.append((value.param, piece, value.default is _EMPTY, value.default))
+        return [Call(made.cls, args)]
 
     def _steps(self, run: list[Scope]) -> tuple[int, list[tuple[str, object, int, object]]]:
         """The longest start of `run` whose constructor arguments are each constant or step evenly: its
@@ -751,10 +752,10 @@ class _Generator:
             self.piece_of.update({a.key: pieces.union.piece[a.item] for a in pieces.absent})
         self.canonical = canonical
         names = _Names(self._class_names())
-        self.joint = self._joints(scope, pieces) if pieces is not None else {}
-        if self.joint is None:
-            return None
-        self.joint_var = {}
+        self.joint, self.joint_var = {}, {}
+        if pieces is not None:
+            self.joint = {node: pieces.joint[t] for node, t in _owned(pieces.union, scope).items() if t in pieces.joint}
+            self.joint |= {a.key: pieces.joint[a.item] for a in pieces.absent if a.item in pieces.joint}
         params = self._parameters(scope, names)
         values = dict(params)
         segments = {c[-1]: c for c in scope.segments}
@@ -806,33 +807,28 @@ class _Generator:
         self.pieces, self.piece_of, self.alias_of, self.canonical = None, {}, {}, {}
         return template
 
-    def _joints(self, scope: Scope, pieces: _Pieces) -> dict[str, str] | None:
-        """Node or missing layer's key -> the one variable name that the branches of a spec `if` give
-        the value read after it (`concat` where the stride is 2, `add` elsewhere, both read by the ReLU):
-        the name of the first branch's layer. None where one branch would need two values under one name."""
-        owned = {node: t for t, node in pieces.union.own[scope.name].items()}
-        owned |= {value: t for t, name in pieces.union.own[scope.name].items() if t in pieces.union.children
-                  for child in scope.children if child.name == name for value in child.outputs}
+    def _joints(self, union: Lineup, same: list[Scope], absent: dict[str, list[Absent]],
+                choices: dict[int, _Choice]) -> dict[str, str] | None:
+        """Item -> the one variable name that the branches of a spec `if` give the value read after them
+        (`concat` where the stride is 2, `add` elsewhere, both read by the ReLU): the name of the first
+        branch's item, alike in every instance. None where one branch would need two values under one name."""
         sets: list[set[str]] = []
-        for a in pieces.absent:
-            if len(pieces.branches(pieces.union.piece[a.item])) < 2:
-                continue
-            for reader, port in a.readers:
-                value = reads_of(self.p, scope, reader, port)
-                if value in owned and pieces.union.piece.get(owned[value]) in pieces.branches(
-                        pieces.union.piece[a.item]):
-                    found = [x for x in sets if a.key in x or value in x]
-                    merged = {a.key, value}.union(*found)
-                    sets = [x for x in sets if x not in found] + [merged]
-        item = {a.key: a.item for a in pieces.absent} | owned
+        for scope in same:
+            owned = _owned(union, scope)
+            for a in absent[scope.name]:
+                group = choices[union.piece[a.item]].order if union.piece[a.item] in choices else ()
+                for reader, port in a.readers:
+                    item = owned.get(reads_of(self.p, scope, reader, port))
+                    if item is not None and union.piece.get(item) in group:
+                        found = [x for x in sets if a.item in x or item in x]
+                        sets = [x for x in sets if x not in found] + [{a.item, item}.union(*found)]
         joint: dict[str, str] = {}
         for members in sets:
-            order = pieces.branches(pieces.union.piece[item[next(iter(members))]])
-            by_piece = [pieces.union.piece[item[m]] for m in members]
+            by_piece = [union.piece[t] for t in members]
             if len(set(by_piece)) != len(by_piece):
                 return None
-            first = min(members, key=lambda m: order.index(pieces.union.piece[item[m]]))
-            joint.update(dict.fromkeys(members, item[first]))
+            order = choices[by_piece[0]].order
+            joint.update(dict.fromkeys(members, min(members, key=lambda t: order.index(union.piece[t]))))
         return joint
 
     def _variable(self, node: str, text: str, names: _Names) -> str:
@@ -1217,6 +1213,15 @@ def _joined(arguments: list[list]) -> list:
     for index, pieces in enumerate(arguments):
         out += [", ", *pieces] if index else pieces
     return out
+
+
+def _owned(union: Lineup, scope: Scope) -> dict[str, str]:
+    """The instance's layers and its children's outputs -> their items in the lineup."""
+    owned = {node: t for t, node in union.own[scope.name].items() if t not in union.children}
+    children = {c.name: c for c in scope.children}
+    owned |= {value: t for t, name in union.own[scope.name].items() if t in union.children and name in children
+              for value in children[name].outputs}
+    return owned
 
 
 def _ancestors(scope: Scope):

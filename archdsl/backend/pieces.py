@@ -302,12 +302,15 @@ def _counterpart(p: Plan, u: Lineup, owner: Scope, owned: dict[str, str], scope:
         return scope.inputs[k] if k < len(scope.inputs) else None
     if key(value) in absent:
         return key(value)
+    missing = {entry.item: k for k, entry in absent.items()}  # lined up from another reference instance
     if value in owned:
         t = owned[value]
-        return u.own[scope.name].get(t)
+        return u.own[scope.name].get(t, missing.get(t))
     child = next((c for c in owner.children if value in c.subtree), None)
     if child is None or child.name not in owned or value not in child.outputs:
         return None
+    if owned[child.name] in missing and len(child.outputs) == 1:
+        return missing[owned[child.name]]
     here = u.own[scope.name].get(owned[child.name])
     mine = next((c for c in scope.children if c.name == here), None)
     index = child.outputs.index(value)
