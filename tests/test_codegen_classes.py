@@ -522,6 +522,62 @@ def test_two_ifs_with_a_child_block_in_a_branch_are_one_class(tmp_path):
         torch.testing.assert_close(torch.jit.script(model)(x), model(x))
 
 
+ELIF_SPEC = """
+block mix(c, kind = "a") {
+  input x
+  if kind == "a" {
+    y = x -> conv(c, 1) as a_conv
+  } elif kind == "b" {
+    y = x -> maxpool(3, stride = 1, pad = 1) as b_pool -> conv(c, 1) as b_conv
+  } elif kind == "c" {
+    y = x -> relu -> sigmoid
+  } else {
+    y = x -> tanh
+  }
+  [x, y] -> concat as out
+}
+
+network three(classes = 10) {
+  input image: [3, 8, 8]
+  conv(8, 3) as stem
+  mix(8) as m1
+  mix(8, kind = "b") as m2
+  mix(8, kind = "c") as m3
+  mix(8, kind = "d") as m4
+  mix(8, kind = "a") as m5
+  mix(8, kind = "c") as m6
+  output logits = gap -> fc(classes)
+}
+"""
+
+
+def test_if_elif_else_is_one_class_and_scripts(tmp_path):
+    """Four branches: those with modules tested by a module existing, the others by the argument; no
+    `del` inside a branch TorchScript compiles both sides of (it cannot), the input deleted after."""
+    spec = tmp_path / "three.arch"
+    spec.write_text(ELIF_SPEC, encoding="utf-8")
+    g = build_ir(spec, "three")
+    source = compile_source(g)
+    assert _classes(source) == ["Mix", "Three"]
+    assert ("        if self.a_conv is not None:\n"
+            "            a_conv = self.a_conv(x)\n"
+            "        elif self.b_pool is not None:\n"
+            "            b_pool = self.b_pool(x)\n"
+            "            a_conv = self.b_conv(b_pool)\n"
+            "        elif self.kind == 'c':\n"
+            "            relu1 = torch.relu(x)\n"
+            "            a_conv = torch.sigmoid(relu1)\n"
+            "        else:\n"
+            "            a_conv = torch.tanh(x)\n"
+            "        out = torch.cat([x, a_conv], 1); del x, a_conv\n") in source
+    assert "        self.m4 = Mix('d', 48)\n" in source
+    assert compare(g) == []
+    model = build(spec, "three", seed=0).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
 def test_alternatives_script_and_export():
     """A branch tested by its layer existing (ShuffleNet v2), a clique block's unread output left out."""
     for file, network, params, export in [("shufflenet_v2.arch", "shufflenet_v2", {"size": 32, "classes": 10}, True),

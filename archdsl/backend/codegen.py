@@ -1173,6 +1173,8 @@ def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
             lines.append([f"{later[0]} = ", *first.expr, " if ", *first.cond, " else ", *second.expr]
                          + ([f"; del {', '.join(dying)}"] if dying else []))
             continue
+        tested = branches if len(branches) == 1 else branches[:-1]
+        static = all(_static(branch[0].cond) for branch in tested)
         for number, branch in enumerate(branches):
             if number == len(branches) - 1 and len(branches) > 1:
                 lines.append(["else:"])
@@ -1183,14 +1185,25 @@ def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
             within = {name: k for k, stmt in enumerate(branch) for name in stmt.reads}
             for k, stmt in enumerate(branch):
                 dying = [n for n in dict.fromkeys(stmt.reads) if within[n] == k and n not in keep and n not in needed
-                         and (n in made and n not in later or n not in made and last[n] == index)]
+                         and (n in made and n not in later or n not in made and last[n] == index)] if static else []
                 lines.append([f"    {', '.join(stmt.targets)} = ", *stmt.expr]
                              + ([f"; del {', '.join(dying)}"] if dying else []))
             lines += [[f"    {t} = {alias[t]}"] for t in handed]
         if len(branches) == 1:
             lines.append(["else:"])
             lines += [[f"    {t} = {alias[t]}"] for t in later]
+        if not static:  # TorchScript cannot `del` inside an `if` it compiles both sides of: after it instead
+            dying = [n for n in dict.fromkeys(n for stmt in unit for n in stmt.reads)
+                     if n not in made and last[n] == index and n not in keep]
+            if dying:
+                lines.append([f"del {', '.join(dying)}"])
     return lines
+
+
+def _static(cond: Line) -> bool:
+    """A test TorchScript decides when it compiles (`self.proj is not None`): only the branch an
+    instance takes is compiled, so `del` may stand inside it."""
+    return len(cond) == 1 and isinstance(cond[0], str) and cond[0].endswith(" is not None")
 
 
 def _wild(line: Line) -> Line:
