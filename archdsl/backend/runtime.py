@@ -273,8 +273,11 @@ class PackedConv2d(nn.Conv2d):
 
     scalars: list[float]
 
-    def __init__(self, *args, activation: str = "none", scalars: tuple = (), algorithm: str = "", **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None, *,
+                 activation: str = "none", scalars: tuple = (), algorithm: str = "") -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+                         device, dtype)
         self.activation, self.scalars, self.algorithm = activation, [float(s) for s in scalars], algorithm
 
     def extra_repr(self) -> str:
