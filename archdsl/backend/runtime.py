@@ -237,7 +237,9 @@ def dense_features(x: torch.Tensor, channels: int) -> torch.Tensor:
     the earlier ones."""
     layout = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
         and not x.is_contiguous() else torch.contiguous_format
-    features = torch.empty((x.shape[0], channels, *x.shape[2:]), dtype=x.dtype, device=x.device, memory_format=layout)
+    size = list(x.shape)
+    size[1] = channels
+    features = torch.empty(size, dtype=x.dtype, device=x.device, memory_format=layout)
     features[:, :x.shape[1]] = x
     return features
 
