@@ -139,6 +139,14 @@ def test_compile_inference_writes_the_optimised_standalone_file_and_folded_weigh
     assert "x0.contiguous(memory_format=torch.channels_last)" in source and not model.training
     with pytest.raises(RuntimeError, match="^Resnet20Inference is an archdsl inference build"):
         model.train()
+    yaml_out = tmp_path / "net.yaml"
+    done = subprocess.run([sys.executable, "-m", "archdsl", "compile", str(spec), "-n", "resnet20", "--inference",
+                           "--emit", "yaml", "-o", str(yaml_out), "--quiet"],
+                          check=False, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    h = ir.from_yaml(yaml_out.read_text())  # the IR of the inference build: BNs folded, ReLUs fused
+    assert h.graph["inference"] and ops(h).count("bn") == 0 and ops(h).count("relu") == 9  # after the adds
+    assert h.nodes["conv1"]["args"]["post_op"] == ["relu", [], ""] and "folded" in h.nodes["conv1"]
 
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
