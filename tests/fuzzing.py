@@ -97,6 +97,8 @@ class Case:
     def argv(self, path: str, out_dir: str) -> list[str]:
         if self.command == "compile":
             return ["compile", path, "-o", os.path.join(out_dir, "out.py")]
+        if self.command == "compile-inference":
+            return ["compile", path, "--inference", "-o", os.path.join(out_dir, "fast.py")]
         if self.command == "render":
             return ["render", path, "-o", os.path.join(out_dir, "out.dot")]
         if self.command == "summary-json":
@@ -361,7 +363,8 @@ def problem(result: Result, argv: list[str]) -> str | None:
 
 
 def run_case(case: Case, workdir: str | None = None) -> tuple[str | None, Result]:
-    """Run one case; when `check` accepts the spec, `compile` must build and run it too."""
+    """Run one case; when `check` accepts the spec, `compile` must build and run it too (and, for half
+    of those, `compile --inference`)."""
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = os.path.join(tmp, "case.arch")
         Path(path).write_bytes(case.data)
@@ -374,13 +377,20 @@ def run_case(case: Case, workdir: str | None = None) -> tuple[str | None, Result
             found = problem(compiled, argv)
             if found is None and compiled.status == 1:  # (2: a library without networks, or one that needs -D)
                 found = "check accepts it but compile fails: " + (compiled.stderr.strip().splitlines() or [""])[0][:200]
+            if found is None and compiled.status == 0 and _compile_too(case.data, 2, b"inference"):
+                argv = Case(case.data, "compile-inference", case.origin).argv(path, tmp)
+                compiled = run_cli(argv, tmp)
+                found = problem(compiled, argv)
+                if found is None and compiled.status != 0:
+                    found = "compile works but compile --inference fails: " + \
+                        (compiled.stderr.strip().splitlines() or [""])[0][:200]
             result = compiled if found else result
         return found, result
 
 
-def _compile_too(data: bytes) -> bool:
-    """Whether to compile a case that `check` accepts: a third of them (by content), to keep runs short."""
-    return int(hashlib.sha1(data).hexdigest(), 16) % 3 == 0
+def _compile_too(data: bytes, share: int = 3, salt: bytes = b"") -> bool:
+    """Whether to compile a case that `check` accepts: one in `share` of them (by content), to keep runs short."""
+    return int(hashlib.sha1(salt + data).hexdigest(), 16) % share == 0
 
 
 def signature(found: str) -> str:

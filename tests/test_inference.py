@@ -139,6 +139,14 @@ def test_compile_inference_writes_the_optimised_standalone_file_and_folded_weigh
     assert "x0.contiguous(memory_format=torch.channels_last)" in source and not model.training
     with pytest.raises(RuntimeError, match="^Resnet20Inference is an archdsl inference build"):
         model.train()
+    yaml_out = tmp_path / "net.yaml"
+    done = subprocess.run([sys.executable, "-m", "archdsl", "compile", str(spec), "-n", "resnet20", "--inference",
+                           "--emit", "yaml", "-o", str(yaml_out), "--quiet"],
+                          check=False, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    h = ir.from_yaml(yaml_out.read_text())  # the IR of the inference build: BNs folded, ReLUs fused
+    assert h.graph["inference"] and ops(h).count("bn") == 0 and ops(h).count("relu") == 9  # after the adds
+    assert h.nodes["conv1"]["args"]["post_op"] == ["relu", [], ""] and "folded" in h.nodes["conv1"]
 
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -195,3 +203,86 @@ def test_inference_convolutions_keep_packed_filters_and_stay_exact():
     assert "_packed" not in copied.conv1.__dict__
     with torch.inference_mode():
         assert relative_difference(plain(x), copied(x)) < 1e-4
+
+
+FUSING = """
+network fusing() {
+  input x: [3, 12, 12]
+  conv(8, 3, pad = 1) as c1 -> bn as b1 -> relu
+  conv(8, 3, pad = 1) as c2 -> relu6
+  dwconv(3, pad = 1) as c3 -> leaky_relu(0.2)
+  conv(8, 1) as c4 -> gelu(approximate = "tanh")
+  conv(8, 1) as c5 -> hardswish
+  conv(8, 1) as c6 -> silu
+  conv(8, 1) as c7 -> hardsigmoid
+  conv(8, 1) as c8 -> sigmoid
+  conv(8, 1) as c9 -> tanh
+  a = conv(8, 1) as c10 -> gelu
+  b = a -> conv(8, 1) as shared
+  r = b -> relu
+  [r, b] -> add
+  output y = conv(4, 1) as last -> relu
+}
+"""
+
+
+def test_activations_fuse_into_the_convolution_before_them(tmp_path):
+    """Each activation oneDNN has as a post-op runs inside the 2-D convolution it alone reads
+    (PackedConv2d's `activation`), on the packed path and on nn.Conv2d's (float64 here) alike; a conv
+    with two readers keeps its activation as a layer."""
+    spec = tmp_path / "fusing.arch"
+    spec.write_text(FUSING)
+    plain = archdsl.build(spec, seed=0).eval()
+    randomise_norms(plain, 1, spread=0.2)
+    fast = archdsl.to_inference(plain)
+    expected = {"c1": ("relu", []), "c2": ("hardtanh", [0.0, 6.0]), "c3": ("leaky_relu", [0.2]),
+                "c4": ("gelu", []), "c5": ("hardswish", []), "c6": ("swish", []), "c7": ("hardsigmoid", []),
+                "c8": ("sigmoid", []), "c9": ("tanh", []), "c10": ("gelu", []), "shared": ("none", []),
+                "last": ("relu", [])}
+    assert {name: (getattr(fast, name).activation, getattr(fast, name).scalars) for name in expected} == expected
+    assert (fast.c4.algorithm, fast.c10.algorithm) == ("tanh", "none")
+    source = fast.__archdsl_source__
+    assert "self.c2 = PackedConv2d(8, 8, kernel_size=3, padding=1, activation='hardtanh', scalars=(0.0, 6.0))" in source
+    assert "self.c4 = PackedConv2d(8, 8, kernel_size=1, activation='gelu', algorithm='tanh')" in source
+    assert "self.shared = PackedConv2d(8, 8, kernel_size=1)" in source
+    assert "activation=leaky_relu, 0.2" in repr(fast.c3)
+    h = type(fast).__archdsl_graph__
+    assert ops(h).count("relu") == 1 and not {"relu6", "gelu", "silu", "tanh"} & set(ops(h))
+    x = torch.randn(2, 3, 12, 12)
+    with torch.inference_mode():
+        assert relative_difference(plain(x), fast(x)) < 1e-5
+        assert relative_difference(plain.double()(x.double()), fast.double()(x.double())) < 1e-6  # nn.Conv2d path
+
+
+def test_dense_blocks_keep_their_features_in_one_tensor(tmp_path):
+    """An inference build's dense block writes each layer's output after the earlier ones in one tensor
+    and hands each layer a view of it, so no layer concatenates; a layer whose first op could run in
+    place (a ReLU right after the concatenation) leaves the features intact."""
+    spec = tmp_path / "dense.arch"
+    spec.write_text("""
+block bare(k) { relu -> conv(k, 3, pad = 1) as conv }
+network two_dense() {
+  input x: [3, 10, 10]
+  conv(6, 3, pad = 1) as stem
+  dense(3) as first { bare(4) }
+  bn as norm -> relu
+  dense(2) as second { bn as norm -> relu -> conv(5, 1) as conv }
+  output y = gap -> fc(3) as fc
+}
+""")
+    plain = archdsl.build(spec, seed=0).eval()
+    randomise_norms(plain, 1, spread=0.2)
+    fast = archdsl.to_inference(plain)
+    source = fast.__archdsl_source__
+    assert "torch.cat" not in source
+    assert source.count("features = dense_features(x, 18)") == source.count("features = dense_features(x, 28)") == 1
+    assert type(fast.second.layer1.norm).__name__ == "AffineBatchNorm2d"
+    seen = []
+    fast.first.layer3.register_forward_hook(lambda m, args, out: seen.append(tuple(args[0].shape)))
+    x = torch.randn(2, 3, 10, 10)
+    with torch.inference_mode():
+        assert relative_difference(plain(x), fast(x)) < 1e-5
+        block = fast.first(fast.stem(x.contiguous(memory_format=torch.channels_last)))
+        reference = plain.first(plain.stem(x))
+    assert seen[0] == (2, 14, 10, 10) and block.is_contiguous(memory_format=torch.channels_last)
+    assert relative_difference(reference, block) < 1e-5

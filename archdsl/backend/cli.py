@@ -64,7 +64,7 @@ def compile_command(args, overrides: dict) -> int:
         if args.weights:
             written[out.with_suffix(".pt")] = _state_dict_bytes(model)
     elif args.emit == "yaml":
-        written[out] = to_yaml(g).encode()
+        written[out] = to_yaml(type(model).__archdsl_graph__ if args.inference else g).encode()  # the IR built
     elif args.emit == "pt2":
         written[out] = export_pt2(model, g, device, say)
     else:

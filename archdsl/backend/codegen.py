@@ -223,6 +223,7 @@ class _Generator:
         self.taken.add(model_class_name(g))
         self.namespace = {"nn": nn, "torch": torch, "F": F, **{n: o for n, o in vars(runtime).items()
                                                                if inspect.isclass(o)}}
+        self.buffered = {c.name for s in self.p.root.walk() if self._buffers(s) for c in s.children}
 
     # ------------------------------------------------------------ driver
 
@@ -853,7 +854,7 @@ class _Generator:
 
     def _typed(self, scope: Scope, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if scope.features:
-            return [("features", "list[torch.Tensor]")]
+            return [("features", "torch.Tensor" if scope.name in self.buffered else "list[torch.Tensor]")]
         return [(name, "list[torch.Tensor]" if value in self.p.listed else "torch.Tensor") for value, name in params]
 
     def _annotation(self, outputs: list[str]) -> str:
@@ -928,8 +929,8 @@ class _Generator:
         data = self.g.nodes[node]
         sources = self.p.inputs[node]
         args = [self.redirect.get((node, k), values[s]) for k, s in enumerate(sources)]
-        if scope.features and node == f"{scope.name}.concat1" and node in self.p.listed:
-            values[node] = "features"  # handed on as it came: the child concatenates
+        if scope.features and node == f"{scope.name}.concat1" and (node in self.p.listed or scope.name in self.buffered):
+            values[node] = "features"  # handed on as it came: the child concatenates, or the block did
             return None
         values[node] = self._variable(node, self.canonical.get(node, scope.local(node)), names)
         if scope.features and node == f"{scope.name}.concat1":
@@ -990,6 +991,8 @@ class _Generator:
         nothing else (inputs stay intact for hooks and checkpoint wrappers)."""
         data = self.g.nodes[source]
         if self.p.scope_of.get(source) is not scope or source in scope.outputs or data["op"] in ("input", "clique_layer"):
+            return False
+        if scope.name in self.buffered and source == f"{scope.name}.concat1":  # a view of the block's features
             return False
         if list(self.g.successors(source)) != [reader]:
             return False
@@ -1055,9 +1058,25 @@ class _Generator:
             features = features + child.outputs
         return self.p.inputs[scope.nodes[0]] == features and self.g.nodes[scope.nodes[0]]["op"] == "concat"
 
+    def _buffers(self, scope: Scope) -> bool:
+        """An inference build's dense block that keeps its features in one tensor, each layer's output
+        written after the earlier ones and each layer reading a view of them (no concatenation per
+        layer, docs/backend.md): one whose layers read their inputs only through their concatenation."""
+        if not self.graph.graph.get("inference") or scope.kind != "dense" or not self._loops_over_features(scope):
+            return False
+        return all(set(self.g.successors(v)) & child.subtree == {f"{child.name}.concat1"}
+                   for child in scope.children for v in child.inputs)
+
     def _dense(self, scope: Scope) -> Template:
-        forward = [["features = [x]"], ["for _, layer in self.items():"], ["    features.append(layer(features))"],
-                   ["return torch.cat(features, 1)"]]
+        if not self._buffers(scope):
+            forward = [["features = [x]"], ["for _, layer in self.items():"],
+                       ["    features.append(layer(features))"], ["return torch.cat(features, 1)"]]
+            return self._new(scope, forward, "(self, x: torch.Tensor) -> torch.Tensor", superclass="nn.ModuleDict")
+        width = self.g.nodes[scope.nodes[0]]["shape"][0]
+        forward = [literals(f"features = dense_features(x, {width})", [("out_channels", width)], in_forward=True),
+                   ["end = x.shape[1]"], ["for _, layer in self.items():"],
+                   ["    new = layer(features[:, :end])"], ["    features[:, end:end + new.shape[1]] = new"],
+                   ["    end += new.shape[1]"], ["return features"]]
         return self._new(scope, forward, "(self, x: torch.Tensor) -> torch.Tensor", superclass="nn.ModuleDict")
 
     def _clique(self, scope: Scope) -> Template:

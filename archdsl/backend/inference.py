@@ -3,8 +3,10 @@ same function as the plain build, faster.
 
 ``inference_ir`` rewrites the IR: every BN that directly follows a conv, depthwise conv or flat fc
 whose output nothing else reads is removed and the layer gets a bias and a ``folded`` record of the
-BN (BNs after a concatenation, an add or an input stay); dropout and drop-path nodes disappear (their
-readers read their input). The code generator then emits the module from that IR as from any other,
+BN (BNs after a concatenation, an add or an input stay); an activation that oneDNN computes as a
+post-op (its op's ``post_op``) and that is the only reader of a 2-D convolution becomes that
+convolution's ``post_op`` argument (runtime.PackedConv2d applies it); dropout and drop-path nodes
+disappear (their readers read their input). The code generator then emits the module from that IR as from any other,
 so in-place activations follow its usual rule (a value's last reader overwrites a fresh tensor).
 ``fold_state_dict`` turns the plain build's weights into the inference build's:
 w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta.
@@ -18,13 +20,15 @@ import copy
 
 from archdsl import ir
 from archdsl.backend.codegen import model_class_name
+from archdsl.ops import OPS
 
 FOLDABLE = ("conv", "dwconv", "fc")  # layers whose output channels a following BN scales and shifts
 REMOVED = ("dropout", "drop_path")  # the identity in eval
 
 
 def inference_ir(g: ir.Graph) -> ir.Graph:
-    """A new IR for inference: BNs folded into the layer before them where legal, dropout and drop-path gone."""
+    """A new IR for inference: BNs folded into the layer before them and activations fused into the
+    convolution before them where legal, dropout and drop-path gone."""
     h = copy.deepcopy(g)
     outputs = h.graph["outputs"]
     for node in ir.topological_order(h):
@@ -37,6 +41,10 @@ def inference_ir(g: ir.Graph) -> ir.Graph:
             layer["folded"] = {"bn": node, "eps": data["args"]["eps"], "affine": data["args"]["affine"],
                                "bias": layer["args"]["bias"]}
             layer["args"] = {**layer["args"], "bias": True, "bias_init": None}
+            _bypass(h, node, source)
+        elif data["op"] in OPS and OPS[data["op"]].post_op(data["args"]) and _fusable(h, node):
+            source = ir.data_inputs(h, node)[0]
+            h.nodes[source]["args"] = {**h.nodes[source]["args"], "post_op": list(OPS[data["op"]].post_op(data["args"]))}
             _bypass(h, node, source)
     failures = ir.infer(h)  # parameter counts change (biases added, BN affine weights gone)
     assert not failures, failures
@@ -51,13 +59,26 @@ def _foldable(g: ir.Graph, bn: str) -> bool:
         return False
     (source,) = ir.data_inputs(g, bn)
     layer = g.nodes[source]
-    if layer["op"] not in FOLDABLE or layer.get("shares") or "folded" in layer:
+    if layer["op"] not in FOLDABLE or "folded" in layer:
         return False
     if layer["op"] == "fc" and len(layer["shape"]) != 1:  # fc over the last axis: BN acts on another axis
         return False
-    if any(s.get("shares") == source for _, s in g.nodes(data=True)):
+    return _sole_reader(g, source, bn)
+
+
+def _fusable(g: ir.Graph, node: str) -> bool:
+    """An activation whose input is a 2-D conv (not yet fused) that nothing else reads."""
+    (source,) = ir.data_inputs(g, node)
+    layer = g.nodes[source]
+    return (layer["op"] in ("conv", "dwconv") and len(layer["shape"]) == 3 and "post_op" not in layer["args"]
+            and _sole_reader(g, source, node))
+
+
+def _sole_reader(g: ir.Graph, source: str, node: str) -> bool:
+    """`node` is the only reader of `source`, which is neither shared (`reuse`) nor a network output."""
+    if g.nodes[source].get("shares") or any(s.get("shares") == source for _, s in g.nodes(data=True)):
         return False
-    return list(g.successors(source)) == [bn] and source not in g.graph["outputs"].values()
+    return list(g.successors(source)) == [node] and source not in g.graph["outputs"].values()
 
 
 def _bypass(g: ir.Graph, node: str, source: str) -> None:

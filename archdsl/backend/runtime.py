@@ -231,19 +231,90 @@ class LayerScale(nn.Module):
         return x * self.weight
 
 
-class PackedConv2d(nn.Conv2d):
-    """A 2-D convolution for inference builds. ``nn.Conv2d`` on a CPU reorders its filters into oneDNN's
-    blocked layout on every call; here the reordered filters are kept (for the last input shape seen,
-    and as long as the weights are unchanged), which is most of a network's time at batch 1.
-    That path runs on a CPU with oneDNN for float32 when no gradient is needed; everywhere else (GPU,
-    other dtypes, gradients, tracing, torch.compile) this is ``nn.Conv2d``. The state dict is
-    ``nn.Conv2d``'s.
+def dense_features(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """A dense block's features in an inference build: one tensor of `channels` channels, otherwise shaped
+    and laid out like the block's input `x`, which it holds first; each layer writes its output after
+    the earlier ones."""
+    layout = torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+        and not x.is_contiguous() else torch.contiguous_format
+    size = list(x.shape)
+    size[1] = channels
+    features = torch.empty(size, dtype=x.dtype, device=x.device, memory_format=layout)
+    features[:, :x.shape[1]] = x
+    return features
+
+
+class AffineBatchNorm2d(nn.BatchNorm2d):
+    """Batch normalisation for inference builds, where a BN cannot be folded into the layer before it
+    (pre-activation networks): in eval mode it is a per-channel affine map, y = x * scale + shift, run
+    as one ``torch.addcmul``, which reads a strided input (a dense block's features, a view of one
+    growing tensor) in place where BN's CPU kernel first copies it. The state dict is
+    ``nn.BatchNorm2d``'s.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = torch.rsqrt(self.running_var + self.eps)
+        shift = -self.running_mean * scale
+        if self.weight is not None and self.bias is not None:
+            scale = scale * self.weight
+            shift = shift * self.weight + self.bias
+        return torch.addcmul(shift.view(1, -1, 1, 1), x, scale.view(1, -1, 1, 1))
+
+
+class PackedConv2d(nn.Conv2d):
+    """A 2-D convolution for inference builds, with the activation that follows it (`activation`, one of
+    oneDNN's post-ops: relu, hardtanh with `scalars` (min, max), leaky_relu (slope), sigmoid, tanh,
+    swish, hardswish, hardsigmoid, gelu with `algorithm` "none" or "tanh"; "none": no activation).
+    ``nn.Conv2d`` on a CPU reorders its filters into oneDNN's blocked layout on every call; here the
+    reordered filters are kept (for the last input shape seen, and as long as the weights are
+    unchanged), which is most of a network's time at batch 1, and the activation runs in the same call.
+    That path runs on a CPU with oneDNN for float32 when no gradient is needed; everywhere else (GPU,
+    other dtypes, gradients, tracing, torch.compile) this is ``nn.Conv2d`` followed by the activation.
+    The state dict is ``nn.Conv2d``'s.
+    """
+
+    scalars: list[float]
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None, *,
+                 activation: str = "none", scalars: tuple = (), algorithm: str = "") -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+                         device, dtype)
+        self.activation, self.scalars, self.algorithm = activation, [float(s) for s in scalars], algorithm
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        if self.activation != "none":
+            text += f", activation={self.activation}" + "".join(f", {s}" for s in self.scalars)
+        return text + (f", algorithm={self.algorithm}" if self.algorithm else "")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_scripting() or not self._packable(x):
-            return self._conv_forward(x, self.weight, self.bias)
+            return self._activate(self._conv_forward(x, self.weight, self.bias))
         return self._packed_forward(x)
+
+    def _activate(self, y: torch.Tensor) -> torch.Tensor:
+        """oneDNN's post-op `activation` on the convolution's fresh output `y`, in place where torch can."""
+        name = self.activation
+        if name == "relu":
+            return torch.relu_(y)
+        if name == "hardtanh":
+            return F.hardtanh(y, self.scalars[0], self.scalars[1], inplace=True)
+        if name == "leaky_relu":
+            return F.leaky_relu(y, self.scalars[0], inplace=True)
+        if name == "sigmoid":
+            return torch.sigmoid_(y)
+        if name == "tanh":
+            return torch.tanh_(y)
+        if name == "swish":
+            return F.silu(y, inplace=True)
+        if name == "hardswish":
+            return F.hardswish(y, inplace=True)
+        if name == "hardsigmoid":
+            return F.hardsigmoid(y, inplace=True)
+        if name == "gelu":
+            return F.gelu(y, approximate=self.algorithm)
+        return y
 
     @torch.jit.unused
     def _packable(self, x: torch.Tensor) -> bool:
@@ -263,7 +334,8 @@ class PackedConv2d(nn.Conv2d):
                 filters = torch._C._nn.mkldnn_reorder_conv2d_weight(self.weight.detach().to_mkldnn(), *geometry,
                                                                     list(x.shape))
             cached = self.__dict__["_packed"] = (key, filters)
-        return torch.ops.mkldnn._convolution_pointwise(x, cached[1], self.bias, *geometry, "none", [], "")
+        return torch.ops.mkldnn._convolution_pointwise(x, cached[1], self.bias, *geometry, self.activation,
+                                                       self.scalars, self.algorithm)
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

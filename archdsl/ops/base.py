@@ -87,6 +87,11 @@ class Op:
         unless the op has a faster eval-only module."""
         return self.module(a, ins, out)
 
+    def post_op(self, a: dict) -> tuple[str, list[float], str] | None:
+        """The oneDNN post-op (name, scalars, algorithm) that computes this op on a convolution's output,
+        which an inference build fuses into the convolution (runtime.PackedConv2d); None if there is none."""
+        return None
+
     def forward(self, a: dict, x: list[str], mod: str | None, ins: list[Shape]) -> str:
         return f"{mod}({x[0]})"
 

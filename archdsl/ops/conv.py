@@ -113,9 +113,21 @@ class Conv(Op):
         return self._constructor(a, ins, f"nn.Conv{len(out) - 1}d")
 
     def inference_module(self, a, ins, out):
-        """2-D convolutions keep their filters in oneDNN's layout (runtime.PackedConv2d): measured faster
-        on CPUs at every batch size (docs/backend.md); the same as nn.Conv2d elsewhere."""
-        return self._constructor(a, ins, "PackedConv2d" if len(out) == 3 else f"nn.Conv{len(out) - 1}d")
+        """2-D convolutions keep their filters in oneDNN's layout and apply the activation fused into them
+        (`post_op`, backend/inference.py) in the same call (runtime.PackedConv2d): measured faster on CPUs
+        at every batch size (docs/backend.md); the same as nn.Conv2d and the activation elsewhere."""
+        if len(out) != 3:
+            return self.module(a, ins, out)
+        text = self._constructor(a, ins, "PackedConv2d")
+        if a.get("post_op") is None:
+            return text
+        name, scalars, algorithm = a["post_op"]
+        extra = f", activation={name!r}"
+        if scalars:
+            extra += f", scalars={tuple(scalars)!r}"
+        if algorithm:
+            extra += f", algorithm={algorithm!r}"
+        return text[:-1] + extra + ")"
 
     def _constructor(self, a, ins, cls: str) -> str:
         _n, kernel, stride, pad, dilation = self.geometry(a, ins[0])

@@ -32,6 +32,12 @@ class BatchNorm(Op):
             parts.append("affine=False")
         return f"nn.BatchNorm{n}d({', '.join(parts)})"
 
+    def inference_module(self, a, ins, out):
+        """A BN over [C, H, W] maps that stays in an inference build (one that follows no conv) is a
+        per-channel affine map (runtime.AffineBatchNorm2d): measured faster on CPUs (docs/backend.md)."""
+        text = self.module(a, ins, out)
+        return "Affine" + text.removeprefix("nn.") if len(ins[0]) == 3 else text
+
     def init(self, a, mod):
         # weight 1 and bias 0 are PyTorch's defaults; zero_init starts a residual branch at zero
         return [f"nn.init.zeros_({mod}.weight)"] if a["zero_init"] else []
@@ -61,9 +67,16 @@ class _Pointwise(Op):
     category = "act"
     code = ""
     inplace_code = ""  # the in-place form, when torch has one
+    onednn = None  # the oneDNN post-op: (name, scalars), a scalar being a number or an argument's name
 
     def label(self, a, out):
         return self.name
+
+    def post_op(self, a):
+        if self.onednn is None:
+            return None
+        name, scalars = self.onednn
+        return name, [float(a[s] if isinstance(s, str) else s) for s in scalars], ""
 
     def forward(self, a, x, mod, ins):
         return self.code.format(x=x[0], **a)
@@ -72,23 +85,26 @@ class _Pointwise(Op):
         return self.inplace_code.format(x=x[0], **a) if self.inplace_code else None
 
 
-def _pointwise(name: str, code: str, doc: str, args: tuple = (), inplace: str = "") -> None:
-    register(type(name.capitalize(), (_Pointwise,),
-                  {"name": name, "code": code, "doc": doc, "args": args, "inplace_code": inplace}))
+def _pointwise(name: str, code: str, doc: str, args: tuple = (), inplace: str = "", onednn=None) -> None:
+    register(type(name.capitalize(), (_Pointwise,), {"name": name, "code": code, "doc": doc, "args": args,
+                                                     "inplace_code": inplace, "onednn": onednn}))
 
 
-_pointwise("relu", "torch.relu({x})", "Rectified linear unit.", inplace="torch.relu_({x})")
-_pointwise("relu6", "F.relu6({x})", "ReLU clipped at 6 (MobileNet).", inplace="F.relu6({x}, inplace=True)")
-_pointwise("sigmoid", "torch.sigmoid({x})", "Logistic sigmoid.")
-_pointwise("tanh", "torch.tanh({x})", "Hyperbolic tangent.")
-_pointwise("leaky_relu", "F.leaky_relu({x}, {slope})", "Leaky ReLU.", (Arg("slope", "float", 0.01),))
+_pointwise("relu", "torch.relu({x})", "Rectified linear unit.", inplace="torch.relu_({x})", onednn=("relu", ()))
+_pointwise("relu6", "F.relu6({x})", "ReLU clipped at 6 (MobileNet).", inplace="F.relu6({x}, inplace=True)",
+           onednn=("hardtanh", (0, 6)))
+_pointwise("sigmoid", "torch.sigmoid({x})", "Logistic sigmoid.", onednn=("sigmoid", ()))
+_pointwise("tanh", "torch.tanh({x})", "Hyperbolic tangent.", onednn=("tanh", ()))
+_pointwise("leaky_relu", "F.leaky_relu({x}, {slope})", "Leaky ReLU.", (Arg("slope", "float", 0.01),),
+           onednn=("leaky_relu", ("slope",)))
 _pointwise("scale", "{x} * {factor}", "Multiply by a constant (residual scaling).", (Arg("factor", "float"),))
 _pointwise("identity", "{x}", "Pass the input through unchanged.")
-_pointwise("silu", "F.silu({x})", "SiLU (swish): x * sigmoid(x) (EfficientNet).", inplace="F.silu({x}, inplace=True)")
+_pointwise("silu", "F.silu({x})", "SiLU (swish): x * sigmoid(x) (EfficientNet).", inplace="F.silu({x}, inplace=True)",
+           onednn=("swish", ()))
 _pointwise("hardswish", "F.hardswish({x})", "Hard swish: x * relu6(x + 3) / 6 (MobileNetV3).",
-           inplace="F.hardswish({x}, inplace=True)")
+           inplace="F.hardswish({x}, inplace=True)", onednn=("hardswish", ()))
 _pointwise("hardsigmoid", "F.hardsigmoid({x})", "Hard sigmoid: relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate).",
-           inplace="F.hardsigmoid({x}, inplace=True)")
+           inplace="F.hardsigmoid({x}, inplace=True)", onednn=("hardsigmoid", ()))
 
 
 @register
@@ -106,6 +122,9 @@ class Gelu(_Pointwise):
 
     def label(self, a, out):
         return "gelu" if a["approximate"] == "none" else "gelu (tanh)"
+
+    def post_op(self, a):
+        return "gelu", [], a["approximate"]
 
     def forward(self, a, x, mod, ins):
         return f"F.gelu({x[0]})" if a["approximate"] == "none" else f"F.gelu({x[0]}, approximate='tanh')"
