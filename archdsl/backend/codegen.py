@@ -6,8 +6,10 @@ that its parent calls, so hooks, wrappers (activation checkpointing, FSDP's `ful
 one class; what differs between them (widths, strides) are `__init__` arguments (templates.py).
 A class's `forward` has one line per op or child call, named after the layers, each value deleted on
 the line of its last use (as torch.fx does). Groups whose members run one after another are
-`nn.Sequential`s; a dense block loops over its layers, each taking the list of earlier features;
-clique blocks unroll their stages. A memory-efficient build turns the concat-BN-ReLU-conv chains into
+`nn.Sequential`s, and so are the branches of a construct made of module calls; concat constructs of such
+branches share one `Concat` class; a dense block loops over its layers, each taking the list of earlier
+features; clique blocks unroll their stages. Instances of one definition that lack optional parts or
+took different branches of a spec `if` share a class that makes the parts or branch asked for (pieces.py). A memory-efficient build turns the concat-BN-ReLU-conv chains into
 methods of the class that owns their layers, recomputed in backward. Names follow the IR, so the
 `state_dict` keys are the IR's layer names. The source imports only torch; the runtime code it uses
 (archdsl/backend/runtime.py) is copied in.

@@ -11,7 +11,11 @@ the optional layers into pieces (consecutive items present in the same instances
 generator writes one class that creates a piece only where asked (torchvision's `self.proj = ... if
 ... else None`, `use_res_connect`). Layers are matched by name where they own a module (the name is the
 state_dict key) and by op and place otherwise (an unnamed ReLU is `relu61` in one instance and `relu62`
-in another). Nothing here writes source text.
+in another); a child scope without state (an activation block) is matched by place too. A child scope
+can be part of a piece (MobileNetV3's expansion ends in its activation block). Pieces that stand one
+after another, that no instance has two of and that together cover every instance are the branches of
+one spec `if` (`concat` at stride 2, `add` at stride 1): alternatives, of which each instance takes one,
+and whose readers read what the branch taken makes. Nothing here writes source text.
 """
 
 from __future__ import annotations
@@ -137,7 +141,7 @@ def _single(p: Plan, owner: Scope, name: str) -> bool:
             and child.inputs[0] not in p.listed and child.outputs[0] not in p.listed)
 
 
-def stateless(p: Plan, scope: Scope) -> bool:
+def _stateless(p: Plan, scope: Scope) -> bool:
     """A scope without parameters or buffers (an activation block): its attribute name is free."""
     return all(p.constructors[n] is None and not p.g.nodes[n].get("shares") for n in scope.subtree)
 
@@ -174,7 +178,7 @@ def _items(p: Plan, scope: Scope) -> list[tuple[tuple, str]]:
     entries = [(p.position[n], ("node", p.g.nodes[n]["op"], scope.local(n) if p.constructors[n] else None), n)
                for n in scope.nodes if p.g.nodes[n]["op"] != "input"]
     entries += [(min(p.position[n] for n in c.subtree),
-                 ("child", None if stateless(p, c) else c.attr, c.kind, c.definition), c.name)
+                 ("child", None if _stateless(p, c) else c.attr, c.kind, c.definition), c.name)
                 for c in scope.children]
     return [(sig, name) for _, sig, name in sorted(entries, key=lambda e: e[0])]
 
