@@ -274,7 +274,7 @@ network two_dense() {
     randomise_norms(plain, 1, spread=0.2)
     fast = archdsl.to_inference(plain)
     source = fast.__archdsl_source__
-    assert "torch.cat" not in source
+    assert "torch.cat" not in source.split("def in_chunks")[0]  # (in_chunks concatenates a batch's chunks)
     assert source.count("features = dense_features(x, 18)") == source.count("features = dense_features(x, 28)") == 1
     assert type(fast.second.layer1.norm).__name__ == "AffineBatchNorm2d"
     seen = []
@@ -286,3 +286,32 @@ network two_dense() {
         reference = plain.first(plain.stem(x))
     assert seen[0] == (2, 14, 10, 10) and block.is_contiguous(memory_format=torch.channels_last)
     assert relative_difference(reference, block) < 1e-5
+
+
+def test_a_cpu_batch_runs_a_few_samples_at_a_time(tmp_path):
+    """On a CPU an inference build runs a batch in chunks whose largest tensor stays within 16 MiB (here
+    16 x 512 x 512 floats per sample: one sample per chunk), the outputs concatenated: the same function
+    as one pass; a batch within one chunk, and torch.export, run whole."""
+    spec = tmp_path / "wide.arch"
+    spec.write_text("""
+network wide() {
+  input x: [3, 512, 512]
+  conv(16, 3, pad = 1) as conv -> relu
+  maxpool(4) as pool
+  output y = gap -> fc(5) as fc
+}
+""")
+    plain = archdsl.build(spec, seed=0).eval()
+    fast = archdsl.to_inference(plain)
+    assert "return in_chunks(super().forward, (x0.contiguous(memory_format=torch.channels_last),), " \
+           "largest=4194304)" in fast.__archdsl_source__
+    calls = []
+    fast.pool.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    x = torch.randn(3, 3, 512, 512)
+    with torch.inference_mode():
+        assert relative_difference(plain(x), fast(x)) < 1e-5
+        assert calls == [1, 1, 1]
+        fast(torch.randn(1, 3, 512, 512))
+    assert calls[-1] == 1 and len(calls) == 4
+    exported = torch.export.export(fast, (x,))  # traced whole: one call of each layer
+    assert sum(n.target == torch.ops.aten.max_pool2d.default for n in exported.graph.nodes) == 1

@@ -17,9 +17,12 @@ w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + be
 from __future__ import annotations
 
 import copy
+import inspect
+import math
 
 from archdsl import ir
 from archdsl.backend.codegen import model_class_name
+from archdsl.backend.runtime import in_chunks
 from archdsl.ops import OPS
 
 FOLDABLE = ("conv", "dwconv", "fc")  # layers whose output channels a following BN scales and shifts
@@ -139,7 +142,8 @@ def _inference_only(model: nn.Module, detail: str = "") -> InferenceOnlyError:
 
 class {name}({base}):
     """{network} for inference only: BNs folded into the convolutions before them, no dropout or
-    drop-path{layout}. Built by archdsl (inference=True); train the plain build instead."""
+    drop-path{layout}, a CPU batch run a few samples at a time. Built by archdsl (inference=True); train
+    the plain build instead."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -156,7 +160,7 @@ class {name}({base}):
             part = next(n for n, m in self.named_modules() if m.training)
             where = f"its part {{part!r}} was" if part else "it was"
             raise _inference_only(self, f", but {{where}} set to training mode (call .eval() on it)")
-        return super().forward({args})
+        return in_chunks(super().forward, ({args},), largest={largest})
 '''
 
 
@@ -174,9 +178,11 @@ def inference_source(h: ir.Graph, source: str, channels_last: bool) -> str:
     args = ", ".join(f"{x}{convert if len(h.nodes[n]['shape']) == 3 else ''}"
                      for x, n in zip(inputs, h.graph["inputs"]))
     returns = "torch.Tensor" if len(h.graph["outputs"]) == 1 else "dict[str, torch.Tensor]"
-    return source + INFERENCE_CLASS.format(
+    largest = max(math.prod(d["shape"]) for _, d in h.nodes(data=True))  # elements per sample
+    return source + "\n\n" + inspect.getsource(in_chunks).rstrip() + "\n" + INFERENCE_CLASS.format(
         name=inference_class_name(h), base=model_class_name(h), network=network, params=params,
-        args=args, returns=returns, layout="; inputs in channels-last memory format" if channels_last else "")
+        args=args, returns=returns, largest=largest,
+        layout="; inputs in channels-last memory format" if channels_last else "")
 
 
 def compile_inference(g: ir.Graph, device=None, dtype=None, seed: int | None = None, state: dict | None = None,

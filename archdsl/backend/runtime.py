@@ -231,6 +231,24 @@ class LayerScale(nn.Module):
         return x * self.weight
 
 
+def in_chunks(forward, inputs: tuple, largest: int, budget: int = 16 << 20):
+    """`forward(*inputs)` on a CPU batch in chunks of samples, the outputs concatenated: for an inference
+    build, whose every op works on each sample alone. A chunk holds as many samples as keep the largest
+    intermediate tensor (`largest` elements per sample) within `budget` bytes (16 MiB, measured:
+    docs/backend.md), so that a layer's input and output stay in the caches and the allocator reuses
+    their blocks instead of mapping fresh pages on every call. Elsewhere (a GPU, a batch within one
+    chunk, tracing, compiling, exporting) it is `forward(*inputs)`."""
+    x = inputs[0]
+    chunk = max(1, budget // (largest * x.element_size()))
+    if x.device.type != "cpu" or torch.jit.is_tracing() or torch.compiler.is_compiling() \
+            or torch.compiler.is_exporting() or x.shape[0] <= chunk:
+        return forward(*inputs)
+    parts = [forward(*part) for part in zip(*(t.split(chunk) for t in inputs))]
+    if isinstance(parts[0], dict):
+        return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+    return torch.cat(parts)
+
+
 def dense_features(x: torch.Tensor, channels: int) -> torch.Tensor:
     """A dense block's features in an inference build: one tensor of `channels` channels, otherwise shaped
     and laid out like the block's input `x`, which it holds first; each layer writes its output after
@@ -266,7 +284,7 @@ class PackedConv2d(nn.Conv2d):
     oneDNN's post-ops: relu, hardtanh with `scalars` (min, max), leaky_relu (slope), sigmoid, tanh,
     swish, hardswish, hardsigmoid, gelu with `algorithm` "none" or "tanh"; "none": no activation).
     ``nn.Conv2d`` on a CPU reorders its filters into oneDNN's blocked layout on every call; here the
-    reordered filters are kept (for the last input shape seen, and as long as the weights are
+    reordered filters are kept (for each input shape seen, up to eight, and as long as the weights are
     unchanged), which is most of a network's time at batch 1, and the activation runs in the same call.
     That path runs on a CPU with oneDNN for float32 when no gradient is needed; everywhere else (GPU,
     other dtypes, gradients, tracing, torch.compile) this is ``nn.Conv2d`` followed by the activation.
@@ -326,15 +344,17 @@ class PackedConv2d(nn.Conv2d):
 
     @torch.jit.unused
     def _packed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        key = (tuple(x.shape), self.weight.data_ptr(), self.weight._version)
+        weights = (self.weight.data_ptr(), self.weight._version)
         geometry = (list(self.padding), list(self.stride), list(self.dilation), self.groups)
         cached = self.__dict__.get("_packed")
-        if cached is None or cached[0] != key:
+        if cached is None or cached[0] != weights or len(cached[1]) >= 8:  # new weights: pack anew
+            cached = self.__dict__["_packed"] = (weights, {})
+        filters = cached[1].get(x.shape)
+        if filters is None:  # one packing per input shape (a batch's last chunk may be smaller)
             with torch.no_grad():
-                filters = torch._C._nn.mkldnn_reorder_conv2d_weight(self.weight.detach().to_mkldnn(), *geometry,
-                                                                    list(x.shape))
-            cached = self.__dict__["_packed"] = (key, filters)
-        return torch.ops.mkldnn._convolution_pointwise(x, cached[1], self.bias, *geometry, self.activation,
+                filters = cached[1][x.shape] = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                    self.weight.detach().to_mkldnn(), *geometry, list(x.shape))
+        return torch.ops.mkldnn._convolution_pointwise(x, filters, self.bias, *geometry, self.activation,
                                                        self.scalars, self.algorithm)
 
     def __getstate__(self) -> dict:
