@@ -307,7 +307,7 @@ class PackedConv2d(nn.Conv2d):
         return text + (f", algorithm={self.algorithm}" if self.algorithm else "")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting() or not self._packable(x):
+        if torch.jit.is_scripting() or torch.compiler.is_compiling() or not self._packable(x):
             return self._activate(self._conv_forward(x, self.weight, self.bias))
         return self._packed_forward(x)
 
