@@ -240,8 +240,9 @@ def in_chunks(forward, inputs: tuple, largest: int, budget: int = 16 << 20):
     chunk, tracing, compiling, exporting) it is `forward(*inputs)`."""
     x = inputs[0]
     chunk = max(1, budget // (largest * x.element_size()))
-    if x.device.type != "cpu" or torch.jit.is_tracing() or torch.compiler.is_compiling() \
-            or torch.compiler.is_exporting() or x.shape[0] <= chunk:
+    exporting = getattr(torch.compiler, "is_exporting", bool)()  # (torch.compiler.is_exporting: torch >= 2.5)
+    if x.device.type != "cpu" or torch.jit.is_tracing() or torch.compiler.is_compiling() or exporting \
+            or x.shape[0] <= chunk:
         return forward(*inputs)
     parts = [forward(*part) for part in zip(*(t.split(chunk) for t in inputs))]
     if isinstance(parts[0], dict):
