@@ -1070,7 +1070,7 @@ class _Generator:
                    for child in scope.children for v in child.inputs)
 
     def _dense(self, scope: Scope) -> Template:
-        if not self._buffers(scope):
+        if scope.children[0].name not in self.buffered:
             forward = [["features = [x]"], ["for _, layer in self.items():"],
                        ["    features.append(layer(features))"], ["return torch.cat(features, 1)"]]
             return self._new(scope, forward, "(self, x: torch.Tensor) -> torch.Tensor", superclass="nn.ModuleDict")

@@ -34,20 +34,22 @@ def inference_ir(g: ir.Graph) -> ir.Graph:
     convolution before them where legal, dropout and drop-path gone."""
     h = copy.deepcopy(g)
     outputs = h.graph["outputs"]
+    shared = {d["shares"] for _, d in h.nodes(data=True) if d.get("shares")}  # layers whose weights others reuse
     for node in ir.topological_order(h):
         data = h.nodes[node]
+        post_op = OPS[data["op"]].post_op(data["args"]) if data["op"] in OPS else None
         if data["op"] in REMOVED:
             _bypass(h, node, ir.data_inputs(h, node)[0])
-        elif data["op"] == "bn" and _foldable(h, node):
+        elif data["op"] == "bn" and _foldable(h, node, shared):
             source = ir.data_inputs(h, node)[0]
             layer = h.nodes[source]
             layer["folded"] = {"bn": node, "eps": data["args"]["eps"], "affine": data["args"]["affine"],
                                "bias": layer["args"]["bias"]}
             layer["args"] = {**layer["args"], "bias": True, "bias_init": None}
             _bypass(h, node, source)
-        elif data["op"] in OPS and OPS[data["op"]].post_op(data["args"]) and _fusable(h, node):
+        elif post_op and _fusable(h, node, shared):
             source = ir.data_inputs(h, node)[0]
-            h.nodes[source]["args"] = {**h.nodes[source]["args"], "post_op": list(OPS[data["op"]].post_op(data["args"]))}
+            h.nodes[source]["args"] = {**h.nodes[source]["args"], "post_op": list(post_op)}
             _bypass(h, node, source)
     failures = ir.infer(h)  # parameter counts change (biases added, BN affine weights gone)
     assert not failures, failures
@@ -56,7 +58,7 @@ def inference_ir(g: ir.Graph) -> ir.Graph:
     return h
 
 
-def _foldable(g: ir.Graph, bn: str) -> bool:
+def _foldable(g: ir.Graph, bn: str, shared: set[str]) -> bool:
     """A BN whose input is a conv or fc read by nothing else, neither shared (`reuse`) nor an output."""
     if g.nodes[bn].get("shares"):
         return False
@@ -66,20 +68,21 @@ def _foldable(g: ir.Graph, bn: str) -> bool:
         return False
     if layer["op"] == "fc" and len(layer["shape"]) != 1:  # fc over the last axis: BN acts on another axis
         return False
-    return _sole_reader(g, source, bn)
+    return _sole_reader(g, source, bn, shared)
 
 
-def _fusable(g: ir.Graph, node: str) -> bool:
+def _fusable(g: ir.Graph, node: str, shared: set[str]) -> bool:
     """An activation whose input is a 2-D conv (not yet fused) that nothing else reads."""
     (source,) = ir.data_inputs(g, node)
     layer = g.nodes[source]
     return (layer["op"] in ("conv", "dwconv") and len(layer["shape"]) == 3 and "post_op" not in layer["args"]
-            and _sole_reader(g, source, node))
+            and _sole_reader(g, source, node, shared))
 
 
-def _sole_reader(g: ir.Graph, source: str, node: str) -> bool:
-    """`node` is the only reader of `source`, which is neither shared (`reuse`) nor a network output."""
-    if g.nodes[source].get("shares") or any(s.get("shares") == source for _, s in g.nodes(data=True)):
+def _sole_reader(g: ir.Graph, source: str, node: str, shared: set[str]) -> bool:
+    """`node` is the only reader of `source`, which neither reuses weights nor lends them (`shared`),
+    nor is a network output."""
+    if g.nodes[source].get("shares") or source in shared:
         return False
     return list(g.successors(source)) == [node] and source not in g.graph["outputs"].values()
 

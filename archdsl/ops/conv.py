@@ -118,18 +118,15 @@ class Conv(Op):
         at every batch size (docs/backend.md); the same as nn.Conv2d and the activation elsewhere."""
         if len(out) != 3:
             return self.module(a, ins, out)
-        text = self._constructor(a, ins, "PackedConv2d")
-        if a.get("post_op") is None:
-            return text
-        name, scalars, algorithm = a["post_op"]
-        extra = f", activation={name!r}"
-        if scalars:
-            extra += f", scalars={tuple(scalars)!r}"
-        if algorithm:
-            extra += f", algorithm={algorithm!r}"
-        return text[:-1] + extra + ")"
+        extra = []
+        if a.get("post_op") is not None:
+            name, scalars, algorithm = a["post_op"]
+            extra.append(f"activation={name!r}")
+            extra += [f"scalars={tuple(scalars)!r}"] if scalars else []
+            extra += [f"algorithm={algorithm!r}"] if algorithm else []
+        return self._constructor(a, ins, "PackedConv2d", extra)
 
-    def _constructor(self, a, ins, cls: str) -> str:
+    def _constructor(self, a, ins, cls: str, extra: list[str] = ()) -> str:
         _n, kernel, stride, pad, dilation = self.geometry(a, ins[0])
         parts = [str(ins[0][0]), str(a["out"]), f"kernel_size={tuple_src(kernel)}"]
         if max(stride) > 1:
@@ -142,7 +139,7 @@ class Conv(Op):
             parts.append(f"groups={a['groups']}")
         if not a["bias"]:
             parts.append("bias=False")
-        return f"{cls}({', '.join(parts)})"
+        return f"{cls}({', '.join([*parts, *extra])})"
 
     def init(self, a, mod):
         return layer_init(a, mod)
