@@ -37,12 +37,14 @@ from archdsl.backend.templates import Affine, Call, Line, Slot, Template, litera
 from archdsl.backend.templates import constructor as bound_constructor
 from archdsl.evaluate import format_shape
 from archdsl.ops import OPS
+from archdsl.ops.clique import updated_in_stage2
 
 RESERVED = {"self", "torch", "nn", "F", "math", "OrderedDict", "features", "i"}
 KIND_CLASSES = {"residual": "Residual", "concat": "Concat", "sum": "Sum", "dense": "DenseBlock",
                 "dense_layer": "DenseBlockLayer", "highway": "Highway", "groups": "Groups", "clique": "CliqueBlock",
                 "branch": "Branch", "shortcut": "Shortcut"}
 RUN = 3  # this many or more like children in a row are created in a loop
+LONGEST = 120  # a clique block's layer constructor longer than this puts its options on a line of their own
 _EMPTY = inspect.Parameter.empty
 
 HEADER = '''"""{title}
@@ -192,6 +194,20 @@ class _Pieces:
 
 
 @dataclass
+class _Cliques:
+    """The clique blocks of one class (`_clique_forms`): what it returns, and each block's values."""
+
+    outputs: list[tuple[str, bool]]  # (local name, handed on as a list of parts), in the blocks' order
+    optional: set[str]  # outputs some blocks do without: made only where asked (`with_transit`)
+    values: dict[str, dict[str, object]]  # block -> what its class takes from it (`_clique_values`)
+
+    def constant(self, name: str) -> bool:
+        """Whether every block has the same value (a literal in the class)."""
+        first = next(iter(self.values.values()))[name]
+        return all(type(v[name]) is type(first) and v[name] == first for v in self.values.values())
+
+
+@dataclass
 class _Choice:
     """How one branch of a spec `if` is chosen: a block argument's test (`stride == 1`, `se`, `not se`),
     or, where no argument tells the branches apart, a flag of its own (`argument` None)."""
@@ -216,8 +232,9 @@ class _Generator:
         self.canonical: dict[str, str] = {}  # node -> its variable's name where instances are lined up
         self.joint: dict[str, str] = {}  # node or missing layer's key -> the name the branches of an `if` share
         self.concat_class: str | None = None  # the class of concat constructs of plain branches, once used
-        self.clique_outputs: dict[str, list[tuple[str, bool]]] = {}  # clique scope -> (output, listed) of its class
-        self.clique_optional: dict[str, set[str]] = {}  # clique scope -> the outputs some instances do without
+        self.cliques: dict[str, _Cliques] = {}  # clique scope -> the blocks of its class (`_clique_forms`)
+        self.clique_outputs: dict[str, list[tuple[str, bool]]] = {}  # clique scope -> what its class returns, where
+        # that is more than the scope's outputs
         self.joint_var: dict[str, str] = {}  # that name -> its variable in the forward being written
         self.classes: list[str] = []
         self.origins: dict[tuple[str, str], list[str]] = {}  # (scope kind, definition) -> its classes
@@ -300,11 +317,7 @@ class _Generator:
         for scope in scopes:
             instances.setdefault((scope.kind, scope.definition), []).append(scope)
         for same in instances.values():
-            alike: dict[tuple, list[Scope]] = {}  # blocks with the same layers may share a class
-            for scope in same:
-                alike.setdefault(tuple(scope.local(n) for n in scope.nodes), []).append(scope)
-            for group in alike.values():
-                self._clique_returns(group)
+            self._clique_forms(same)
         merged: dict[str, tuple] = {}  # scope name -> (key, template with optional children)
         for same in instances.values():
             optional = optional_children(self.p, same) if len(same) > 1 else {}
@@ -322,30 +335,52 @@ class _Generator:
             groups.setdefault(key, []).append((scope, template))
         return list(groups.values())
 
-    def _clique_returns(self, same: list[Scope]) -> None:
-        """Clique blocks of one definition return the same outputs: the last block's transition input,
-        which nothing reads, is made only where asked (`with_transit`), an empty stand-in elsewhere."""
-        if len(same) < 2 or any(s.kind != "clique" for s in same):
-            return
-        locals_ = [[s.local(n) for n in s.outputs] for s in same]
-        if all(x == locals_[0] for x in locals_):
-            return
-        listed = {s.local(n) for s in same for n in s.outputs if n in self.p.listed}
-        union = [(same[0].local(n), same[0].local(n) in listed) for n in same[0].nodes
-                 if any(same[0].local(n) in x for x in locals_)]
-        if any(not self.g.has_node(f"{s.name}.{local}") for s in same for local, _ in union):
-            return
-        self.clique_outputs.update({s.name: union for s in same})
-        optional = {local for local, _ in union if not all(local in x for x in locals_)}
-        self.clique_optional.update({s.name: optional for s in same})
-        alike: dict[tuple, list[Scope]] = {}
+    def _clique_forms(self, same: list[Scope]) -> None:
+        """The clique blocks (of `clique_layer`s) of one definition share one class (`_clique`). It returns
+        every output some block has; one that a block's parent does not read (the last block's transition
+        input) is made only where asked (`with_transit`), an empty stand-in elsewhere. Blocks whose outputs
+        are handed on as lists of parts where another's are tensors (memory-efficient builds) get a class
+        of their own."""
+        groups: list[tuple[dict[str, bool], list[Scope]]] = []  # (output -> listed, the blocks)
         for scope in same:
-            alike.setdefault(self._clique(scope).key(), []).append(scope)
-        if len(alike) > 1:  # their layers differ (a last block without stage II): they cannot share a class
-            for scope in same:
-                del self.clique_outputs[scope.name], self.clique_optional[scope.name]
-            for group in alike.values():
-                self._clique_returns(group)
+            if scope.kind != "clique" or not any(self.g.nodes[n]["op"] == "clique_layer" for n in scope.nodes):
+                continue  # a clique with a body is plain layers
+            listed = {scope.local(n): n in self.p.listed for n in scope.outputs}
+            group = next((g for g in groups if all(g[0].get(k, v) == v for k, v in listed.items())), None)
+            if group is None:
+                groups.append((listed, [scope]))
+            else:
+                group[0].update(listed)
+                group[1].append(scope)
+        for listed, members in groups:
+            outputs = [(members[0].local(n), members[0].local(n) in listed and listed[members[0].local(n)])
+                       for n in members[0].nodes if members[0].local(n) in listed]
+            values = {scope.name: self._clique_values(scope, [local for local, _ in outputs]) for scope in members}
+            for name in ("rounds", *(f"{local}_from_stage1" for local, _ in outputs)):
+                known = [v[name] for v in values.values() if v[name] is not None]
+                for v in values.values():  # a block without stage II takes any: its layers are stage I's
+                    v[name] = v[name] if v[name] is not None else known[0] if known else name == "rounds"
+            optional = {local for local, _ in outputs if not all(f"{s.name}.{local}" in s.outputs for s in members)}
+            form = _Cliques(outputs, optional, values)
+            for scope in members:
+                self.cliques[scope.name] = form
+                if optional:
+                    self.clique_outputs[scope.name] = outputs
+
+    def _clique_values(self, scope: Scope, outputs: list[str]) -> dict[str, object]:
+        """What a clique block's class takes from it: its input width, layer count, the layers' options,
+        how many layers stage II updates (none without it), and whether each output reads stage I's
+        layers (None where stage II is missing: stage I's are the last)."""
+        layers = [n for n in scope.nodes if self.g.nodes[n]["op"] == "clique_layer"]
+        a = self.g.nodes[layers[0]]["args"]
+        updated = sum(updated_in_stage2(self.g.nodes[n]["args"]) for n in layers)
+        values = {"in_channels": self.g.nodes[scope.inputs[0]]["shape"][0], "layers": len(layers), "k": a["k"],
+                  "kernel_size": a["kernel"], "bottleneck": a["bottleneck"], "rounds": a["rounds"] if updated else None,
+                  "dropout": a["dropout"], "updated": updated}
+        for local in outputs:
+            stage = self.g.nodes[f"{scope.name}.{local}"]["args"]["stage"]
+            values[f"{local}_from_stage1"] = stage == "I" if updated else None
+        return values
 
     def _with_optional(self, same: list[Scope], optional: dict[str, Scope]) -> dict[str, tuple]:
         """Scope name -> (key, template) for the instances of one definition that share a class once
@@ -564,7 +599,8 @@ class _Generator:
         return self._generic(scope, optional or {}, pieces)
 
     def _new(self, scope: Scope, forward: list[Line], signature: str, superclass: str = "nn.Module",
-             methods=None, stands: dict | None = None, pieces: _Pieces | None = None) -> Template:
+             methods=None, stands: dict | None = None, pieces: _Pieces | None = None,
+             init: list[Line] | None = None) -> Template:
         info = self.graph.graph.get("scopes", {}).get(scope.name, {})
         if scope is self.p.root:
             base, doc = model_class_name(self.graph), self._root_doc()
@@ -576,7 +612,8 @@ class _Generator:
             label = re.sub(r"\d+$", "", scope.definition) or scope.definition
             base, doc = _camel(label), f"A group of layers (`{scope.attr}`)."
         channels = (self._channels(scope.inputs[:1]), self._channels(scope.outputs[:1]))
-        return Template(base, superclass, doc, self._init(scope, stands=stands or {}, pieces=pieces), signature, forward,
+        init = self._init(scope, stands=stands or {}, pieces=pieces) if init is None else init
+        return Template(base, superclass, doc, init, signature, forward,
                         methods or [], dict(info.get("args", {})) if scope.kind == "block" else {}, channels)
 
     def _channels(self, values: list[str]):
@@ -1082,45 +1119,89 @@ class _Generator:
         return self._new(scope, forward, "(self, x: torch.Tensor) -> torch.Tensor", superclass="nn.ModuleDict")
 
     def _clique(self, scope: Scope) -> Template:
-        """Unroll a clique block: stage I in order, then each stage-II round in order."""
-        g = self.g
-        layers = [n for n in scope.nodes if g.nodes[n]["op"] == "clique_layer"]
-        args = g.nodes[layers[0]]["args"]
-        current = {0: "x"}
-        forward: list[Line] = [["# stage I"]]
-        for i, node in enumerate(layers, 1):
-            current[i] = scope.local(node)
-            inputs = ", ".join(current[j] for j in range(i))
-            forward.append([f"{current[i]} = self.{current[i]}([{inputs}], 0)"])
-        stage1 = dict(current)
-        if args["mode"] != "I+I":
-            for r in range(1, args["rounds"] + 1):
-                forward.append(["# stage II" + (f", round {r}" if args["rounds"] > 1 else "")])
-                for i, node in enumerate(layers, 1):
-                    if args["partial"] is not None and i > args["partial"]:
-                        continue
-                    inputs = ", ".join(current[j] for j in range(1, len(layers) + 1) if j != i)
-                    name = f"{scope.local(node)}_{'ii' if args['rounds'] == 1 else f'r{r}'}"
-                    forward.append([f"{name} = self.{scope.local(node)}([{inputs}], {r})"])
-                    current[i] = name
+        """A clique block written as the paper describes it: its layers x1, x2, ... made in a loop; stage I
+        runs each on the block input and the layers before it, stage II (each of its rounds) runs each (or
+        the first `partial`) again on the newest versions of all the others, with the same weights
+        (runtime.CliqueLayer). One class serves every block of the definition (`_clique_forms`): a value
+        that differs between blocks is a constructor argument, one they share a literal."""
+        form = self.cliques[scope.name]
+        mine = form.values[scope.name]
+
+        def value(name: str, in_forward: bool = False) -> str | Slot:
+            if form.constant(name):
+                return repr(mine[name])
+            varying = slot(mine[name], (name,), in_forward)
+            varying.group = name
+            return varying
+
+        stage2 = any(v["updated"] for v in form.values.values())
+        partial = any(v["updated"] != v["layers"] for v in form.values.values())
+        if not stage2:
+            stage2_in: Line = ["0"]
+        elif form.constant("layers") and form.constant("k"):
+            stage2_in = [repr((mine["layers"] - 1) * mine["k"])]
+        elif form.constant("layers"):
+            stage2_in = [f"{mine['layers'] - 1} * ", value("k")]
+        else:
+            stage2_in = ["(", value("layers"), " - 1) * ", value("k")]
+        stage1_in: Line = [value("in_channels"), " + ", value("k"), " * i"]
+        init: list[Line] = [["for i in range(", value("layers"), "):"]]
+        if stage2 and partial:  # the widths named, each on a line of its own
+            init += [["    stage1_in = ", *stage1_in], ["    stage2_in = ", *stage2_in, " if i < ", value("updated"), " else 0"]]
+            stage1_in, stage2_in = ["stage1_in"], ["stage2_in"]
+        keywords: list[Line] = []
+        for name, default in (("kernel_size", 3), ("bottleneck", False), ("rounds", 1), ("dropout", 0.0)):
+            if not (form.constant(name) and mine[name] == default):
+                keywords.append([f"{name}=", value(name)])
+        if self.memory_efficient:
+            keywords.append(["memory_efficient=True"])
+        call = '    self.add_module(f"x{i + 1}", CliqueLayer('
+        positional = [value("in_channels"), ", ", *stage1_in, ", ", *stage2_in, ", ", value("k")]
+        if 8 + len(call) + _width(positional) + sum(2 + _width(k) for k in keywords) + 2 <= LONGEST:
+            init.append([call, *positional, *(p for k in keywords for p in (", ", *k)), "))"])
+        else:  # the options on a line of their own
+            init += [[call, *positional, ","], [" " * len(call), *_joined(keywords), "))"]]
+        forward: list[Line] = [["# stage I: each layer from the block input and the layers before it"],
+                               ["xs: list[torch.Tensor] = []  # the layers' newest outputs"],
+                               ["for _, layer in self.items():"], ["    xs.append(layer([x] + xs, 0))"]]
+        sources: dict[str, Line] = {}
+        for local, _ in form.outputs:
+            flag = f"{local}_from_stage1"
+            sources[local] = ["stage1" if mine[flag] else "xs"] if form.constant(flag) \
+                else ["(stage1 if ", value(flag, in_forward=True), " else xs)"]
+        if stage2:
+            if any(source != ["xs"] for source in sources.values()):
+                forward.append(["stage1 = list(xs)  # read after stage II"])
+            which = "each layer" if not partial else f"the first {mine['updated']} layers" \
+                if form.constant("updated") else "each layer it updates"
+            forward.append([f"# stage II: {which} again, from the newest versions of all the others"])
+            indent, stage = "", "1"
+            if not (form.constant("rounds") and mine["rounds"] == 1):
+                forward.append([f"for r in range(1, {mine['rounds'] + 1}):"] if form.constant("rounds")
+                               else ["for r in range(1, ", value("rounds", in_forward=True), " + 1):"])
+                indent, stage = "    ", "r"
+            forward.append([f"{indent}for i, update in enumerate(self.values()):"])
+            if partial:
+                forward.append([f"{indent}    if i < ", value("updated", in_forward=True), ":"])
+                indent += "    "
+            forward.append([f"{indent}    xs[i] = update(xs[:i] + xs[i + 1:], {stage})"])
         returns = []
-        outputs = self.clique_outputs.get(scope.name) or [(scope.local(n), n in self.p.listed) for n in scope.outputs]
-        for local, listed in outputs:
-            node = f"{scope.name}.{local}"
-            data = g.nodes[node]
-            versions = stage1 if data["args"]["stage"] == "I" else current
-            parts = [versions[j] for j in range(0 if data["args"]["with_input"] else 1, len(layers) + 1)]
-            line = [f"{local} = [{', '.join(parts)}]"] if listed else [f"{local} = ", *self._expression(scope, node, parts)]
-            if local in self.clique_optional.get(scope.name, ()):  # made where read (`_clique_returns`)
-                flag = slot(node in scope.outputs, (f"with_{local}",), in_forward=True)
+        for local, listed in form.outputs:
+            parts = ["[x] + ", *sources[local]] if self.g.nodes[f"{scope.name}.{local}"]["args"]["with_input"] \
+                else sources[local]
+            line = [f"{local} = ", *parts] if listed else [f"{local} = torch.cat(", *parts, ", 1)"]
+            if local in form.optional:  # made where read (`_clique_forms`)
+                flag = slot(f"{scope.name}.{local}" in scope.outputs, (f"with_{local}",), in_forward=True)
                 flag.default = False
                 line += [" if ", flag, " else ", "[]" if listed else "x.new_empty(0)"]
             forward.append(line)
             returns.append(local)
         forward.append([f"return {', '.join(returns) or 'None'}"])
-        kinds = ["list[torch.Tensor]" if listed else "torch.Tensor" for _, listed in outputs]
+        kinds = ["list[torch.Tensor]" if listed else "torch.Tensor" for _, listed in form.outputs]
         annotation = "None" if not kinds else kinds[0] if len(kinds) == 1 else f"tuple[{', '.join(kinds)}]"
-        return self._new(scope, forward, f"(self, x: torch.Tensor) -> {annotation}")
+        template = self._new(scope, forward, f"(self, x: torch.Tensor) -> {annotation}", "nn.ModuleDict", init=init)
+        template.doc = "A `clique` construct: layers updated alternately, stage I then stage II (CliqueNet)."
+        return template
 
     # ------------------------------------------------------------ assembly
 
@@ -1239,6 +1320,11 @@ def _wild(line: Line) -> Line:
             piece = Call(piece.func, [(n, open_(v), positional, d) for n, v, positional, d in piece.args])
         out.append(piece)
     return out
+
+
+def _width(line: Line) -> int:
+    """About how long the line is once rendered (a parameter as named after its first hint)."""
+    return sum(len(p) if isinstance(p, str) else len(p.hints[0]) if p.hints else len(p.text) for p in line)
 
 
 def _joined(arguments: list[list]) -> list:
