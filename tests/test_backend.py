@@ -254,9 +254,11 @@ def test_clique_block_matches_per_edge_reference(bottleneck, mode, partial, roun
 
 def test_clique_weights_are_shared_between_stages():
     source = compile_source(build_ir(CLIQUE))
-    # stage I and stage II call the same layer module: one weight tensor, sliced per stage
-    assert "        x2 = self.x2([x, x1], 0)\n" in source  # inside class CliqueBlock
-    assert "        x2_ii = self.x2([x1_ii, x3, x4], 1)\n" in source
+    # stage I and stage II call the same layer modules: one weight tensor each, sliced per stage
+    assert ("        for _, layer in self.items():\n"  # inside class CliqueBlock
+            "            xs.append(layer([x] + xs, 0))\n") in source
+    assert ("        for i, update in enumerate(self.values()):\n"
+            "            xs[i] = update(xs[:i] + xs[i + 1:], 1)\n") in source
     assert "clique1_transit, clique1_feature = self.clique1(x)" in source
     model = build(CLIQUE, seed=0)
     layer = model.clique1.x2

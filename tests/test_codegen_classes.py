@@ -594,10 +594,9 @@ def test_alternatives_script_and_export():
 def test_clique_blocks_share_a_class_when_the_last_one_has_no_transition():
     g = build_ir(SPECS / "cliquenet.arch", "cliquenet_cifar")
     source = compile_source(g)
-    assert ("        transit = torch.cat([x1_ii, x2_ii, x3_ii, x4_ii], 1) if self.with_transit else x.new_empty(0)\n"
-            in source)
-    assert "        self.block2 = CliqueBlock(144, 180, 216, 252, with_transit=True)\n" in source
-    assert "        self.block3 = CliqueBlock(144, 180, 216, 252)\n" in source
+    assert "        transit = torch.cat(xs, 1) if self.with_transit else x.new_empty(0)\n" in source
+    assert "        self.block2 = CliqueBlock(144, with_transit=True)\n" in source
+    assert "        self.block3 = CliqueBlock(144)\n" in source
     assert "        _, block3_feature = self.block3(transition2); del transition2\n" in source
 
 
