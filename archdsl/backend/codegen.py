@@ -8,7 +8,8 @@ A class's `forward` has one line per op or child call, named after the layers, e
 the line of its last use (as torch.fx does). Groups whose members run one after another are
 `nn.Sequential`s, and so are the branches of a construct made of module calls; concat constructs of such
 branches share one `Concat` class; a dense block loops over its layers, each taking the list of earlier
-features; clique blocks unroll their stages. Instances of one definition that lack optional parts or
+features; a clique block makes its layers in a loop and runs stage I and each stage-II round as loops
+over them, one class for every clique of a network. Instances of one definition that lack optional parts or
 took different branches of a spec `if` share a class that makes the parts or branch asked for (pieces.py). A memory-efficient build turns the concat-BN-ReLU-conv chains into
 methods of the class that owns their layers, recomputed in backward. Names follow the IR, so the
 `state_dict` keys are the IR's layer names. The source imports only torch; the runtime code it uses
@@ -233,8 +234,8 @@ class _Generator:
         self.joint: dict[str, str] = {}  # node or missing layer's key -> the name the branches of an `if` share
         self.concat_class: str | None = None  # the class of concat constructs of plain branches, once used
         self.cliques: dict[str, _Cliques] = {}  # clique scope -> the blocks of its class (`_clique_forms`)
-        self.clique_outputs: dict[str, list[tuple[str, bool]]] = {}  # clique scope -> what its class returns, where
-        # that is more than the scope's outputs
+        self.clique_outputs: dict[str, list[tuple[str, bool]]] = {}  # clique scope -> what its class returns (where
+        # some block of the class lacks an output)
         self.joint_var: dict[str, str] = {}  # that name -> its variable in the forward being written
         self.classes: list[str] = []
         self.origins: dict[tuple[str, str], list[str]] = {}  # (scope kind, definition) -> its classes
@@ -353,13 +354,14 @@ class _Generator:
                 group[0].update(listed)
                 group[1].append(scope)
         for listed, members in groups:
-            outputs = [(members[0].local(n), members[0].local(n) in listed and listed[members[0].local(n)])
-                       for n in members[0].nodes if members[0].local(n) in listed]
+            order = [members[0].local(n) for n in members[0].nodes]
+            outputs = [(local, listed[local]) for local in order if local in listed]
             values = {scope.name: self._clique_values(scope, [local for local, _ in outputs]) for scope in members}
             for name in ("rounds", *(f"{local}_from_stage1" for local, _ in outputs)):
                 known = [v[name] for v in values.values() if v[name] is not None]
+                fill = known[0] if known else 1 if name == "rounds" else False
                 for v in values.values():  # a block without stage II takes any: its layers are stage I's
-                    v[name] = v[name] if v[name] is not None else known[0] if known else name == "rounds"
+                    v[name] = fill if v[name] is None else v[name]
             optional = {local for local, _ in outputs if not all(f"{s.name}.{local}" in s.outputs for s in members)}
             form = _Cliques(outputs, optional, values)
             for scope in members:
@@ -1120,8 +1122,8 @@ class _Generator:
 
     def _clique(self, scope: Scope) -> Template:
         """A clique block written as the paper describes it: its layers x1, x2, ... made in a loop; stage I
-        runs each on the block input and the layers before it, stage II (each of its rounds) runs each (or
-        the first `partial`) again on the newest versions of all the others, with the same weights
+        runs each on the block input and the layers before it, stage II (each of its rounds) runs each (the
+        first `partial`, none in mode I+I) again on the newest versions of all the others, with the same weights
         (runtime.CliqueLayer). One class serves every block of the definition (`_clique_forms`): a value
         that differs between blocks is a constructor argument, one they share a literal."""
         form = self.cliques[scope.name]
@@ -1141,7 +1143,7 @@ class _Generator:
         elif form.constant("layers") and form.constant("k"):
             stage2_in = [repr((mine["layers"] - 1) * mine["k"])]
         elif form.constant("layers"):
-            stage2_in = [f"{mine['layers'] - 1} * ", value("k")]
+            stage2_in = [value("k")] if mine["layers"] == 2 else [f"{mine['layers'] - 1} * ", value("k")]
         else:
             stage2_in = ["(", value("layers"), " - 1) * ", value("k")]
         stage1_in: Line = [value("in_channels"), " + ", value("k"), " * i"]
@@ -1172,8 +1174,8 @@ class _Generator:
         if stage2:
             if any(source != ["xs"] for source in sources.values()):
                 forward.append(["stage1 = list(xs)  # read after stage II"])
-            which = "each layer" if not partial else f"the first {mine['updated']} layers" \
-                if form.constant("updated") else "each layer it updates"
+            which = "each layer" if not partial else "each layer it updates" if not form.constant("updated") \
+                else "the first layer" if mine["updated"] == 1 else f"the first {mine['updated']} layers"
             forward.append([f"# stage II: {which} again, from the newest versions of all the others"])
             indent, stage = "", "1"
             if not (form.constant("rounds") and mine["rounds"] == 1):
