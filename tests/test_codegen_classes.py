@@ -622,7 +622,7 @@ network mixer(classes = 10) {
   concat as mixed {
     branch a { conv(4, 1) as conv }
     branch b { maxpool(3, stride = 1, pad = 1) as pool -> conv(4, 1) as proj }
-    branch c { conv(4, 3) as conv1 -> relu -> conv(4, 3) as conv2 }
+    branch c { conv(4, 3) as conv1 -> scale(0.5) -> conv(4, 3) as conv2 }
   }
   concat as mixed2 {
     branch p { avgpool(3, stride = 1, pad = 1) as pool }
@@ -636,7 +636,8 @@ network mixer(classes = 10) {
 def test_concat_constructs_of_different_branches_share_one_class(tmp_path):
     """Named `concat` constructs whose branches each read its input are one `Concat` (an nn.ModuleDict of
     the branches, filled by the parent), whatever their branches; branches of module calls are
-    nn.Sequentials, others a class of their own; names and state_dict keys stay the IR's."""
+    nn.Sequentials, others (`scale` has no nn module) a class of their own; names and state_dict keys
+    stay the IR's."""
     spec = tmp_path / "mixer.arch"
     spec.write_text(CONCAT_SPEC, encoding="utf-8")
     g = build_ir(spec, "mixer")
@@ -654,6 +655,47 @@ def test_concat_constructs_of_different_branches_share_one_class(tmp_path):
     assert compare(g) == []
     model = build(spec, "mixer", seed=0).eval()
     assert list(model.mixed) == ["a", "b", "c"] and "mixed.c.conv2.weight" in model.state_dict()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
+ACTIVATED_BRANCHES = """
+network towers(classes = 10) {
+  input image: [3, 16, 16]
+  conv(8, 3) as stem
+  concat as mixed {
+    branch a { relu -> conv(4, 1) as conv -> leaky_relu(0.2) -> gelu(approximate = "tanh") }
+    branch b { conv(4, 3) as conv -> relu -> maxpool(3, stride = 1, pad = 1) as pool -> hardswish }
+  }
+  output logits = gap -> fc(classes)
+}
+"""
+
+
+def test_branches_with_activations_are_sequentials_of_nn_modules(tmp_path):
+    """A branch of module calls and activations is an nn.Sequential, each activation the nn module that
+    computes it (as torchvision's AlexNet writes `nn.ReLU(inplace=True)`), in place exactly where the
+    functional form would be: never on the branch's input, which the other branches read too."""
+    spec = tmp_path / "towers.arch"
+    spec.write_text(ACTIVATED_BRANCHES, encoding="utf-8")
+    g = build_ir(spec, "towers")
+    source = compile_source(g)
+    assert _classes(source) == ["Concat", "Towers"]
+    assert ("        self.mixed.a = nn.Sequential()\n"
+            '        self.mixed.a.add_module("relu1", nn.ReLU())\n'
+            '        self.mixed.a.add_module("conv", nn.Conv2d(8, 4, kernel_size=1))\n'
+            '        self.mixed.a.add_module("leaky_relu1", nn.LeakyReLU(0.2))\n'
+            "        self.mixed.a.add_module(\"gelu1\", nn.GELU(approximate='tanh'))\n"
+            "        self.mixed.b = nn.Sequential()\n"
+            '        self.mixed.b.add_module("conv", nn.Conv2d(8, 4, kernel_size=3, padding=1))\n'
+            '        self.mixed.b.add_module("relu1", nn.ReLU(inplace=True))\n'
+            '        self.mixed.b.add_module("pool", nn.MaxPool2d(kernel_size=3, stride=1, padding=1))\n'
+            '        self.mixed.b.add_module("hardswish1", nn.Hardswish(inplace=True))\n') in source
+    assert compare(g) == []
+    model = build(spec, "towers", seed=0).eval()
+    assert [name for name, _ in model.mixed.a.named_children()] == ["relu1", "conv", "leaky_relu1", "gelu1"]
+    assert list(model.state_dict())[:4] == ["stem.weight", "stem.bias", "mixed.a.conv.weight", "mixed.a.conv.bias"]
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(torch.jit.script(model)(x), model(x))

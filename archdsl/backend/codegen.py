@@ -543,12 +543,26 @@ class _Generator:
         return self.concat_class
 
     def _module_call(self, scope: Scope, node: str) -> bool:
-        """A layer whose forward is a call of its own module on its one input (`self.pool(x)`)."""
+        """A layer whose forward is a call of its own module on its one input (`self.pool(x)`), or a
+        stateless op that an nn module computes (`nn.ReLU(inplace=True)`)."""
         data = self.g.nodes[node]
-        if self.p.constructors[node] is None or data.get("shares") or len(self.p.inputs[node]) != 1:
+        if data.get("shares") or len(self.p.inputs[node]) != 1:
             return False
+        if self.p.constructors[node] is None:
+            return self._member_module(scope, node) is not None
         shapes = [self.g.nodes[self.p.inputs[node][0]]["shape"]]
         return OPS[data["op"]].forward(data["args"], ["x"], "self.m", shapes) == "self.m(x)"
+
+    def _member_module(self, scope: Scope, node: str) -> str | None:
+        """The nn module standing for a stateless op in an nn.Sequential, in place where its forward
+        would be (`nn.ReLU(inplace=True)`); None for an op with a module of its own or none at all."""
+        data = self.g.nodes[node]
+        if self.p.constructors[node] is not None or len(self.p.inputs[node]) != 1:
+            return None
+        op = OPS[data["op"]]
+        inplace = op.forward_inplace(data["args"], ["x"]) is not None \
+            and self._in_place(scope, self.p.inputs[node][0], node, [])
+        return op.stateless_module(data["args"], inplace)
 
     # ------------------------------------------------------------ templates
 
@@ -601,7 +615,9 @@ class _Generator:
         optional children (attr -> None where present, else where it would stand, optional.py);
         `pieces`: optional layers, created only where the instance has them (pieces.py)."""
         stands = stands or {}
-        entries = sorted([(self.p.position[n], n) for n in scope.nodes if self.p.constructors[n] is not None]
+        members = {n: self._member_module(scope, n) for n in scope.nodes} if target != "self" else {}
+        entries = sorted([(self.p.position[n], n) for n in scope.nodes
+                          if self.p.constructors[n] is not None or members.get(n)]
                          + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children]
                          + [(st.position, st) for st in stands.values() if st is not None]
                          + [(a.position, a) for a in (pieces.absent if pieces else [])
@@ -640,7 +656,7 @@ class _Generator:
                 continue
             attr = scope.local(entry)
             data = self.g.nodes[entry]
-            call = bound_constructor(self.p.constructors[entry], attr, self.namespace)
+            call = bound_constructor(self.p.constructors[entry] or members[entry], attr, self.namespace)
             if self.memory_efficient and data["op"] == "clique_layer":
                 call = [_with_keyword(call[0], "memory_efficient", True)]
             lines.append([f"{target}.{attr} = " if target == "self" else f'{target}.add_module("{attr}", ', *call,
