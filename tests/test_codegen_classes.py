@@ -812,14 +812,15 @@ network varied(classes = 10) {
 def test_sequential_members_some_instances_lack_or_take_another_module(tmp_path):
     """Instances of one block whose nn.Sequential branches differ share a class: a member some lack is
     added only where asked, a layer that is max pooling in some and average pooling in others is chosen
-    by a flag; a block that only concatenates its branches, one of them optional, subclasses `Concat`."""
+    by the block argument that tells them apart (else by a flag of its own); a block that only
+    concatenates its branches, one of them optional, subclasses `Concat`."""
     spec = tmp_path / "varied.arch"
     spec.write_text(CONTAINER_MEMBERS_SPEC, encoding="utf-8")
     g = build_ir(spec, "varied")
     source = compile_source(g)
     assert _classes(source) == ["SidePool", "Concat", "Fork", "Varied"]
     assert ("        self.side = nn.Sequential()\n"
-            "        if use_maxpool:\n"
+            "        if pool == 'max':\n"
             '            self.side.add_module("pool", nn.MaxPool2d(kernel_size=3, stride=1, padding=1))\n'
             "        else:\n"
             '            self.side.add_module("pool", nn.AvgPool2d(kernel_size=3, stride=1, padding=1))\n'
@@ -832,9 +833,9 @@ def test_sequential_members_some_instances_lack_or_take_another_module(tmp_path)
             "        super().__init__()\n"
             "        if wide:\n"
             "            self.w = nn.Sequential()\n") in source
-    assert ("        self.a = SidePool(8, 16, use_maxpool=True)\n"
-            "        self.b = SidePool(16, 16, proj=True)\n"
-            "        self.c = SidePool(16, 8, c=4, use_maxpool=True, proj=True)\n"
+    assert ("        self.a = SidePool(8, 8, 'max', 16)\n"
+            "        self.b = SidePool(16, 8, 'avg', 16, proj=True)\n"
+            "        self.c = SidePool(16, 4, 'max', 8, proj=True)\n"
             "        self.d = Fork(8, 8, wide=True)\n"
             "        self.e = Fork(16, 4)\n") in source
     assert compare(g) == []

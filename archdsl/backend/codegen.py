@@ -484,11 +484,13 @@ class _Generator:
                     calls.append(self._member_call(scope, own[1]) if own[0] == signature
                                  else _wild(self._member_call(self.p.scope_of[entry], entry)))
                 op = self.g.nodes[m.reference[(path, attr, signatures[0])]]["op"]
-                flag = slot(own[0] == signatures[0], (f"use_{_identifier(op)}", f"{within}_{attr}_{_identifier(op)}"))
-                flag.default, flag.group = False, f"member {path}.{attr}"
+                holders = [{name for name, listing in self.listings.items() if path in listing and
+                            (attr, signature) in {(a, sig) for a, sig, _ in listing[path]}} for signature in signatures]
+                test = self._member_test(scope, path, holders, own[0] == signatures[0],
+                                         (f"use_{_identifier(op)}", f"{within}_{attr}_{_identifier(op)}"))
                 head = f"{target}.{attr} = " if target == "self" else f'{target}.add_module("{attr}", '
                 tail = "" if target == "self" else ")"
-                lines += [["if ", flag, ":"], ["    ", head, *calls[0], tail], ["else:"], ["    ", head, *calls[1], tail]]
+                lines += [["if ", *test, ":"], ["    ", head, *calls[0], tail], ["else:"], ["    ", head, *calls[1], tail]]
                 continue
             if own is not None:
                 body = self._member(scope, target, own[1])
@@ -497,12 +499,32 @@ class _Generator:
                 owner = self.p.scope_of[entry] if isinstance(entry, str) else entry.parent
                 body = [_wild(line) for line in self._member(owner, target, entry)]
             if m.optional(path, attr):
-                flag = slot(own is not None, (f"with_{attr}", f"with_{within}_{attr}"))
-                flag.default, flag.group = False, f"member {path}.{attr}"
-                lines += [["if ", flag, ":"], *(["    ", *line] for line in body)]
+                holders = m.holders[(path, attr)]
+                test = self._member_test(scope, path, [holders, m.containers[path] - holders], own is not None,
+                                         (f"with_{attr}", f"with_{within}_{attr}"))
+                lines += [["if ", *test, ":"], *(["    ", *line] for line in body)]
             else:
                 lines += body
         return lines
+
+    def _member_test(self, scope: Scope, path: str, branches: list[set[str]], first: bool,
+                     hints: tuple[str, ...]) -> Line:
+        """The test for the first of two ways instances fill a container (`branches`: the instances taking
+        each, by their names): a block argument that tells them apart (`proj`, `pool == 'max'`), else a
+        flag of its own, false by default."""
+        scopes = self.graph.graph.get("scopes", {})
+        found = _telling({name: scopes.get(name, {}).get("args", {}) for name in self.listings},
+                         [sorted(branch) for branch in branches])
+        if found is None:
+            flag = slot(first, hints)
+            flag.default, flag.group = False, f"member {path} {hints[0]}"
+            return [flag]
+        argument, values = found
+        prefix, suffix = _test(values[0])
+        value = slot(scopes[self._instance(scope, path)]["args"][argument], (argument,))
+        if type(value.value) is bool:
+            value.default = False  # passed where true (`proj=True`), as a spec's flags default to false
+        return [p for p in (prefix, value, suffix) if p]
 
     def _instance(self, scope: Scope, path: str) -> str:
         """The instance whose container at `path` is `scope`."""
@@ -518,19 +540,8 @@ class _Generator:
                    if t in union.children or self._owns_module(union.reference[t][1])}
         choices: dict[int, _Choice] = {}
         for group in dict.fromkeys(union.group.values()):
-            values: dict[int, list] = {}
-            argument = None
-            for name in (args[same[0].name] or {}):
-                values = {piece: [args[scope].get(name) for scope in union.having[piece]] for piece in group}
-                flat = [v for vs in values.values() for v in vs]
-                if len({type(v) for v in flat}) != 1 or type(flat[0]) not in (bool, int, str):
-                    continue
-                sets = [set(vs) for vs in values.values()]
-                if sum(len(x) for x in sets) != len(set().union(*sets)):
-                    continue  # a value in two branches
-                if type(flat[0]) is bool or all(len(x) == 1 for x in sets) and len(flat) > len(sets):
-                    argument = name  # a flag, or one value per branch, some taken by several instances (a
-                    break  # width that merely differs between two instances does not say which branch)
+            argument, listed = _telling(args, [union.having[piece] for piece in group]) or (None, [])
+            values = dict(zip(group, listed))
             if argument is None and len(group) > 2:
                 return None
 
@@ -545,11 +556,7 @@ class _Generator:
                 if argument is None:
                     choices[piece] = _Choice(order, None)
                     continue
-                taken = sorted(set(values[piece]), key=repr)
-                if type(taken[0]) is bool:
-                    choices[piece] = _Choice(order, argument, "" if taken[0] else "not ")
-                else:
-                    choices[piece] = _Choice(order, argument, suffix=f" == {taken[0]!r}")
+                choices[piece] = _Choice(order, argument, *_test(values[piece]))
         return choices
 
     def _owns_module(self, node: str) -> bool:
@@ -1358,6 +1365,33 @@ def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
             if dying:
                 lines.append([f"del {', '.join(dying)}"])
     return lines
+
+
+def _telling(args: dict[str, dict], branches: list) -> tuple[str, list[list]] | None:
+    """A block argument whose value tells which branch each instance takes (`args`: instance -> its
+    block arguments; `branches`: the instances taking each): a flag, or one value per branch, some taken
+    by several instances (a width that merely differs between two instances does not say which branch).
+    Its name and each branch's values; None where no argument does."""
+    for name in next(iter(args.values()), None) or {}:
+        values = [[args[instance].get(name) for instance in branch] for branch in branches]
+        flat = [v for vs in values for v in vs]
+        if not flat or len({type(v) for v in flat}) != 1 or type(flat[0]) not in (bool, int, str):
+            continue
+        sets = [set(vs) for vs in values]
+        if sum(len(x) for x in sets) != len(set().union(*sets)):
+            continue  # a value in two branches
+        if type(flat[0]) is bool or all(len(x) == 1 for x in sets) and len(flat) > len(sets):
+            return name, values
+    return None
+
+
+def _test(values: list) -> tuple[str, str]:
+    """The prefix and suffix around an argument that test for a branch taken where it has these values:
+    `not se`, `stride == 1`."""
+    taken = sorted(set(values), key=repr)
+    if type(taken[0]) is bool:
+        return ("" if taken[0] else "not "), ""
+    return "", f" == {taken[0]!r}"
 
 
 def _static(cond: Line) -> bool:
