@@ -621,7 +621,7 @@ network mixer(classes = 10) {
   concat as mixed {
     branch a { conv(4, 1) as conv }
     branch b { maxpool(3, stride = 1, pad = 1) as pool -> conv(4, 1) as proj }
-    branch c { conv(4, 3) as conv1 -> relu -> conv(4, 3) as conv2 }
+    branch c { conv(4, 3) as conv1 -> scale(0.5) -> conv(4, 3) as conv2 }
   }
   concat as mixed2 {
     branch p { avgpool(3, stride = 1, pad = 1) as pool }
@@ -635,7 +635,8 @@ network mixer(classes = 10) {
 def test_concat_constructs_of_different_branches_share_one_class(tmp_path):
     """Named `concat` constructs whose branches each read its input are one `Concat` (an nn.ModuleDict of
     the branches, filled by the parent), whatever their branches; branches of module calls are
-    nn.Sequentials, others a class of their own; names and state_dict keys stay the IR's."""
+    nn.Sequentials, others (`scale` has no nn module) a class of their own; names and state_dict keys
+    stay the IR's."""
     spec = tmp_path / "mixer.arch"
     spec.write_text(CONCAT_SPEC, encoding="utf-8")
     g = build_ir(spec, "mixer")
@@ -653,6 +654,47 @@ def test_concat_constructs_of_different_branches_share_one_class(tmp_path):
     assert compare(g) == []
     model = build(spec, "mixer", seed=0).eval()
     assert list(model.mixed) == ["a", "b", "c"] and "mixed.c.conv2.weight" in model.state_dict()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
+ACTIVATED_BRANCHES = """
+network towers(classes = 10) {
+  input image: [3, 16, 16]
+  conv(8, 3) as stem
+  concat as mixed {
+    branch a { relu -> conv(4, 1) as conv -> leaky_relu(0.2) -> gelu(approximate = "tanh") }
+    branch b { conv(4, 3) as conv -> relu -> maxpool(3, stride = 1, pad = 1) as pool -> hardswish }
+  }
+  output logits = gap -> fc(classes)
+}
+"""
+
+
+def test_branches_with_activations_are_sequentials_of_nn_modules(tmp_path):
+    """A branch of module calls and activations is an nn.Sequential, each activation the nn module that
+    computes it (as torchvision's AlexNet writes `nn.ReLU(inplace=True)`), in place exactly where the
+    functional form would be: never on the branch's input, which the other branches read too."""
+    spec = tmp_path / "towers.arch"
+    spec.write_text(ACTIVATED_BRANCHES, encoding="utf-8")
+    g = build_ir(spec, "towers")
+    source = compile_source(g)
+    assert _classes(source) == ["Concat", "Towers"]
+    assert ("        self.mixed.a = nn.Sequential()\n"
+            '        self.mixed.a.add_module("relu1", nn.ReLU())\n'
+            '        self.mixed.a.add_module("conv", nn.Conv2d(8, 4, kernel_size=1))\n'
+            '        self.mixed.a.add_module("leaky_relu1", nn.LeakyReLU(0.2))\n'
+            "        self.mixed.a.add_module(\"gelu1\", nn.GELU(approximate='tanh'))\n"
+            "        self.mixed.b = nn.Sequential()\n"
+            '        self.mixed.b.add_module("conv", nn.Conv2d(8, 4, kernel_size=3, padding=1))\n'
+            '        self.mixed.b.add_module("relu1", nn.ReLU(inplace=True))\n'
+            '        self.mixed.b.add_module("pool", nn.MaxPool2d(kernel_size=3, stride=1, padding=1))\n'
+            '        self.mixed.b.add_module("hardswish1", nn.Hardswish(inplace=True))\n') in source
+    assert compare(g) == []
+    model = build(spec, "towers", seed=0).eval()
+    assert [name for name, _ in model.mixed.a.named_children()] == ["relu1", "conv", "leaky_relu1", "gelu1"]
+    assert list(model.state_dict())[:4] == ["stem.weight", "stem.bias", "mixed.a.conv.weight", "mixed.a.conv.bias"]
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(torch.jit.script(model)(x), model(x))
@@ -732,3 +774,88 @@ def test_backend_page_examples_run(monkeypatch):
     for block in code:
         exec(compile(block, "backend.md", "exec"), namespace)  # noqa: S102  (the page's own examples)
     torch._dynamo.reset()
+
+
+CONTAINER_MEMBERS_SPEC = """
+block side_pool(c, pool = "max", proj = false) {
+  concat {
+    branch main { conv(c, 3) as conv -> relu }
+    branch side {
+      if pool == "max" { maxpool(3, stride = 1, pad = 1) as pool } else { avgpool(3, stride = 1, pad = 1) as pool }
+      if proj { conv(c, 1) as proj }
+    }
+  }
+  bn as bn
+}
+
+block fork(c, wide = false) {
+  concat {
+    if wide { branch w { conv(c, 1) as conv -> relu } }
+    branch n { conv(c, 3) as conv }
+  }
+}
+
+network varied(classes = 10) {
+  input image: [3, 16, 16]
+  conv(8, 3) as stem
+  side_pool(8) as a
+  side_pool(8, pool = "avg", proj = true) as b
+  side_pool(4, proj = true) as c
+  fork(8, wide = true) as d
+  fork(4) as e
+  output logits = gap -> fc(classes)
+}
+"""
+
+
+def test_sequential_members_some_instances_lack_or_take_another_module(tmp_path):
+    """Instances of one block whose nn.Sequential branches differ share a class: a member some lack is
+    added only where asked, a layer that is max pooling in some and average pooling in others is chosen
+    by the block argument that tells them apart (else by a flag of its own); a block that only
+    concatenates its branches, one of them optional, subclasses `Concat`."""
+    spec = tmp_path / "varied.arch"
+    spec.write_text(CONTAINER_MEMBERS_SPEC, encoding="utf-8")
+    g = build_ir(spec, "varied")
+    source = compile_source(g)
+    assert _classes(source) == ["SidePool", "Concat", "Fork", "Varied"]
+    assert ("        self.side = nn.Sequential()\n"
+            "        if pool == 'max':\n"
+            '            self.side.add_module("pool", nn.MaxPool2d(kernel_size=3, stride=1, padding=1))\n'
+            "        else:\n"
+            '            self.side.add_module("pool", nn.AvgPool2d(kernel_size=3, stride=1, padding=1))\n'
+            "        if proj:\n"
+            '            self.side.add_module("proj", nn.Conv2d(16, c, kernel_size=1))\n'
+            "        self.bn = nn.BatchNorm2d(out_channels)\n") in source
+    assert ("class Fork(Concat):\n"
+            '    """Block `fork`."""\n\n'
+            "    def __init__(self, in_channels: int, c: int, wide: bool = False) -> None:\n"
+            "        super().__init__()\n"
+            "        if wide:\n"
+            "            self.w = nn.Sequential()\n") in source
+    assert ("        self.a = SidePool(8, 8, 'max', 16)\n"
+            "        self.b = SidePool(16, 8, 'avg', 16, proj=True)\n"
+            "        self.c = SidePool(16, 4, 'max', 8, proj=True)\n"
+            "        self.d = Fork(8, 8, wide=True)\n"
+            "        self.e = Fork(16, 4)\n") in source
+    assert compare(g) == []
+    model = build(spec, "varied", seed=0).eval()
+    assert list(model.d) == ["w", "n"] and list(model.e) == ["n"]
+    assert [type(m).__name__ for m in (model.a.side.pool, model.b.side.pool)] == ["MaxPool2d", "AvgPool2d"]
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
+def test_bn_inception_is_one_inception_class():
+    """BN-Inception's blocks lack the 1x1 branch (3c, 4e), the pool projection, or pool by max instead of
+    average: one `Inception(Concat)` makes each, bit for bit the flat generator's network."""
+    g = build_ir(SPECS / "bn_inception.arch", "bn_inception")
+    source = compile_source(g)
+    assert _classes(source) == ["Unit", "Concat", "Inception", "BnInception"]
+    assert class_origins(g)[("block", "inception")] == ["Inception"]
+    assert "        self.inception_3c = Inception(320, 128, 160, 2, 64, 96, padding=0)\n" in source
+    model, reference = _meta_models(g, source)
+    assert [(k, v.shape) for k, v in model.state_dict().items()] == \
+        [(k, v.shape) for k, v in reference.state_dict().items()]
+    assert "inception_3c.b1x1.conv.conv.weight" not in model.state_dict()
+    assert isinstance(model.inception_5b.pool.pool, nn.MaxPool2d) and model.inception_5b.pool.pool.stride == 1

@@ -31,6 +31,7 @@ from torch import nn
 
 from archdsl import __version__, ir, names
 from archdsl.backend import runtime
+from archdsl.backend.members import Listing, Members, line_up
 from archdsl.backend.optional import RETURNED, Stand, optional_children, stand
 from archdsl.backend.pieces import Absent, Lineup, absent_layers, align, hand_on, reads_of
 from archdsl.backend.scopes import Plan, Scope, plan
@@ -228,6 +229,8 @@ class _Generator:
         self.made: dict[str, _Made] = {}  # scope name -> how its parent builds it
         self.redirect: dict[tuple[str, int], str] = {}  # (reader, port) -> a stand-in's variable (optional.py)
         self.pieces: _Pieces | None = None  # the optional pieces of the class being written
+        self.members: Members | None = None  # its containers' members lined up (members.py)
+        self.listings: dict[str, Listing] = {}  # instance -> its containers' members, for `members`
         self.piece_of: dict[str, int] = {}  # node (or a missing layer's reference node) -> its piece
         self.alias_of: dict[str, tuple[int, str]] = {}  # variable -> (piece, the value handed on without it)
         self.canonical: dict[str, str] = {}  # node -> its variable's name where instances are lined up
@@ -326,6 +329,14 @@ class _Generator:
                 merged.update(self._with_optional(same, optional))
             if len(same) > 1:
                 merged.update(self._with_pieces(same))
+        groups = self._grouped(scopes, merged)
+        key_of = {scope.name: key for key, members in groups.items() for scope, _ in members}
+        varied = [same for same in instances.values() if len({key_of[s.name] for s in same}) > 1]
+        for same in varied:
+            merged.update(self._with_members(same))
+        return list((self._grouped(scopes, merged) if varied else groups).values())
+
+    def _grouped(self, scopes: list[Scope], merged: dict[str, tuple]) -> dict[tuple, list[tuple[Scope, Template]]]:
         groups: dict[tuple, list[tuple[Scope, Template]]] = {}
         for scope in scopes:
             if scope.name in merged:
@@ -334,7 +345,7 @@ class _Generator:
                 template = self._template(scope)
                 key = template.key()
             groups.setdefault(key, []).append((scope, template))
-        return list(groups.values())
+        return groups
 
     def _clique_forms(self, same: list[Scope]) -> None:
         """The clique blocks (of `clique_layer`s) of one definition share one class (`_clique`). It returns
@@ -441,6 +452,121 @@ class _Generator:
                 merged.update(self._with_pieces([scope for scope, _ in members]))
         return merged
 
+    def _with_members(self, same: list[Scope]) -> dict[str, tuple]:
+        """Scope name -> (key, template) for instances of one definition that share a class once the
+        members of their containers (members.py) are added only where present, or chosen between two
+        modules by a flag. A block that is only a concatenation of branches may lack a branch: it is then
+        a subclass of `Concat`, whose forward runs the branches it holds."""
+        if any(s.segments for s in same):
+            return {}
+        listings = {s.name: self._listing(s, s, "") for s in same}
+        members = line_up(listings)
+        if members is None or not members.order or "" in members.order and not all(
+                self._concat_of_branches(s) for s in same):
+            return {}
+        self.members, self.listings = members, listings
+        try:
+            templates = [self._template(s) for s in same]
+        finally:
+            self.members, self.listings = None, {}
+        if any(t is None for t in templates) or len({t.key() for t in templates}) > 1:
+            return {}
+        return {s.name: (("members", t.key()), t) for s, t in zip(same, templates)}
+
+    def _listing(self, instance: Scope, scope: Scope, path: str) -> Listing:
+        """Container path -> its members (attr, signature, entry) in creation order, for the instance
+        itself where it is a concatenation of branches (path "") and each container inside it."""
+        listing: Listing = {}
+        if path or self._concat_of_branches(scope):
+            items = []
+            for position, entry in self._entries(scope, members=bool(path)):
+                if isinstance(entry, str):
+                    call = self._member_call(scope, entry)
+                    signature = ("node", call[0].func if isinstance(call[0], Call) else None)
+                    items.append((scope.local(entry), signature, entry))
+                else:
+                    made = self.made[entry.name]
+                    signature = ("class", made.cls) if made.cls is not None else ("container", made.container)
+                    items.append((entry.attr, signature, entry))
+            listing[path] = items
+        for child in scope.children:
+            if self.made[child.name].cls is None:
+                listing |= self._listing(instance, child, f"{path}.{child.attr}" if path else child.attr)
+        return listing
+
+    def _entries(self, scope: Scope, members: bool) -> list[tuple[float, str | Scope]]:
+        """The scope's layers with a module (with `members`, also stateless ops with an nn module: an
+        nn.Sequential's) and its children, in creation order."""
+        nodes = [n for n in scope.nodes if self.p.constructors[n] is not None
+                 or members and self._member_module(scope, n) is not None]
+        return sorted([(self.p.position[n], n) for n in nodes]
+                      + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children],
+                      key=lambda e: e[0])
+
+    def _member_lines(self, scope: Scope, target: str, path: str) -> list[Line]:
+        """The lines that fill a container (or the class, path "") whose members differ between the
+        instances of the class: each member created where this instance has it (`if with_proj:`; where it
+        lacks it, the same lines with their values left open), or one of two modules by a flag."""
+        m = self.members
+        mine = {attr: (signature, entry) for attr, signature, entry in self.listings[self._instance(scope, path)][path]}
+        within = path.replace(".", "_")
+        lines: list[Line] = []
+        for attr in m.order[path]:
+            signatures = m.signatures[(path, attr)]
+            own = mine.get(attr)
+            if len(signatures) > 1:  # one of two modules (members.py: only a layer every instance has)
+                calls = []
+                for signature in signatures:
+                    entry = m.reference[(path, attr, signature)]
+                    calls.append(self._member_call(scope, own[1]) if own[0] == signature
+                                 else _wild(self._member_call(self.p.scope_of[entry], entry)))
+                op = self.g.nodes[m.reference[(path, attr, signatures[0])]]["op"]
+                holders = [{name for name, listing in self.listings.items() if path in listing and
+                            (attr, signature) in {(a, sig) for a, sig, _ in listing[path]}} for signature in signatures]
+                test = self._member_test(scope, path, holders, own[0] == signatures[0],
+                                         (f"use_{_identifier(op)}", f"{within}_{attr}_{_identifier(op)}"))
+                head = f"{target}.{attr} = " if target == "self" else f'{target}.add_module("{attr}", '
+                tail = "" if target == "self" else ")"
+                lines += [["if ", *test, ":"], ["    ", head, *calls[0], tail], ["else:"], ["    ", head, *calls[1], tail]]
+                continue
+            if own is not None:
+                body = self._member(scope, target, own[1])
+            else:
+                entry = m.reference[(path, attr, signatures[0])]
+                owner = self.p.scope_of[entry] if isinstance(entry, str) else entry.parent
+                body = [_wild(line) for line in self._member(owner, target, entry)]
+            if m.optional(path, attr):
+                holders = m.holders[(path, attr)]
+                test = self._member_test(scope, path, [holders, m.containers[path] - holders], own is not None,
+                                         (f"with_{attr}", f"with_{within}_{attr}"))
+                lines += [["if ", *test, ":"], *(["    ", *line] for line in body)]
+            else:
+                lines += body
+        return lines
+
+    def _member_test(self, scope: Scope, path: str, branches: list[set[str]], first: bool,
+                     hints: tuple[str, ...]) -> Line:
+        """The test for the first of two ways instances fill a container (`branches`: the instances taking
+        each, by their names): a block argument that tells them apart (`proj`, `pool == 'max'`), else a
+        flag of its own, false by default."""
+        scopes = self.graph.graph.get("scopes", {})
+        found = _telling({name: scopes.get(name, {}).get("args", {}) for name in self.listings},
+                         [sorted(branch) for branch in branches])
+        if found is None:
+            flag = slot(first, hints)
+            flag.default, flag.group = False, f"member {path} {hints[0]}"
+            return [flag]
+        argument, values = found
+        prefix, suffix = _test(values[0])
+        value = slot(scopes[self._instance(scope, path)]["args"][argument], (argument,))
+        if type(value.value) is bool:
+            value.default = False  # passed where true (`proj=True`), as a spec's flags default to false
+        return [p for p in (prefix, value, suffix) if p]
+
+    def _instance(self, scope: Scope, path: str) -> str:
+        """The instance whose container at `path` is `scope`."""
+        return scope.name[:len(scope.name) - len(path) - 1] if path else scope.name
+
     def _choices(self, union: Lineup, same: list[Scope]) -> dict[int, _Choice] | None:
         """Piece -> how its branch is chosen, for the alternatives of each spec `if` (pieces.py): by a block
         argument that tells the branches apart (`se`, `stride == 1`), else by a flag of its own (two
@@ -451,19 +577,8 @@ class _Generator:
                    if t in union.children or self._owns_module(union.reference[t][1])}
         choices: dict[int, _Choice] = {}
         for group in dict.fromkeys(union.group.values()):
-            values: dict[int, list] = {}
-            argument = None
-            for name in (args[same[0].name] or {}):
-                values = {piece: [args[scope].get(name) for scope in union.having[piece]] for piece in group}
-                flat = [v for vs in values.values() for v in vs]
-                if len({type(v) for v in flat}) != 1 or type(flat[0]) not in (bool, int, str):
-                    continue
-                sets = [set(vs) for vs in values.values()]
-                if sum(len(x) for x in sets) != len(set().union(*sets)):
-                    continue  # a value in two branches
-                if type(flat[0]) is bool or all(len(x) == 1 for x in sets) and len(flat) > len(sets):
-                    argument = name  # a flag, or one value per branch, some taken by several instances (a
-                    break  # width that merely differs between two instances does not say which branch)
+            argument, listed = _telling(args, [union.having[piece] for piece in group]) or (None, [])
+            values = dict(zip(group, listed))
             if argument is None and len(group) > 2:
                 return None
 
@@ -478,11 +593,7 @@ class _Generator:
                 if argument is None:
                     choices[piece] = _Choice(order, None)
                     continue
-                taken = sorted(set(values[piece]), key=repr)
-                if type(taken[0]) is bool:
-                    choices[piece] = _Choice(order, argument, "" if taken[0] else "not ")
-                else:
-                    choices[piece] = _Choice(order, argument, suffix=f" == {taken[0]!r}")
+                choices[piece] = _Choice(order, argument, *_test(values[piece]))
         return choices
 
     def _owns_module(self, node: str) -> bool:
@@ -527,6 +638,8 @@ class _Generator:
         self.taken.add(name)
         for k, (scope, _) in enumerate(members):
             self.made[scope.name] = _Made(name, [p.slots[k] for p in params], self.clique_outputs.get(scope.name))
+        if templates[0].superclass == "Concat":
+            templates[0].superclass = self._concat_class()
         self.classes.append(render_class(name, templates[0], params))
         first = members[0][0]
         self.origins.setdefault((first.kind, first.definition), []).append(name)
@@ -558,8 +671,12 @@ class _Generator:
     def _concatenates_branches(self, scope: Scope) -> bool:
         """A `concat` construct whose branches each run on its one input, their outputs concatenated in
         order: the one class `Concat` (an nn.ModuleDict of the branches) for every such construct."""
-        if scope.kind != "concat" or scope.segments or len(scope.inputs) != 1 or len(scope.nodes) != 1 \
-                or scope.outputs != scope.nodes or not scope.children:
+        return scope.kind == "concat" and self._concat_of_branches(scope)
+
+    def _concat_of_branches(self, scope: Scope) -> bool:
+        """A scope that only concatenates, in order, the outputs of its children, each run on its one input."""
+        if scope.segments or len(scope.inputs) != 1 or len(scope.nodes) != 1 or scope.outputs != scope.nodes \
+                or not scope.children:
             return False
         node = scope.nodes[0]
         if self.g.nodes[node]["op"] != "concat" or node in self.p.listed or scope.inputs[0] in self.p.listed:
@@ -580,12 +697,26 @@ class _Generator:
         return self.concat_class
 
     def _module_call(self, scope: Scope, node: str) -> bool:
-        """A layer whose forward is a call of its own module on its one input (`self.pool(x)`)."""
+        """A layer whose forward is a call of its own module on its one input (`self.pool(x)`), or a
+        stateless op that an nn module computes (`nn.ReLU(inplace=True)`)."""
         data = self.g.nodes[node]
-        if self.p.constructors[node] is None or data.get("shares") or len(self.p.inputs[node]) != 1:
+        if data.get("shares") or len(self.p.inputs[node]) != 1:
             return False
+        if self.p.constructors[node] is None:
+            return self._member_module(scope, node) is not None
         shapes = [self.g.nodes[self.p.inputs[node][0]]["shape"]]
         return OPS[data["op"]].forward(data["args"], ["x"], "self.m", shapes) == "self.m(x)"
+
+    def _member_module(self, scope: Scope, node: str) -> str | None:
+        """The nn module standing for a stateless op in an nn.Sequential, in place where its forward
+        would be (`nn.ReLU(inplace=True)`); None for an op with a module of its own or none at all."""
+        data = self.g.nodes[node]
+        if self.p.constructors[node] is not None or len(self.p.inputs[node]) != 1:
+            return None
+        op = OPS[data["op"]]
+        inplace = op.forward_inplace(data["args"], ["x"]) is not None \
+            and self._in_place(scope, self.p.inputs[node][0], node, [])
+        return op.stateless_module(data["args"], inplace)
 
     # ------------------------------------------------------------ templates
 
@@ -598,6 +729,8 @@ class _Generator:
             return None if optional or pieces else self._clique(scope)  # a clique with a body is plain layers
         if scope.kind == "dense" and self._loops_over_features(scope):
             return None if optional or pieces else self._dense(scope)
+        if self.members is not None and "" in self.members.order:  # its branches differ: Concat's forward
+            return None if optional or pieces else self._new(scope, [], "", superclass="Concat")
         return self._generic(scope, optional or {}, pieces)
 
     def _new(self, scope: Scope, forward: list[Line], signature: str, superclass: str = "nn.Module",
@@ -640,8 +773,10 @@ class _Generator:
         optional children (attr -> None where present, else where it would stand, optional.py);
         `pieces`: optional layers, created only where the instance has them (pieces.py)."""
         stands = stands or {}
-        entries = sorted([(self.p.position[n], n) for n in scope.nodes if self.p.constructors[n] is not None]
-                         + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children]
+        path = target.partition(".")[2]
+        if self.members is not None and path in self.members.order:
+            return self._member_lines(scope, target, path)
+        entries = sorted(self._entries(scope, members=target != "self")
                          + [(st.position, st) for st in stands.values() if st is not None]
                          + [(a.position, a) for a in (pieces.absent if pieces else [])
                             if a.child is not None or self.p.constructors[a.node] is not None],
@@ -673,21 +808,32 @@ class _Generator:
                 continue
             lines += self._children(run, target)
             run = []
-            if isinstance(entry, Scope):  # an nn.Sequential group
-                lines.append([f"{target}.{entry.attr} = {self.made[entry.name].container}()"])
-                lines += self._init(entry, f"{target}.{entry.attr}")
-                continue
-            attr = scope.local(entry)
-            data = self.g.nodes[entry]
-            call = bound_constructor(self.p.constructors[entry], attr, self.namespace)
-            if self.memory_efficient and data["op"] == "clique_layer":
-                call = [_with_keyword(call[0], "memory_efficient", True)]
-            lines.append([f"{target}.{attr} = " if target == "self" else f'{target}.add_module("{attr}", ', *call,
-                          *([] if target == "self" else [")"])])
-            hints = list(data["args"].items())
-            for text in OPS[data["op"]].init(data["args"], f"{target}.{attr}"):
-                lines.append(literals(text, hints))
+            lines += self._member(scope, target, entry)
         return lines + self._children(run, target)
+
+    def _member(self, scope: Scope, target: str, entry: str | Scope) -> list[Line]:
+        """The lines that create one layer or child of `scope` at `target` (`self`, or a container that
+        it fills): a child with a class, an nn.Sequential filled in turn, or a layer and its initialisation."""
+        if isinstance(entry, Scope):
+            if self.made[entry.name].cls is not None:
+                return self._children([entry], target)
+            return [[f"{target}.{entry.attr} = {self.made[entry.name].container}()"],
+                    *self._init(entry, f"{target}.{entry.attr}")]
+        attr = scope.local(entry)
+        data = self.g.nodes[entry]
+        call = self._member_call(scope, entry)
+        lines: list[Line] = [[f"{target}.{attr} = " if target == "self" else f'{target}.add_module("{attr}", ', *call,
+                              *([] if target == "self" else [")"])]]
+        hints = list(data["args"].items())
+        return lines + [literals(text, hints) for text in OPS[data["op"]].init(data["args"], f"{target}.{attr}")]
+
+    def _member_call(self, scope: Scope, node: str) -> Line:
+        """The constructor call of a layer's module (or of the nn module standing for a stateless op)."""
+        call = bound_constructor(self.p.constructors[node] or self._member_module(scope, node), scope.local(node),
+                                 self.namespace)
+        if self.memory_efficient and self.g.nodes[node]["op"] == "clique_layer":
+            call = [_with_keyword(call[0], "memory_efficient", True)]
+        return call
 
     def _optional_layer(self, entry: str | Absent, pieces: _Pieces) -> list[Line]:
         """`self.proj = nn.Conv2d(...) if with_proj else None`, and its initialisation where it exists;
@@ -1302,6 +1448,33 @@ def _with_deletes(stmts: list[_Stmt], keep: set[str]) -> list[Line]:
             if dying:
                 lines.append([f"del {', '.join(dying)}"])
     return lines
+
+
+def _telling(args: dict[str, dict], branches: list) -> tuple[str, list[list]] | None:
+    """A block argument whose value tells which branch each instance takes (`args`: instance -> its
+    block arguments; `branches`: the instances taking each): a flag, or one value per branch, some taken
+    by several instances (a width that merely differs between two instances does not say which branch).
+    Its name and each branch's values; None where no argument does."""
+    for name in next(iter(args.values()), None) or {}:
+        values = [[args[instance].get(name) for instance in branch] for branch in branches]
+        flat = [v for vs in values for v in vs]
+        if not flat or len({type(v) for v in flat}) != 1 or type(flat[0]) not in (bool, int, str):
+            continue
+        sets = [set(vs) for vs in values]
+        if sum(len(x) for x in sets) != len(set().union(*sets)):
+            continue  # a value in two branches
+        if type(flat[0]) is bool or all(len(x) == 1 for x in sets) and len(flat) > len(sets):
+            return name, values
+    return None
+
+
+def _test(values: list) -> tuple[str, str]:
+    """The prefix and suffix around an argument that test for a branch taken where it has these values:
+    `not se`, `stride == 1`."""
+    taken = sorted(set(values), key=repr)
+    if type(taken[0]) is bool:
+        return ("" if taken[0] else "not "), ""
+    return "", f" == {taken[0]!r}"
 
 
 def _static(cond: Line) -> bool:

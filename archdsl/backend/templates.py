@@ -198,7 +198,7 @@ class Template:
     superclass: str
     doc: str
     init: list[Line]
-    signature: str  # forward's parameters and return annotation: "(self, x: torch.Tensor) -> torch.Tensor"
+    signature: str  # forward's parameters and return annotation: "(self, x: torch.Tensor) -> torch.Tensor"; "": none
     forward: list[Line]
     methods: list[list[Line]] = field(default_factory=list)  # each: def line first
     spec_args: dict = field(default_factory=dict)  # the block's own arguments (names for parameters)
@@ -363,8 +363,9 @@ def render_class(name: str, template: Template, params: list[Parameter]) -> str:
            *_wrapped("    def __init__(", signature, ") -> None:"), "        super().__init__()"]
     out += [f"        self.{p} = {p}" for p in in_forward]
     out += [f"        {render(line)}" for line in template.init]
-    out += ["", f"    def forward{template.signature}:"]
-    out += [f"        {render(line)}" for line in template.forward]
+    if template.signature:  # else its superclass's forward
+        out += ["", f"    def forward{template.signature}:"]
+        out += [f"        {render(line)}" for line in template.forward]
     for method in template.methods:
         out += [""] + [f"    {render(line)}" for line in method]
     return "\n".join(out)

@@ -95,6 +95,11 @@ class Op:
     def forward(self, a: dict, x: list[str], mod: str | None, ins: list[Shape]) -> str:
         return f"{mod}({x[0]})"
 
+    def stateless_module(self, a: dict, inplace: bool) -> str | None:
+        """For an op without state whose forward is one call on one input: an nn module that computes it
+        (`nn.ReLU(inplace=True)` where `inplace`), to stand in an nn.Sequential; None where torch has none."""
+        return None
+
     def forward_inplace(self, a: dict, x: list[str]) -> str | None:
         """The forward expression that overwrites its input's storage (`torch.relu_(x)`), for an input
         that no other op reads and no autograd node keeps; None when the op has no in-place form."""

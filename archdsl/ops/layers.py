@@ -68,6 +68,8 @@ class _Pointwise(Op):
     code = ""
     inplace_code = ""  # the in-place form, when torch has one
     onednn = None  # the oneDNN post-op: (name, scalars), a scalar being a number or an argument's name
+    module_code = ""  # the same as an nn module (for nn.Sequential), when torch has one
+    module_inplace = ""  # that module working in place
 
     def label(self, a, out):
         return self.name
@@ -84,27 +86,38 @@ class _Pointwise(Op):
     def forward_inplace(self, a, x):
         return self.inplace_code.format(x=x[0], **a) if self.inplace_code else None
 
+    def stateless_module(self, a, inplace):
+        code = self.module_inplace if inplace and self.module_inplace else self.module_code
+        return code.format(**a) if code else None
 
-def _pointwise(name: str, code: str, doc: str, args: tuple = (), inplace: str = "", onednn=None) -> None:
+
+def _pointwise(name: str, code: str, doc: str, args: tuple = (), inplace: str = "", onednn=None,
+               module: tuple[str, str] = ("", "")) -> None:
+    """Register a pointwise op: its forward (`{x}` its input), in-place forward, oneDNN post-op, and its
+    nn module form and that module in place."""
     register(type(name.capitalize(), (_Pointwise,), {"name": name, "code": code, "doc": doc, "args": args,
-                                                     "inplace_code": inplace, "onednn": onednn}))
+                                                     "inplace_code": inplace, "onednn": onednn,
+                                                     "module_code": module[0], "module_inplace": module[1]}))
 
 
-_pointwise("relu", "torch.relu({x})", "Rectified linear unit.", inplace="torch.relu_({x})", onednn=("relu", ()))
+_pointwise("relu", "torch.relu({x})", "Rectified linear unit.", inplace="torch.relu_({x})", onednn=("relu", ()),
+           module=("nn.ReLU()", "nn.ReLU(inplace=True)"))
 _pointwise("relu6", "F.relu6({x})", "ReLU clipped at 6 (MobileNet).", inplace="F.relu6({x}, inplace=True)",
-           onednn=("hardtanh", (0, 6)))
-_pointwise("sigmoid", "torch.sigmoid({x})", "Logistic sigmoid.", onednn=("sigmoid", ()))
-_pointwise("tanh", "torch.tanh({x})", "Hyperbolic tangent.", onednn=("tanh", ()))
+           onednn=("hardtanh", (0, 6)), module=("nn.ReLU6()", "nn.ReLU6(inplace=True)"))
+_pointwise("sigmoid", "torch.sigmoid({x})", "Logistic sigmoid.", onednn=("sigmoid", ()), module=("nn.Sigmoid()", ""))
+_pointwise("tanh", "torch.tanh({x})", "Hyperbolic tangent.", onednn=("tanh", ()), module=("nn.Tanh()", ""))
 _pointwise("leaky_relu", "F.leaky_relu({x}, {slope})", "Leaky ReLU.", (Arg("slope", "float", 0.01),),
-           onednn=("leaky_relu", ("slope",)))
+           onednn=("leaky_relu", ("slope",)), module=("nn.LeakyReLU({slope})", ""))
 _pointwise("scale", "{x} * {factor}", "Multiply by a constant (residual scaling).", (Arg("factor", "float"),))
-_pointwise("identity", "{x}", "Pass the input through unchanged.")
+_pointwise("identity", "{x}", "Pass the input through unchanged.", module=("nn.Identity()", ""))
 _pointwise("silu", "F.silu({x})", "SiLU (swish): x * sigmoid(x) (EfficientNet).", inplace="F.silu({x}, inplace=True)",
-           onednn=("swish", ()))
+           onednn=("swish", ()), module=("nn.SiLU()", "nn.SiLU(inplace=True)"))
 _pointwise("hardswish", "F.hardswish({x})", "Hard swish: x * relu6(x + 3) / 6 (MobileNetV3).",
-           inplace="F.hardswish({x}, inplace=True)", onednn=("hardswish", ()))
+           inplace="F.hardswish({x}, inplace=True)", onednn=("hardswish", ()),
+           module=("nn.Hardswish()", "nn.Hardswish(inplace=True)"))
 _pointwise("hardsigmoid", "F.hardsigmoid({x})", "Hard sigmoid: relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate).",
-           inplace="F.hardsigmoid({x}, inplace=True)", onednn=("hardsigmoid", ()))
+           inplace="F.hardsigmoid({x}, inplace=True)", onednn=("hardsigmoid", ()),
+           module=("nn.Hardsigmoid()", "nn.Hardsigmoid(inplace=True)"))
 
 
 @register
@@ -129,10 +142,15 @@ class Gelu(_Pointwise):
     def forward(self, a, x, mod, ins):
         return f"F.gelu({x[0]})" if a["approximate"] == "none" else f"F.gelu({x[0]}, approximate='tanh')"
 
+    def stateless_module(self, a, inplace):
+        return "nn.GELU()" if a["approximate"] == "none" else "nn.GELU(approximate='tanh')"
 
-_pointwise("softmax", "torch.softmax({x}, dim=1)", "Softmax over the channel / feature axis.")
+
+_pointwise("softmax", "torch.softmax({x}, dim=1)", "Softmax over the channel / feature axis.",
+           module=("nn.Softmax(dim=1)", ""))
 _pointwise("log_softmax", "torch.log_softmax({x}, dim=1)",
-           "Log-softmax over the channel / feature axis (per pixel for a segmentation map).")
+           "Log-softmax over the channel / feature axis (per pixel for a segmentation map).",
+           module=("nn.LogSoftmax(dim=1)", ""))
 
 
 @register
@@ -165,6 +183,9 @@ class Flatten(Op):
 
     def forward(self, a, x, mod, ins):
         return f"torch.flatten({x[0]}, 1)"
+
+    def stateless_module(self, a, inplace):
+        return "nn.Flatten()"
 
 
 @register
