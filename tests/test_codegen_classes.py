@@ -855,6 +855,9 @@ def test_bn_inception_is_one_inception_class():
     assert _classes(source) == ["Unit", "Concat", "Inception", "BnInception"]
     assert class_origins(g)[("block", "inception")] == ["Inception"]
     assert "        self.inception_3c = Inception(320, 128, 160, 2, 64, 96, padding=0)\n" in source
+    assert ("        self.inception_3a = Inception(192, 64, 64, 1, 64, 96, with_b1x1=True, use_avgpool=True,\n"
+            "                                      with_proj=True, b1x1_conv_c=64, pool_proj_c=32)\n") in source
+    assert max(len(line) for line in source.splitlines()) <= 120
     model, reference = _meta_models(g, source)
     assert [(k, v.shape) for k, v in model.state_dict().items()] == \
         [(k, v.shape) for k, v in reference.state_dict().items()]
