@@ -196,6 +196,14 @@ REGNET_Y = ("regnet.arch", "regnet", {"depth": 5, "w_0": 16, "w_a": 12.0, "w_m":
 EFFICIENTNET = ("efficientnet.arch", "efficientnet", {"width": 0.5, "depth": 0.5, "size": 32, "classes": 10})
 
 
+def _generated(tmp_path, text: str, network: str):
+    """A spec file `network`.arch holding `text`, its IR and its generated source."""
+    spec = tmp_path / f"{network}.arch"
+    spec.write_text(text, encoding="utf-8")
+    g = build_ir(spec, network)
+    return spec, g, compile_source(g)
+
+
 def _meta_models(g, source):
     with torch.device("meta"):
         return (load_class(source, model_class_name(g))(),
@@ -293,10 +301,7 @@ def test_optional_layers_are_flags_named_after_the_block_arguments(tmp_path):
     """Four independent optional pieces, each present in its own set of instances: one class, one flag
     per piece named after the block argument that says the same; unnamed layers (the ReLUs) are lined
     up by their place (the block's last ReLU is every instance's last); an add hands on its other addend."""
-    spec = tmp_path / "pieces.arch"
-    spec.write_text(OPTIONAL_LAYERS_SPEC, encoding="utf-8")
-    g = build_ir(spec, "pieces")
-    source = compile_source(g)
+    _, g, source = _generated(tmp_path, OPTIONAL_LAYERS_SPEC, "pieces")
     assert _classes(source) == ["Unit", "Pieces"]
     assert ("    def __init__(self, pre: bool = False, post: bool = False, twice: bool = False,\n"
             "                 skip: bool = False) -> None:\n") in source
@@ -417,10 +422,7 @@ def test_the_branches_of_an_if_on_a_block_argument_are_one_class(tmp_path):
     tests that they exist (TorchScript then compiles only the branch each instance has), a branch of
     layers without modules is chosen by the argument itself; where no argument tells the branches apart
     the class takes a flag of its own."""
-    spec = tmp_path / "lanes.arch"
-    spec.write_text(BRANCHES_SPEC, encoding="utf-8")
-    g = build_ir(spec, "lanes")
-    source = compile_source(g)
+    spec, g, source = _generated(tmp_path, BRANCHES_SPEC, "lanes")
     assert _classes(source) == ["Lane", "Gate", "Lanes"]
     assert "    def __init__(self, down: bool, c: int, act: str, in_channels: int) -> None:\n" in source
     assert "        self.body = nn.Conv2d(c, c, kernel_size=3, padding=1) if not down else None\n" in source
@@ -498,10 +500,7 @@ def test_two_ifs_with_a_child_block_in_a_branch_are_one_class(tmp_path):
     """Two spec `if`s in one block, one choosing between a child block and a layer (by a flag of its own:
     `stride > 1` takes strides 2 and 3), the other between an add and a concat-conv (by `mode`), instances
     taking every combination; a child's defaulted flag passed by some instances only."""
-    spec = tmp_path / "stress.arch"
-    spec.write_text(STRESS_SPEC, encoding="utf-8")
-    g = build_ir(spec, "stress")
-    source = compile_source(g)
+    spec, g, source = _generated(tmp_path, STRESS_SPEC, "stress")
     assert _classes(source) == ["Act2", "Proj", "Unit", "Stress"]
     assert "        self.down = Proj(c, stride) if use_down else None\n" in source
     assert "        self.fuse = nn.Conv2d(fuse_in_channels, c, kernel_size=1) if mode == 0 else None\n" in source
@@ -554,10 +553,7 @@ network three(classes = 10) {
 def test_if_elif_else_is_one_class_and_scripts(tmp_path):
     """Four branches: those with modules tested by a module existing, the others by the argument; no
     `del` inside a branch TorchScript compiles both sides of (it cannot), the input deleted after."""
-    spec = tmp_path / "three.arch"
-    spec.write_text(ELIF_SPEC, encoding="utf-8")
-    g = build_ir(spec, "three")
-    source = compile_source(g)
+    spec, g, source = _generated(tmp_path, ELIF_SPEC, "three")
     assert _classes(source) == ["Mix", "Three"]
     assert ("        if self.a_conv is not None:\n"
             "            a_conv = self.a_conv(x)\n"
@@ -637,10 +633,7 @@ def test_concat_constructs_of_different_branches_share_one_class(tmp_path):
     the branches, filled by the parent), whatever their branches; branches of module calls are
     nn.Sequentials, others (`scale` has no nn module) a class of their own; names and state_dict keys
     stay the IR's."""
-    spec = tmp_path / "mixer.arch"
-    spec.write_text(CONCAT_SPEC, encoding="utf-8")
-    g = build_ir(spec, "mixer")
-    source = compile_source(g)
+    spec, g, source = _generated(tmp_path, CONCAT_SPEC, "mixer")
     assert _classes(source) == ["Branch", "Concat", "Mixer"]
     assert ("        self.mixed = Concat()\n"
             "        self.mixed.a = nn.Sequential()\n"
@@ -676,10 +669,7 @@ def test_branches_with_activations_are_sequentials_of_nn_modules(tmp_path):
     """A branch of module calls and activations is an nn.Sequential, each activation the nn module that
     computes it (as torchvision's AlexNet writes `nn.ReLU(inplace=True)`), in place exactly where the
     functional form would be: never on the branch's input, which the other branches read too."""
-    spec = tmp_path / "towers.arch"
-    spec.write_text(ACTIVATED_BRANCHES, encoding="utf-8")
-    g = build_ir(spec, "towers")
-    source = compile_source(g)
+    spec, g, source = _generated(tmp_path, ACTIVATED_BRANCHES, "towers")
     assert _classes(source) == ["Concat", "Towers"]
     assert ("        self.mixed.a = nn.Sequential()\n"
             '        self.mixed.a.add_module("relu1", nn.ReLU())\n'
@@ -813,10 +803,7 @@ def test_sequential_members_some_instances_lack_or_take_another_module(tmp_path)
     added only where asked, a layer that is max pooling in some and average pooling in others is chosen
     by the block argument that tells them apart (else by a flag of its own); a block that only
     concatenates its branches, one of them optional, subclasses `Concat`."""
-    spec = tmp_path / "varied.arch"
-    spec.write_text(CONTAINER_MEMBERS_SPEC, encoding="utf-8")
-    g = build_ir(spec, "varied")
-    source = compile_source(g)
+    spec, g, source = _generated(tmp_path, CONTAINER_MEMBERS_SPEC, "varied")
     assert _classes(source) == ["SidePool", "Concat", "Fork", "Varied"]
     assert ("        self.side = nn.Sequential()\n"
             "        if pool == 'max':\n"
@@ -854,6 +841,9 @@ def test_bn_inception_is_one_inception_class():
     assert _classes(source) == ["Unit", "Concat", "Inception", "BnInception"]
     assert class_origins(g)[("block", "inception")] == ["Inception"]
     assert "        self.inception_3c = Inception(320, 128, 160, 2, 64, 96, padding=0)\n" in source
+    assert ("        self.inception_3a = Inception(192, 64, 64, 1, 64, 96, with_b1x1=True, use_avgpool=True,\n"
+            "                                      with_proj=True, b1x1_conv_c=64, pool_proj_c=32)\n") in source
+    assert max(len(line) for line in source.splitlines()) <= 120
     model, reference = _meta_models(g, source)
     assert [(k, v.shape) for k, v in model.state_dict().items()] == \
         [(k, v.shape) for k, v in reference.state_dict().items()]

@@ -242,7 +242,8 @@ def test_activations_fuse_into_the_convolution_before_them(tmp_path):
     assert {name: (getattr(fast, name).activation, getattr(fast, name).scalars) for name in expected} == expected
     assert (fast.c4.algorithm, fast.c10.algorithm) == ("tanh", "none")
     source = fast.__archdsl_source__
-    assert "self.c2 = PackedConv2d(8, 8, kernel_size=3, padding=1, activation='hardtanh', scalars=(0.0, 6.0))" in source
+    assert ("        self.c2 = PackedConv2d(8, 8, kernel_size=3, padding=1, activation='hardtanh',\n"
+            "                               scalars=(0.0, 6.0))\n") in source  # a long call wraps under its first argument
     assert "self.c4 = PackedConv2d(8, 8, kernel_size=1, activation='gelu', algorithm='tanh')" in source
     assert "self.shared = PackedConv2d(8, 8, kernel_size=1)" in source
     assert "activation=leaky_relu, 0.2" in repr(fast.c3)

@@ -50,13 +50,17 @@ class Call:
     args: list[tuple[str, Slot, bool, object]]  # name, value, written positionally, default
 
     def render(self) -> str:
+        return f"{self.func}({', '.join(self.parts())})"
+
+    def parts(self) -> list[str]:
+        """The arguments as written: positional ones, then keywords that differ from their defaults."""
         parts = []
         for name, value, positional, default in self.args:
             if positional:
                 parts.append(value.render())
             elif value.param is not None or repr(value.value) != repr(default):
                 parts.append(f"{name}={value.render()}")
-        return f"{self.func}({', '.join(parts)})"
+        return parts
 
 
 @dataclass(eq=False)
@@ -347,6 +351,17 @@ def _wrapped(head: str, parts: list[str], tail: str) -> list[str]:
     return lines
 
 
+def _fitted(indent: str, line: Line) -> list[str]:
+    """The line, indented; one longer than WIDTH that ends in a module's constructor call continues after
+    an argument, under the first (as a person wraps `Inception(192, 64, ..., pool_proj_c=32)`)."""
+    text = indent + render(line)
+    calls = [k for k, piece in enumerate(line) if isinstance(piece, Call)]
+    if len(text) <= WIDTH or len(calls) != 1 or render(line[calls[0] + 1:]) not in ("", ")"):
+        return [text]
+    call = line[calls[0]]
+    return _wrapped(indent + render(line[:calls[0]]) + f"{call.func}(", call.parts(), ")" + render(line[calls[0] + 1:]))
+
+
 def render_class(name: str, template: Template, params: list[Parameter]) -> str:
     """The class source (with its first instance's constants), parameters hinted by value type."""
     def hint(values) -> str:
@@ -362,7 +377,7 @@ def render_class(name: str, template: Template, params: list[Parameter]) -> str:
     out = [f"class {name}({template.superclass}):", f'    """{template.doc}"""', "",
            *_wrapped("    def __init__(", signature, ") -> None:"), "        super().__init__()"]
     out += [f"        self.{p} = {p}" for p in in_forward]
-    out += [f"        {render(line)}" for line in template.init]
+    out += [text for line in template.init for text in _fitted("        ", line)]
     if template.signature:  # else its superclass's forward
         out += ["", f"    def forward{template.signature}:"]
         out += [f"        {render(line)}" for line in template.forward]
