@@ -85,7 +85,8 @@ def test_stage_one_and_stage_two_are_loops_over_the_layers():
         "        super().__init__()\n"
         "        self.with_transit = with_transit\n"
         "        for i in range(4):\n"
-        '            self.add_module(f"x{i + 1}", CliqueLayer(in_channels, in_channels + 36 * i, 108, 36, dropout=0.2))\n'
+        '            self.add_module(f"x{i + 1}", CliqueLayer(in_channels, in_channels + 36 * i, 108, 36,\n'
+        "                                                     dropout=0.2))\n"
         "\n"
         "    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:\n"
         "        # stage I: each layer from the block input and the layers before it\n"

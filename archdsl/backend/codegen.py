@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archdsl import __version__, ir, names
-from archdsl.backend import runtime
+from archdsl.backend import runtime, templates
 from archdsl.backend.members import Listing, Members, line_up
 from archdsl.backend.optional import RETURNED, Stand, optional_children, stand
 from archdsl.backend.pieces import Absent, Lineup, absent_layers, align, hand_on, reads_of
@@ -46,7 +46,6 @@ KIND_CLASSES = {"residual": "Residual", "concat": "Concat", "sum": "Sum", "dense
                 "dense_layer": "DenseBlockLayer", "highway": "Highway", "groups": "Groups", "clique": "CliqueBlock",
                 "branch": "Branch", "shortcut": "Shortcut"}
 RUN = 3  # this many or more like children in a row are created in a loop
-LONGEST = 120  # a clique block's layer constructor longer than this puts its options on a line of their own
 _EMPTY = inspect.Parameter.empty
 
 HEADER = '''"""{title}
@@ -1305,9 +1304,9 @@ class _Generator:
             keywords.append(["memory_efficient=True"])
         call = '    self.add_module(f"x{i + 1}", CliqueLayer('
         positional = [value("in_channels"), ", ", *stage1_in, ", ", *stage2_in, ", ", value("k")]
-        if 8 + len(call) + _width(positional) + sum(2 + _width(k) for k in keywords) + 2 <= LONGEST:
+        if 8 + len(call) + _width(positional) + sum(2 + _width(k) for k in keywords) + 2 <= templates.WIDTH:
             init.append([call, *positional, *(p for k in keywords for p in (", ", *k)), "))"])
-        else:  # the options on a line of their own
+        else:  # the options on a line of their own, under the first argument (as templates.render_class wraps)
             init += [[call, *positional, ","], [" " * len(call), *_joined(keywords), "))"]]
         forward: list[Line] = [["# stage I: each layer from the block input and the layers before it"],
                                ["xs: list[torch.Tensor] = []  # the layers' newest outputs"],
