@@ -113,8 +113,8 @@ def test_a_last_block_without_stage_two_shares_the_class():
     assert ("        for i in range(4):\n"
             "            stage1_in = in_channels + 36 * i\n"
             "            stage2_in = 108 if i < updated else 0\n"
-            '            self.add_module(f"x{i + 1}", CliqueLayer(in_channels, stage1_in, stage2_in, 36, dropout=0.2))\n'
-            ) in body
+            '            self.add_module(f"x{i + 1}", CliqueLayer(in_channels, stage1_in, stage2_in, 36,\n'
+            "                                                     dropout=0.2))\n") in body
     assert ("        stage1 = list(xs)  # read after stage II\n"
             "        # stage II: each layer it updates again, from the newest versions of all the others\n"
             "        for i, update in enumerate(self.values()):\n"
