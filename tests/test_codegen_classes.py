@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from archdsl import build, build_ir
+from archdsl import build, build_ir, ir
 from archdsl.backend import compile_source, load_class
 from archdsl.backend.codegen import class_name, class_origins, model_class_name
 from tests.reference import legacy_codegen
@@ -849,3 +849,27 @@ def test_bn_inception_is_one_inception_class():
         [(k, v.shape) for k, v in reference.state_dict().items()]
     assert "inception_3c.b1x1.conv.conv.weight" not in model.state_dict()
     assert isinstance(model.inception_5b.pool.pool, nn.MaxPool2d) and model.inception_5b.pool.pool.stride == 1
+
+
+CLIQUE_BODY_SPEC = """
+network bodies() {
+  input x: [16, 8, 8]
+  output y = x -> clique(3, 4, rounds = 2) as b { bn -> relu -> conv(4, 3, bias = false) }
+}
+"""
+
+
+def test_a_scope_reused_whole_elsewhere_is_the_original_module(tmp_path):
+    """Stage II of a clique with a body runs each layer's body again with its weights: the stage-II scope
+    holds the stage-I body under its own name, registered once (state_dict and parameters count it once),
+    its class makes no layer of its own."""
+    spec, g, source = _generated(tmp_path, CLIQUE_BODY_SPEC, "bodies")
+    assert '        self.b.x1_r1.__dict__["body"] = self.b.x1.body  # reuse: the same module\n' in source
+    assert "is not None" not in source  # no layer is made optional by being shared
+    model = build(spec, "bodies", seed=0)
+    assert model.b.x1_r2.body is model.b.x1.body and model.b.x3_r1.body is model.b.x3.body
+    assert not any(".x1_r1.body." in k for k in model.state_dict())
+    assert sum(p.numel() for p in model.parameters()) == ir.total_params(g)
+    x = torch.randn(2, 16, 8, 8, requires_grad=True)
+    model(x).sum().backward()
+    assert model.b.x1.body.conv1.weight.grad is not None

@@ -294,8 +294,10 @@ def test_reuse_counts_parameters_once_and_macs_per_pass():
 def test_reused_layers_call_the_same_submodule():
     module = build(SIAMESE, seed=0).eval()
     assert not hasattr(module, "reuse1")  # the head is called again
-    assert module.twin.conv1 is module.enc.conv1 and module.twin.bn1 is module.enc.bn1  # a module of its own
-    assert not list(module.twin.parameters()) and not any(k.startswith("twin.") for k in module.state_dict())
+    assert module.twin is module.enc and module.twin.conv1 is module.enc.conv1  # the encoder reused whole
+    assert [name for name, _ in module.named_children()] == ["enc", "head", "fc1"]  # registered once
+    assert not any(k.startswith("twin.") for k in module.state_dict())
+    assert "        twin = self.enc(right); del right\n" in module.__archdsl_source__
     assert sum(p.numel() for p in module.parameters()) == ir.total_params(build_ir(SIAMESE))
     left, right = torch.randn(3, 1, 16, 16), torch.randn(3, 1, 16, 16)
 
@@ -307,6 +309,8 @@ def test_reused_layers_call_the_same_submodule():
 
     expected = torch.sigmoid(module.fc1(torch.cat([embed(left), embed(right)], 1)))
     assert torch.allclose(module(left, right), expected, atol=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(module)(left, right), module(left, right))
 
 
 def test_reuse_is_drawn_as_a_shared_link():

@@ -246,6 +246,8 @@ class _Generator:
         self.namespace = {"nn": nn, "torch": torch, "F": F, **{n: o for n, o in vars(runtime).items()
                                                                if inspect.isclass(o)}}
         self.buffered = {c.name for s in self.p.root.walk() if self._buffers(s) for c in s.children}
+        self.named = {scope.name: scope for scope in self.p.root.walk()}
+        self.twins = self._twins()
 
     # ------------------------------------------------------------ driver
 
@@ -254,7 +256,7 @@ class _Generator:
         for level in range(max(height.values()) + 1):
             scopes = []
             for scope in self.p.root.walk():
-                if height[scope.name] != level or scope is self.p.root:
+                if height[scope.name] != level or scope is self.p.root or self._within_twin(scope):
                     continue
                 if self._sequential(scope):
                     self.made[scope.name] = _Made(None, [])
@@ -301,16 +303,66 @@ class _Generator:
         return ".".join(parts)
 
     def _shared_links(self) -> list[Line]:
-        """`reuse` across modules: the reusing module is handed the original layer without registering
-        it twice (state_dict and parameters keep one copy, under the original's name)."""
+        """`reuse` across modules: the reusing module is handed the original layer (or, for a block reused
+        whole that its parent cannot reach, the original block) without registering it twice (state_dict
+        and parameters keep one copy, under the original's name)."""
         lines: list[Line] = []
+        for name, original in self.twins.items():
+            owner, _, attr = name.rpartition(".")
+            target = f"self.{owner}" if owner else "self"
+            lines.append([f'{target}.__dict__["{attr}"] = self.{original.name}  # reuse: the same module'])
         for node in self.p.order:
             shared = self.g.nodes[node].get("shares")
-            if shared and self.p.scope_of[shared] is not self.p.scope_of[node]:
+            if shared and self.p.scope_of[shared] is not self.p.scope_of[node] and not self._within_twin(
+                    self.p.scope_of[node]):
                 owner, _, attr = self._path(node).rpartition(".")
                 target = f"self.{owner}" if owner else "self"
                 lines.append([f'{target}.__dict__["{attr}"] = self.{self._path(shared)}  # reuse: same weights'])
         return lines
+
+    def _twins(self) -> dict[str, Scope]:
+        """Scopes that `reuse` another whole (a Siamese pair's second encoder): every layer the same as the
+        original's, each with a module sharing the original's, the same values read and returned. Such a
+        scope is no module of its own: its parent calls the original (`self.enc(right)`) where it is a
+        sibling, else the original handed to it under its name; either way its name leads to the original
+        (`model.twin.conv1 is model.enc.conv1`) without registering it twice (`_shared_links`)."""
+        twins: dict[str, Scope] = {}
+        for scope in self.p.root.walk():
+            if scope is self.p.root or self._within_twin(scope, twins):
+                continue
+            shared = next((n for n in sorted(scope.subtree, key=self.p.position.__getitem__)
+                           if self.g.nodes[n].get("shares")), None)
+            if shared is None:
+                continue
+            local = scope.local(shared)
+            source = self.g.nodes[shared]["shares"]
+            original = self.named.get(source[:-len(local) - 1]) if source.endswith("." + local) else None
+            if original is not None and original is not scope and self._same_layers(scope, original):
+                twins[scope.name] = original
+        return twins
+
+    def _same_layers(self, twin: Scope, original: Scope) -> bool:
+        """`twin` runs `original`'s layers with its modules, on and to values of the same places."""
+        def layers(scope: Scope) -> list:
+            return sorted((scope.local(n), self.g.nodes[n]["op"], repr(self.g.nodes[n]["args"]), self.g.nodes[n]["shape"],
+                           tuple(scope.local(v) if v in scope.subtree else "" for v in self.p.inputs[n]))
+                          for n in scope.subtree)
+
+        if len(twin.inputs) != len(original.inputs) or [twin.local(v) for v in twin.outputs] != \
+                [original.local(v) for v in original.outputs] or twin.segments or original.segments \
+                or any(v in self.p.listed for v in twin.inputs + twin.outputs + original.inputs + original.outputs):
+            return False
+        if layers(twin) != layers(original):
+            return False
+        for node in original.subtree:
+            mine = f"{twin.name}.{original.local(node)}"
+            if self.p.constructors[node] is not None and self.g.nodes[mine].get("shares") != node:
+                return False
+        return True
+
+    def _within_twin(self, scope: Scope, twins: dict[str, Scope] | None = None) -> bool:
+        twins = self.twins if twins is None else twins
+        return any(s.name in twins for s in (scope, *_ancestors(scope)))
 
     def _classes(self, scopes: list[Scope]) -> list[list[tuple[Scope, Template]]]:
         """Scopes that share a class, with their templates: equal templates, or instances of one
@@ -489,7 +541,7 @@ class _Generator:
                     items.append((entry.attr, signature, entry))
             listing[path] = items
         for child in scope.children:
-            if self.made[child.name].cls is None:
+            if child.name not in self.twins and self.made[child.name].cls is None:
                 listing |= self._listing(instance, child, f"{path}.{child.attr}" if path else child.attr)
         return listing
 
@@ -499,7 +551,8 @@ class _Generator:
         nodes = [n for n in scope.nodes if self.p.constructors[n] is not None
                  or members and self._member_module(scope, n) is not None]
         return sorted([(self.p.position[n], n) for n in nodes]
-                      + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children],
+                      + [(min(self.p.position[n] for n in c.subtree), c) for c in scope.children
+                         if c.name not in self.twins],
                       key=lambda e: e[0])
 
     def _member_lines(self, scope: Scope, target: str, path: str) -> list[Line]:
@@ -1082,12 +1135,16 @@ class _Generator:
     def _call(self, child: Scope, values: dict, names: _Names, optional: bool = False) -> _Stmt:
         reads = [self.redirect.get((child.name, k), values[v]) for k, v in enumerate(child.inputs)]
         args = f"[{', '.join(reads)}]" if child.features else ", ".join(reads)
-        attr = self._attr(child)
+        attr = called = self._attr(child)
+        original = self.twins.get(child.name)
+        if original is not None and original.parent is child.parent:
+            called = self._attr(original)  # `reuse` of a sibling whole: call it again
         if optional:
             values[child.outputs[0]] = names.new(attr)
             return _Stmt([values[child.outputs[0]]], [_optional_call(attr, args)], reads)
         outs = []
-        returns = self.made[child.name].returns if child.name in self.made else None
+        made = self.made.get(original.name if original is not None else child.name)
+        returns = made.returns if made is not None else None
         for local, _ in returns or [(child.local(v), False) for v in child.outputs]:
             value = f"{child.name}.{local}"
             if value not in child.outputs:
@@ -1096,7 +1153,7 @@ class _Generator:
             local = attr if len(child.outputs) == 1 and not returns else f"{attr}_{child.local(value)}"
             values[value] = self._variable(value, local, names)
             outs.append(values[value])
-        return self._piece(_Stmt(outs, [f"self.{attr}({args})"], reads), child.name)
+        return self._piece(_Stmt(outs, [f"self.{called}({args})"], reads), child.name)
 
     def _attr(self, child: Scope) -> str:
         """A child's attribute in the class being written: its name, or, for a child without state lined
