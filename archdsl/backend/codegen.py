@@ -573,9 +573,8 @@ class _Generator:
                     calls.append(self._member_call(scope, own[1]) if own[0] == signature
                                  else _wild(self._member_call(self.p.scope_of[entry], entry)))
                 op = self.g.nodes[m.reference[(path, attr, signatures[0])]]["op"]
-                holders = [{name for name, listing in self.listings.items() if path in listing and
-                            (attr, signature) in {(a, sig) for a, sig, _ in listing[path]}} for signature in signatures]
-                test = self._member_test(scope, path, holders, own[0] == signatures[0],
+                takers = [m.takers[(path, attr, signature)] for signature in signatures]
+                test = self._member_test(scope, path, takers, own[0] == signatures[0],
                                          (f"use_{_identifier(op)}", f"{within}_{attr}_{_identifier(op)}"))
                 head = f"{target}.{attr} = " if target == "self" else f'{target}.add_module("{attr}", '
                 tail = "" if target == "self" else ")"
@@ -1354,8 +1353,9 @@ class _Generator:
             init += [["    stage1_in = ", *stage1_in], ["    stage2_in = ", *stage2_in, " if i < ", value("updated"), " else 0"]]
             stage1_in, stage2_in = ["stage1_in"], ["stage2_in"]
         keywords: list[Line] = []
-        for name, default in (("kernel_size", 3), ("bottleneck", False), ("rounds", 1), ("dropout", 0.0)):
-            if not (form.constant(name) and mine[name] == default):
+        defaults = inspect.signature(runtime.CliqueLayer).parameters
+        for name in ("kernel_size", "bottleneck", "rounds", "dropout"):
+            if not (form.constant(name) and mine[name] == defaults[name].default):
                 keywords.append([f"{name}=", value(name)])
         if self.memory_efficient:
             keywords.append(["memory_efficient=True"])

@@ -28,6 +28,7 @@ class Members:
     holders: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # instances that have the member
     containers: dict[str, set[str]] = field(default_factory=dict)  # path -> instances that have the container
     reference: dict[tuple[str, str, Signature], object] = field(default_factory=dict)  # -> an instance's entry
+    takers: dict[tuple[str, str, Signature], set[str]] = field(default_factory=dict)  # -> the instances with it
 
     def optional(self, path: str, attr: str) -> bool:
         return self.holders[(path, attr)] != self.containers[path]
@@ -54,6 +55,7 @@ def line_up(listings: dict[str, Listing]) -> Members | None:
                     seen.append(signature)
                     members.reference[(path, attr, signature)] = entry
                 members.holders.setdefault(key, set()).add(name)
+                members.takers.setdefault((path, attr, signature), set()).add(name)
         for attr in merged:
             key = (path, attr)
             alternatives = members.signatures[key]
