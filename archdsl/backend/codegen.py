@@ -506,11 +506,11 @@ class _Generator:
     def _with_members(self, same: list[Scope]) -> dict[str, tuple]:
         """Scope name -> (key, template) for instances of one definition that share a class once the
         members of their containers (members.py) are added only where present, or chosen between two
-        modules by a flag. A block that is only a concatenation of branches may lack a branch: it is then
+        modules. A block that is only a concatenation of branches may lack a branch: it is then
         a subclass of `Concat`, whose forward runs the branches it holds."""
         if any(s.segments for s in same):
             return {}
-        listings = {s.name: self._listing(s, s, "") for s in same}
+        listings = {s.name: self._listing(s, "") for s in same}
         members = line_up(listings)
         if members is None or not members.order or "" in members.order and not all(
                 self._concat_of_branches(s) for s in same):
@@ -524,13 +524,13 @@ class _Generator:
             return {}
         return {s.name: (("members", t.key()), t) for s, t in zip(same, templates)}
 
-    def _listing(self, instance: Scope, scope: Scope, path: str) -> Listing:
-        """Container path -> its members (attr, signature, entry) in creation order, for the instance
+    def _listing(self, scope: Scope, path: str) -> Listing:
+        """Container path -> its members (attr, signature, entry) in creation order, for an instance
         itself where it is a concatenation of branches (path "") and each container inside it."""
         listing: Listing = {}
         if path or self._concat_of_branches(scope):
             items = []
-            for position, entry in self._entries(scope, members=bool(path)):
+            for _, entry in self._entries(scope, members=bool(path)):
                 if isinstance(entry, str):
                     call = self._member_call(scope, entry)
                     signature = ("node", call[0].func if isinstance(call[0], Call) else None)
@@ -542,7 +542,7 @@ class _Generator:
             listing[path] = items
         for child in scope.children:
             if child.name not in self.twins and self.made[child.name].cls is None:
-                listing |= self._listing(instance, child, f"{path}.{child.attr}" if path else child.attr)
+                listing |= self._listing(child, f"{path}.{child.attr}" if path else child.attr)
         return listing
 
     def _entries(self, scope: Scope, members: bool) -> list[tuple[float, str | Scope]]:
@@ -558,7 +558,7 @@ class _Generator:
     def _member_lines(self, scope: Scope, target: str, path: str) -> list[Line]:
         """The lines that fill a container (or the class, path "") whose members differ between the
         instances of the class: each member created where this instance has it (`if with_proj:`; where it
-        lacks it, the same lines with their values left open), or one of two modules by a flag."""
+        lacks it, the same lines with their values left open), or one of two modules (`_member_test`)."""
         m = self.members
         mine = {attr: (signature, entry) for attr, signature, entry in self.listings[self._instance(scope, path)][path]}
         within = path.replace(".", "_")
@@ -700,6 +700,7 @@ class _Generator:
         `concat` or `sum` whose members are child modules and layers that are one module call each
         (`pool -> unit as proj`), as torchvision writes Inception's branches."""
         if scope.kind not in ("group", "container", "branch") or scope.segments \
+                or any(c.name in self.twins for c in scope.children) \
                 or not scope.children and (scope.kind != "branch" or not scope.nodes) \
                 or scope.nodes and scope.kind != "branch":
             return False
@@ -727,7 +728,7 @@ class _Generator:
     def _concat_of_branches(self, scope: Scope) -> bool:
         """A scope that only concatenates, in order, the outputs of its children, each run on its one input."""
         if scope.segments or len(scope.inputs) != 1 or len(scope.nodes) != 1 or scope.outputs != scope.nodes \
-                or not scope.children:
+                or not scope.children or any(c.name in self.twins for c in scope.children):
             return False
         node = scope.nodes[0]
         if self.g.nodes[node]["op"] != "concat" or node in self.p.listed or scope.inputs[0] in self.p.listed:
