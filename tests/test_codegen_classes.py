@@ -873,3 +873,31 @@ def test_a_scope_reused_whole_elsewhere_is_the_original_module(tmp_path):
     x = torch.randn(2, 16, 8, 8, requires_grad=True)
     model(x).sum().backward()
     assert model.b.x1.body.conv1.weight.grad is not None
+
+
+REUSED_IN_A_GROUP = """
+block enc(c) { conv(c, 3) as conv -> relu }
+network twice() {
+  input x: [3, 8, 8]
+  group g {
+    enc(3) as e1
+    reuse(e1) as e2
+  }
+  output y = gap -> fc(2)
+}
+"""
+
+
+def test_a_block_reused_whole_in_a_group_is_called_again(tmp_path):
+    """A group whose second block reuses the first whole calls the first again; the group is then a class
+    (an nn.Sequential cannot call one member twice), and `g.e2` leads to `g.e1`."""
+    spec, _, source = _generated(tmp_path, REUSED_IN_A_GROUP, "twice")
+    assert _classes(source) == ["Enc", "G", "Twice"]
+    assert "        e2 = self.e1(e1); del e1\n" in source
+    model = build(spec, "twice", seed=0).eval()
+    assert model.g.e2 is model.g.e1 and [n for n, _ in model.g.named_children()] == ["e1"]
+    x = torch.randn(2, 3, 8, 8)
+    expected = model.fc1(model.g.e1(model.g.e1(x)).mean((2, 3)))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected)
+        torch.testing.assert_close(torch.jit.script(model)(x), expected)
