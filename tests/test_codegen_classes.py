@@ -204,6 +204,13 @@ def _generated(tmp_path, text: str, network: str):
     return spec, g, compile_source(g)
 
 
+def _scripts_alike(model: nn.Module, shape: tuple) -> None:
+    """TorchScript compiles the model and computes what it computes, on a random input of `shape`."""
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
 def _meta_models(g, source):
     with torch.device("meta"):
         return (load_class(source, model_class_name(g))(),
@@ -516,9 +523,7 @@ def test_two_ifs_with_a_child_block_in_a_branch_are_one_class(tmp_path):
     assert "        self.u2 = Unit(8, 8, 2, True, use_down=True, stride=2)\n" in source
     assert compare(g) == []
     model = build(spec, "stress", seed=0).eval()
-    x = torch.randn(2, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+    _scripts_alike(model, (2, 3, 16, 16))
 
 
 ELIF_SPEC = """
@@ -569,9 +574,7 @@ def test_if_elif_else_is_one_class_and_scripts(tmp_path):
     assert "        self.m4 = Mix('d', 48)\n" in source
     assert compare(g) == []
     model = build(spec, "three", seed=0).eval()
-    x = torch.randn(2, 3, 8, 8)
-    with torch.no_grad():
-        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+    _scripts_alike(model, (2, 3, 8, 8))
 
 
 def test_alternatives_script_and_export():
@@ -647,9 +650,7 @@ def test_concat_constructs_of_different_branches_share_one_class(tmp_path):
     assert compare(g) == []
     model = build(spec, "mixer", seed=0).eval()
     assert list(model.mixed) == ["a", "b", "c"] and "mixed.c.conv2.weight" in model.state_dict()
-    x = torch.randn(2, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+    _scripts_alike(model, (2, 3, 16, 16))
 
 
 ACTIVATED_BRANCHES = """
@@ -685,9 +686,7 @@ def test_branches_with_activations_are_sequentials_of_nn_modules(tmp_path):
     model = build(spec, "towers", seed=0).eval()
     assert [name for name, _ in model.mixed.a.named_children()] == ["relu1", "conv", "leaky_relu1", "gelu1"]
     assert list(model.state_dict())[:4] == ["stem.weight", "stem.bias", "mixed.a.conv.weight", "mixed.a.conv.bias"]
-    x = torch.randn(2, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+    _scripts_alike(model, (2, 3, 16, 16))
 
 
 def test_densenet_block_loops_over_its_layers():
@@ -828,9 +827,7 @@ def test_sequential_members_some_instances_lack_or_take_another_module(tmp_path)
     model = build(spec, "varied", seed=0).eval()
     assert list(model.d) == ["w", "n"] and list(model.e) == ["n"]
     assert [type(m).__name__ for m in (model.a.side.pool, model.b.side.pool)] == ["MaxPool2d", "AvgPool2d"]
-    x = torch.randn(2, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+    _scripts_alike(model, (2, 3, 16, 16))
 
 
 def test_bn_inception_is_one_inception_class():

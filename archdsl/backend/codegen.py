@@ -366,37 +366,32 @@ class _Generator:
 
     def _classes(self, scopes: list[Scope]) -> list[list[tuple[Scope, Template]]]:
         """Scopes that share a class, with their templates: equal templates, or instances of one
-        definition whose templates agree once their optional children (optional.py) are created and
-        called only where present."""
+        definition whose templates agree once their optional children (optional.py), optional pieces
+        (pieces.py) or differing container members (members.py) are made only where present."""
         instances: dict[tuple, list[Scope]] = {}
         for scope in scopes:
             instances.setdefault((scope.kind, scope.definition), []).append(scope)
         for same in instances.values():
             self._clique_forms(same)
-        merged: dict[str, tuple] = {}  # scope name -> (key, template with optional children)
+        merged: dict[str, tuple] = {}  # scope name -> (key, template)
         for same in instances.values():
             optional = optional_children(self.p, same) if len(same) > 1 else {}
             if optional:
                 merged.update(self._with_optional(same, optional))
             if len(same) > 1:
                 merged.update(self._with_pieces(same))
-        groups = self._grouped(scopes, merged)
-        key_of = {scope.name: key for key, members in groups.items() for scope, _ in members}
-        varied = [same for same in instances.values() if len({key_of[s.name] for s in same}) > 1]
-        for same in varied:
-            merged.update(self._with_members(same))
-        return list((self._grouped(scopes, merged) if varied else groups).values())
-
-    def _grouped(self, scopes: list[Scope], merged: dict[str, tuple]) -> dict[tuple, list[tuple[Scope, Template]]]:
+        for scope in scopes:  # the others' own templates
+            if scope.name not in merged:
+                template = self._template(scope)
+                merged[scope.name] = (template.key(), template)
+        for same in instances.values():  # instances still apart: their containers' members lined up
+            if len({merged[s.name][0] for s in same}) > 1:
+                merged.update(self._with_members(same))
         groups: dict[tuple, list[tuple[Scope, Template]]] = {}
         for scope in scopes:
-            if scope.name in merged:
-                key, template = merged[scope.name]
-            else:
-                template = self._template(scope)
-                key = template.key()
+            key, template = merged[scope.name]
             groups.setdefault(key, []).append((scope, template))
-        return groups
+        return list(groups.values())
 
     def _clique_forms(self, same: list[Scope]) -> None:
         """The clique blocks (of `clique_layer`s) of one definition share one class (`_clique`). It returns
